@@ -1,0 +1,94 @@
+"""Test set-up: offscreen Qt, an isolated X2 Studio home, a null sound device, clip fixtures, and
+a guard that fails any test leaving a QThread running."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Before anything imports Qt or PortAudio: offscreen Qt; a private HOME whose .asoundrc routes ALSA's
+# default device to a null sink, so playback code runs (and is tested) without a sound card.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="x2studio-test-home-"))
+(_SESSION_HOME / ".asoundrc").write_text("pcm.!default { type null }\nctl.!default { type hw card 0 }\n")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["HOME"] = str(_SESSION_HOME)
+os.environ["X2STUDIO_HOME"] = str(_SESSION_HOME / "x2studio")
+os.environ.pop("X2STUDIO_DEVICE", None)
+os.environ.pop("X2STUDIO_SOUNDFONT", None)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def x2_home(tmp_path, monkeypatch) -> Path:
+    """A fresh X2 Studio home per test (settings, UI state, user weights)."""
+    home = tmp_path / "x2home"
+    monkeypatch.setenv("X2STUDIO_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_qthreads(request):
+    """Fail a test that leaves a QThread running (napari's rule)."""
+    yield
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        return
+    from PySide6.QtCore import QThread
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    app.processEvents()
+    leaked = [t for t in app.findChildren(QThread) if t.isRunning()]
+    leaked += [t for t in _live_threads() if t.isRunning()]
+    if leaked:
+        names = ", ".join(t.objectName() or type(t).__name__ for t in leaked)
+        for t in leaked:
+            t.quit()
+            t.wait(5000)
+        pytest.fail(f"test left QThread(s) running: {names}")
+
+
+def _live_threads():
+    import gc
+
+    from PySide6.QtCore import QThread
+
+    return [o for o in gc.get_objects() if isinstance(o, QThread)]
+
+
+def make_clip(path: Path, frames: int = 50, fps: int = 25, size: tuple[int, int] = (128, 96),
+              audio_rate: int | None = 16000, audio_channels: int = 1) -> Path:
+    """Write a test clip: frame i has red = 4*i (clamped) and a white bar moving right; audio a 440 Hz tone."""
+    from x2studio.media.video import VideoWriter
+
+    w, h = size
+    with VideoWriter(path, fps, size, audio_rate=audio_rate, audio_channels=audio_channels, crf=10) as vw:
+        for i in range(frames):
+            img = np.zeros((h, w, 3), np.uint8)
+            img[:, :, 0] = min(255, 4 * i)
+            x = (i * 2) % max(1, w - 8)
+            img[h // 2 - 4:h // 2 + 4, x:x + 8] = 255
+            vw.write(img)
+        if audio_rate:
+            t = np.arange(int(audio_rate * frames / fps)) / audio_rate
+            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            vw.write_audio(np.repeat(tone[:, None], audio_channels, axis=1))
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory) -> Path:
+    """A 2 s, 25 fps, 128x96 H.264/AAC clip."""
+    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
+
+
+@pytest.fixture(scope="session")
+def midi_file(tmp_path_factory) -> Path:
+    from x2studio.media.midi import NoteEvent, save_midi
+
+    notes = [NoteEvent(0.5 * i, 0.5 * i + 0.4, 60 + i, 90) for i in range(4)]
+    return save_midi(tmp_path_factory.mktemp("midi") / "scale.mid", notes)

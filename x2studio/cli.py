@@ -1,0 +1,152 @@
+"""The ``x2studio`` command line: a thin argparse layer over the library.
+
+Every user-facing error prints one line (``x2studio: error: ...``) and exits non-zero; a traceback
+is shown only with ``--debug``.  No subcommand opens the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import __version__
+from .core.errors import Cancelled, X2Error, format_error
+from .core.jobs import Job, ProgressEvent
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("x2studio")
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
+        self._drawn = False
+
+    def __call__(self, ev: ProgressEvent) -> None:
+        if not self.enabled:
+            return
+        frac = ev.fraction
+        bar = "#" * int(30 * (frac or 0)) + "-" * (30 - int(30 * (frac or 0)))
+        eta = f" ETA {ev.eta_s:5.1f}s" if ev.eta_s is not None else ""
+        pct = f"{100 * frac:5.1f}%" if frac is not None else "  ?  "
+        self.stream.write(f"\r[{bar}] {pct} {ev.message[:40]:<40}{eta}")
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _job() -> tuple[Job, TerminalProgress]:
+    bar = TerminalProgress()
+    return Job(bar, min_interval_s=0.1), bar
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_app(args: argparse.Namespace) -> int:
+    from .app import run_app  # Qt only when the app is wanted
+
+    return run_app([str(p) for p in getattr(args, "files", []) or []])
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .core.settings import load_settings
+    from .info import system_report
+
+    rows = system_report(load_settings())
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_media_probe(args: argparse.Namespace) -> int:
+    from .media.video import probe
+
+    info = probe(args.file)
+    for line in info.summary_lines():
+        print(line)
+    return 0
+
+
+def cmd_media_synth(args: argparse.Namespace) -> int:
+    from .core.atomic import check_writable
+    from .core.settings import load_settings
+    from .media.audio import save_audio
+    from .media.synth import render_midi
+
+    out = check_writable(args.output)  # fail before the (possibly long) render
+    soundfont = args.soundfont or load_settings().soundfont or None
+    job, bar = _job()
+    try:
+        clip = render_midi(args.midi, sample_rate=args.rate, soundfont=soundfont, job=job)
+    finally:
+        bar.close()
+    save_audio(out, clip)
+    print(f"wrote {out} ({clip.duration_s:.2f} s, {clip.sample_rate} Hz, stereo)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="x2studio", description="X2 Studio — faces and music from video. "
+                                     "With no command, opens the app.")
+    parser.add_argument("--version", action="version", version=f"X2 Studio {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("app", help="open the app (optionally with media files)")
+    p.add_argument("files", nargs="*", type=Path, help="video or audio files to open")
+    p.set_defaults(func=cmd_app)
+
+    p = sub.add_parser("info", help="versions, compute device, soundfont and audio devices")
+    p.set_defaults(func=cmd_info)
+
+    media = sub.add_parser("media", help="media tools: probe, synth")
+    msub = media.add_subparsers(dest="media_command", metavar="ACTION", required=True)
+    p = msub.add_parser("probe", help="print streams, duration and frame rate of a media file")
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_media_probe)
+    p = msub.add_parser("synth", help="render a MIDI file to audio with the soundfont")
+    p.add_argument("midi", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help="output audio (.wav, .flac, .ogg, .mp3)")
+    p.add_argument("--soundfont", type=Path, help="a .sf2 soundfont (default: Settings, then the system's)")
+    p.add_argument("--rate", type=int, default=44100, help="sample rate in Hz (default 44100)")
+    p.set_defaults(func=cmd_media_synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="x2studio: %(levelname)s: %(message)s")
+    func: Callable[[argparse.Namespace], int] = getattr(args, "func", cmd_app)
+    try:
+        return int(func(args) or 0)
+    except Cancelled:
+        print("x2studio: cancelled", file=sys.stderr)
+        return Cancelled.exit_code
+    except KeyboardInterrupt:
+        print("x2studio: interrupted", file=sys.stderr)
+        return 130
+    except X2Error as exc:
+        if args.debug:
+            log.exception("error")
+        print(f"x2studio: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, no traceback
+        if args.debug:
+            log.exception("unexpected error")
+        print(f"x2studio: error: {format_error(exc)} (run with --debug for details)", file=sys.stderr)
+        return 1

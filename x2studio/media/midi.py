@@ -1,0 +1,179 @@
+"""Notes ↔ MIDI (pretty_midi) and MusicXML (music21).
+
+``NoteEvent`` is the one note record the whole application uses (transcription output, piano roll,
+synthesis input, export).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pretty_midi
+
+from ..core.atomic import atomic_path
+from ..core.errors import InputError, MediaError, OutputError
+from .video import _check_input
+
+__all__ = ["NoteEvent", "ControlEvent", "Score", "load_midi", "save_midi", "notes_to_pretty_midi",
+           "save_musicxml", "load_musicxml", "validate_notes"]
+
+log = logging.getLogger(__name__)
+
+PIANO, VIOLIN = 0, 40  # General MIDI programs
+
+
+@dataclass(frozen=True, order=True)
+class NoteEvent:
+    """One note.
+
+    Attributes:
+        onset: start time in seconds (≥ 0).
+        offset: end time in seconds (> onset).
+        pitch: MIDI note number 0–127 (60 = middle C).
+        velocity: 1–127.
+        program: General MIDI program 0–127 (0 = piano, 40 = violin).
+    """
+
+    onset: float
+    offset: float
+    pitch: int
+    velocity: int = 80
+    program: int = PIANO
+
+    @property
+    def duration(self) -> float:
+        return self.offset - self.onset
+
+
+@dataclass(frozen=True)
+class ControlEvent:
+    """A MIDI control change (e.g. 64 = sustain pedal) on a program's channel."""
+
+    time: float
+    number: int
+    value: int
+    program: int = PIANO
+
+
+@dataclass(frozen=True)
+class Score:
+    """Notes and control changes read from a file."""
+
+    notes: tuple[NoteEvent, ...]
+    controls: tuple[ControlEvent, ...] = ()
+
+    @property
+    def end_time(self) -> float:
+        return max((n.offset for n in self.notes), default=0.0)
+
+
+def validate_notes(notes: Iterable[NoteEvent]) -> list[NoteEvent]:
+    """Sorted notes; raises :class:`InputError` on an impossible note."""
+    out = sorted(notes)
+    for n in out:
+        if not (0 <= n.pitch <= 127 and 0 <= n.program <= 127 and 1 <= n.velocity <= 127):
+            raise InputError(f"Invalid note {n}: pitch, program and velocity must be MIDI values.")
+        if n.onset < 0 or n.offset <= n.onset:
+            raise InputError(f"Invalid note {n}: it must start at 0 s or later and end after it starts.")
+    return out
+
+
+def notes_to_pretty_midi(notes: Sequence[NoteEvent], controls: Sequence[ControlEvent] = (),
+                         tempo_bpm: float = 120.0) -> pretty_midi.PrettyMIDI:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo_bpm)
+    instruments: dict[int, pretty_midi.Instrument] = {}
+    for n in validate_notes(notes):
+        inst = instruments.setdefault(n.program, pretty_midi.Instrument(program=n.program))
+        inst.notes.append(pretty_midi.Note(velocity=int(n.velocity), pitch=int(n.pitch), start=float(n.onset), end=float(n.offset)))
+    for c in controls:
+        inst = instruments.setdefault(c.program, pretty_midi.Instrument(program=c.program))
+        inst.control_changes.append(pretty_midi.ControlChange(int(c.number), int(c.value), float(c.time)))
+    pm.instruments.extend(instruments[p] for p in sorted(instruments))
+    return pm
+
+
+def save_midi(path: str | os.PathLike[str], notes: Sequence[NoteEvent], controls: Sequence[ControlEvent] = (),
+              tempo_bpm: float = 120.0) -> Path:
+    """Write notes as a Standard MIDI File, atomically."""
+    target = Path(path).expanduser()
+    pm = notes_to_pretty_midi(notes, controls, tempo_bpm)
+    with atomic_path(target) as tmp:
+        try:
+            pm.write(str(tmp))
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"Could not write '{target}' ({exc}).") from exc
+    return target
+
+
+def load_midi(path: str | os.PathLike[str], require_notes: bool = True) -> Score:
+    """Read a MIDI file (drum tracks skipped).  Raises :class:`MediaError` if unreadable or note-less."""
+    p = _check_input(path)
+    try:
+        pm = pretty_midi.PrettyMIDI(str(p))
+    except Exception as exc:  # noqa: BLE001 - mido/pretty_midi raise many types for malformed files
+        raise MediaError(f"'{p.name}' is not a MIDI file X2 Studio can read ({type(exc).__name__}: {exc}).",
+                         "Choose a Standard MIDI File (.mid).") from exc
+    notes: list[NoteEvent] = []
+    controls: list[ControlEvent] = []
+    for inst in pm.instruments:
+        if inst.is_drum:
+            continue
+        for n in inst.notes:
+            if n.end > n.start:
+                notes.append(NoteEvent(float(n.start), float(n.end), int(n.pitch), max(1, int(n.velocity)), int(inst.program)))
+        controls.extend(ControlEvent(float(c.time), int(c.number), int(c.value), int(inst.program)) for c in inst.control_changes)
+    if require_notes and not notes:
+        raise MediaError(f"'{p.name}' contains no notes.", "Choose a MIDI file with at least one (non-drum) note.")
+    return Score(tuple(sorted(notes)), tuple(sorted(controls, key=lambda c: c.time)))
+
+
+def save_musicxml(path: str | os.PathLike[str], notes: Sequence[NoteEvent], tempo_bpm: float = 120.0,
+                  title: str = "X2 Studio transcription") -> Path:
+    """Write notes as MusicXML (via music21), quantised to sixteenth notes at ``tempo_bpm``."""
+    import music21  # slow import (~1 s): only when needed
+
+    target = Path(path).expanduser()
+    notes = validate_notes(notes)
+    if not notes:
+        raise InputError("There are no notes to write.")
+    pm = notes_to_pretty_midi(notes, tempo_bpm=tempo_bpm)
+    # music21 reads MIDI with its own quantisation; go through a temporary MIDI file in memory.
+    import io
+
+    buf = io.BytesIO()
+    pm.write(buf)
+    score = music21.converter.parse(buf.getvalue(), format="midi", quantizePost=True, quarterLengthDivisors=(4, 3))
+    score.insert(0, music21.metadata.Metadata(title=title))
+    with atomic_path(target, suffix=".musicxml") as tmp:
+        try:
+            score.write("musicxml", fp=str(tmp))
+        except Exception as exc:  # noqa: BLE001 - music21 raises its own and OS errors
+            raise OutputError(f"Could not write '{target}' ({exc}).") from exc
+    return target
+
+
+def load_musicxml(path: str | os.PathLike[str]) -> Score:
+    """Read MusicXML (or any format music21 parses) into notes, via a MIDI rendering."""
+    import io
+
+    import music21
+
+    p = _check_input(path)
+    try:
+        score = music21.converter.parse(str(p))
+        midi_file = music21.midi.translate.streamToMidiFile(score)
+        data = midi_file.writestr()
+        # music21 writes 10080 ticks per quarter, past pretty_midi's default guard on long scores.
+        pretty_midi.pretty_midi.MAX_TICK = max(pretty_midi.pretty_midi.MAX_TICK, 1e9)
+        pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - music21 raises many types for malformed scores
+        raise MediaError(f"'{p.name}' is not a score X2 Studio can read ({type(exc).__name__}: {exc}).") from exc
+    notes = [NoteEvent(float(n.start), float(n.end), int(n.pitch), max(1, int(n.velocity)), int(i.program))
+             for i in pm.instruments if not i.is_drum for n in i.notes if n.end > n.start]
+    if not notes:
+        raise MediaError(f"'{p.name}' contains no notes.")
+    return Score(tuple(sorted(notes)))

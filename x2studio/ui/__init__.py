@@ -1,0 +1,1 @@
+"""Qt views: the main window, panels, dialogs and widgets."""

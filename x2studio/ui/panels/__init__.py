@@ -1,0 +1,13 @@
+"""Panels shown in the main window's panel bar.  Each panel class has ``panel_id`` and ``title``.
+
+Later features add their panel class to :data:`PANEL_CLASSES`; a panel that does not exist yet is
+simply not listed (no placeholders).
+"""
+
+from __future__ import annotations
+
+from .media_panel import MediaPanel
+
+PANEL_CLASSES = [MediaPanel]
+
+__all__ = ["PANEL_CLASSES", "MediaPanel"]
