@@ -38,26 +38,19 @@ def no_leaked_qthreads(request):
     from PySide6.QtCore import QThread
     from PySide6.QtWidgets import QApplication
 
+    from x2studio.workers.threads import running_threads
+
     app = QApplication.instance()
     if app is None:
         return
     app.processEvents()
-    leaked = [t for t in app.findChildren(QThread) if t.isRunning()]
-    leaked += [t for t in _live_threads() if t.isRunning()]
+    leaked = [t for t in app.findChildren(QThread) if t.isRunning()] + running_threads()
     if leaked:
         names = ", ".join(t.objectName() or type(t).__name__ for t in leaked)
         for t in leaked:
             t.quit()
             t.wait(5000)
         pytest.fail(f"test left QThread(s) running: {names}")
-
-
-def _live_threads():
-    import gc
-
-    from PySide6.QtCore import QThread
-
-    return [o for o in gc.get_objects() if isinstance(o, QThread)]
 
 
 def make_clip(path: Path, frames: int = 50, fps: int = 25, size: tuple[int, int] = (128, 96),

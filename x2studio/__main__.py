@@ -5,10 +5,16 @@ from __future__ import annotations
 import sys
 
 
+def _launch_app(files: list[str]) -> int:
+    from .app import run_app  # Qt is imported only when the GUI is wanted
+
+    return run_app(files)
+
+
 def main() -> int:
     from .cli import main as cli_main
 
-    return cli_main(sys.argv[1:])
+    return cli_main(sys.argv[1:], launch_app=_launch_app)
 
 
 if __name__ == "__main__":

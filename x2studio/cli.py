@@ -53,9 +53,11 @@ def _job() -> tuple[Job, TerminalProgress]:
 
 # ----------------------------------------------------------------------------- commands
 def cmd_app(args: argparse.Namespace) -> int:
-    from .app import run_app  # Qt only when the app is wanted
-
-    return run_app([str(p) for p in getattr(args, "files", []) or []])
+    # The CLI is Qt-free; the GUI launcher is handed in by ``x2studio.__main__``.
+    launcher: Callable[[list[str]], int] | None = getattr(args, "launch_app", None)
+    if launcher is None:
+        raise X2Error("The app cannot be started from here.", "Run 'x2studio' or 'python -m x2studio'.")
+    return launcher([str(p) for p in getattr(args, "files", []) or []])
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -125,10 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, launch_app: Callable[[list[str]], int] | None = None) -> int:
+    """Run the CLI; ``launch_app(files)`` starts the GUI (no command, or ``app``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.launch_app = launch_app
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="x2studio: %(levelname)s: %(message)s")
     func: Callable[[argparse.Namespace], int] = getattr(args, "func", cmd_app)

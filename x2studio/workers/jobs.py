@@ -20,10 +20,11 @@ import logging
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal, Slot
 
 from ..core.errors import Cancelled, X2Error, format_error
 from ..core.jobs import CancelToken, Job, ProgressEvent
+from .threads import make_thread
 
 __all__ = ["JobHandle", "JobRunner"]
 
@@ -69,6 +70,11 @@ class _JobWorker(QObject):
             else:
                 self.succeeded.emit(result)
         finally:
+            # Hand the worker back to the GUI thread before this one ends, so that Python can free it
+            # there (a deleteLater() on a Python-owned object would free it twice).
+            app = QCoreApplication.instance()
+            if app is not None:
+                self.moveToThread(app.thread())
             self.finished.emit()
 
 
@@ -83,17 +89,20 @@ class JobHandle(QObject):
     succeeded = Signal(object)
     failed = Signal(str, str)  # message, details
     cancelled = Signal()
-    ended = Signal()
+    ended = Signal(object)  # this handle
 
-    def __init__(self, title: str, fn: Callable[[Job], Any], parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, title: str, fn: Callable[[Job], Any]) -> None:
+        # Python owns the handle, its worker and (as a Qt child) its thread; nothing here is deleted
+        # with deleteLater(), which on Python-owned objects risks a double free.
+        super().__init__()
         self.title = title
         self.token = CancelToken()
         self.last_progress: ProgressEvent | None = None
         self.outcome: str = "running"  # running | succeeded | failed | cancelled
         self.error: str = ""
-        self._thread = QThread()
-        self._thread.setObjectName(f"job: {title}")
+        # The thread is a Qt child of the handle: it is destroyed with the handle, after it has ended,
+        # never by Python's garbage collector while its OS thread may still be winding down.
+        self._thread = make_thread(f"job: {title}", parent=self)
         self._worker = _JobWorker(fn, self.token)
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
@@ -101,7 +110,8 @@ class JobHandle(QObject):
         self._worker.succeeded.connect(self._on_worker_succeeded)
         self._worker.failed.connect(self._on_worker_failed)
         self._worker.cancelled.connect(self._on_worker_cancelled)
-        self._worker.finished.connect(self._thread.quit)
+        # Direct: quit() is thread-safe, and a GUI thread blocked in wait() could not run a queued call.
+        self._worker.finished.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._thread.finished.connect(self._on_thread_finished)
 
     def start(self) -> None:
@@ -133,8 +143,8 @@ class JobHandle(QObject):
         self.cancelled.emit()
 
     def _on_thread_finished(self) -> None:
-        self._worker.deleteLater()
-        self.ended.emit()
+        self._thread.wait()  # finished() comes just before the OS thread really ends
+        self.ended.emit(self)
 
 
 class JobRunner(QObject):
@@ -147,18 +157,20 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._active: list[JobHandle] = []
+        self._retired: list[JobHandle] = []  # ended handles, freed at the next start (never inside their own signal)
 
     def start(self, title: str, fn: Callable[[Job], Any],
               on_success: Callable[[Any], None] | None = None,
               on_failure: Callable[[str, str], None] | None = None) -> JobHandle:
-        handle = JobHandle(title, fn, parent=self)
+        self._retired.clear()
+        handle = JobHandle(title, fn)
         if on_success is not None:
             handle.succeeded.connect(on_success)
         if on_failure is not None:
             handle.failed.connect(on_failure)
         else:
-            handle.failed.connect(lambda msg, details, h=handle: self.jobFailed.emit(h.title, msg, details))
-        handle.ended.connect(lambda h=handle: self._on_handle_ended(h))
+            handle.failed.connect(self._on_handle_failed)
+        handle.ended.connect(self._on_handle_ended)
         self._active.append(handle)
         self.jobStarted.emit(handle)
         handle.start()
@@ -177,8 +189,12 @@ class JobRunner(QObject):
         ok = all(h.wait(msecs) for h in list(self._active))
         return ok
 
+    def _on_handle_failed(self, message: str, details: str) -> None:
+        handle = self.sender()
+        self.jobFailed.emit(getattr(handle, "title", "A job"), message, details)
+
     def _on_handle_ended(self, handle: JobHandle) -> None:
         if handle in self._active:
             self._active.remove(handle)
+            self._retired.append(handle)
         self.jobEnded.emit(handle)
-        handle.deleteLater()

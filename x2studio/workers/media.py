@@ -13,12 +13,13 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
 from ..core.errors import X2Error, format_error
 from ..media.audio import AudioClip, load_audio
 from ..media.video import MediaInfo, VideoReader, probe
+from .threads import make_thread
 
 __all__ = ["FrameServer", "to_qimage"]
 
@@ -115,6 +116,14 @@ class _Decoder(QObject):
         with self._lock:
             self._wanted = None
 
+    @Slot()
+    def finish(self) -> None:
+        """Last call on the decoder thread: close, and hand the object back to the GUI thread."""
+        self.close()
+        app = QCoreApplication.instance()
+        if app is not None:
+            self.moveToThread(app.thread())
+
 
 class FrameServer(QObject):
     """The GUI's handle on the decoder thread."""
@@ -126,23 +135,21 @@ class FrameServer(QObject):
     failed = Signal(str)
     _openRequested = Signal(str)
     _serveRequested = Signal()
-    _closeRequested = Signal()
+    _finishRequested = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("media decoder")
+        self._thread = make_thread("media decoder")
         self._decoder = _Decoder()
         self._decoder.moveToThread(self._thread)
         self._openRequested.connect(self._decoder.open)
         self._serveRequested.connect(self._decoder.serve)
-        self._closeRequested.connect(self._decoder.close)
+        self._finishRequested.connect(self._decoder.finish)
         self._decoder.opened.connect(self.opened)
         self._decoder.audioReady.connect(self.audioReady)
         self._decoder.audioMissing.connect(self.audioMissing)
         self._decoder.frameReady.connect(self.frameReady)
         self._decoder.failed.connect(self.failed)
-        self._thread.finished.connect(self._decoder.deleteLater)
         self._thread.start()
 
     def open(self, path: str | Path) -> None:
@@ -154,6 +161,6 @@ class FrameServer(QObject):
 
     def shutdown(self) -> None:
         if self._thread.isRunning():
-            self._closeRequested.emit()
+            self._finishRequested.emit()
             self._thread.quit()
             self._thread.wait(10000)

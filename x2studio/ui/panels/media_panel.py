@@ -110,18 +110,25 @@ class MediaPanel(QWidget):
         self.export_button.setToolTip("Save the frame shown as a PNG image")
         self.export_button.clicked.connect(lambda: self.export_frame())
         self.info_label = QLabel("", self)
+        self.info_label.setWordWrap(True)
         self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.audio_label = QLabel("", self)
         self.audio_label.setWordWrap(True)
 
         controls = QHBoxLayout()
-        for w in (self.prev_button, self.play_button, self.next_button, self.slider, self.frame_label,
-                  self.time_label, self.export_button):
+        for w in (self.prev_button, self.play_button, self.next_button, self.slider):
             controls.addWidget(w)
+        readout = QHBoxLayout()
+        readout.addWidget(self.frame_label)
+        readout.addSpacing(16)
+        readout.addWidget(self.time_label)
+        readout.addStretch(1)
+        readout.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.wave)
         layout.addLayout(controls)
+        layout.addLayout(readout)
         layout.addWidget(self.info_label)
         layout.addWidget(self.audio_label)
 

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from x2studio.core import paths
+from x2studio.core.atomic import atomic_path, atomic_write_text
+from x2studio.core.device import resolve_device
+from x2studio.core.errors import Cancelled, InputError, OutputError, X2Error, format_error
+from x2studio.core.jobs import Job
+from x2studio.core.settings import SCHEMA_VERSION, Settings, load_settings, save_settings
+
+
+def test_errors_read_as_one_line() -> None:
+    err = InputError("The file 'a.mp4' does not exist.", "Check the path.")
+    assert str(err) == "The file 'a.mp4' does not exist. — Check the path."
+    assert isinstance(err, X2Error) and err.exit_code == 2
+    assert "ValueError" in format_error(ValueError("bad\nsecond line"))
+    assert "\n" not in format_error(ValueError("bad\nsecond line"))
+
+
+def test_job_progress_and_cancel() -> None:
+    events = []
+    job = Job(events.append, min_interval_s=0)
+    job.progress(1, 4, "a")
+    job.progress(4, 4, "b")
+    assert [e.fraction for e in events] == [0.25, 1.0]
+    job.token.cancel()
+    with pytest.raises(Cancelled):
+        job.progress(2, 4)
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    with pytest.raises(OutputError, match="does not exist"):
+        atomic_write_text(tmp_path / "no" / "x.txt", "x")
+    with pytest.raises(OutputError, match="is a folder"):
+        atomic_write_text(tmp_path, "x")
+
+
+def test_settings_persist_migrate_and_survive_garbage(x2_home: Path) -> None:
+    assert load_settings() == Settings()
+    save_settings(Settings(device="cpu", soundfont="/x.sf2", audio_output="null", theme="dark"))
+    again = load_settings()
+    assert (again.device, again.soundfont, again.audio_output, again.theme) == ("cpu", "/x.sf2", "null", "dark")
+    data = json.loads(paths.settings_file().read_text())
+    assert data["schema_version"] == SCHEMA_VERSION
+    paths.settings_file().write_text(json.dumps({"schema_version": 1, "compute": "gpu", "theme": "neon"}))
+    migrated = load_settings()
+    assert migrated.device == "cuda" and migrated.theme == "system" and migrated.schema_version == SCHEMA_VERSION
+    paths.settings_file().write_text("{not json")
+    assert load_settings() == Settings()
+
+
+def test_paths_follow_x2studio_home(x2_home: Path) -> None:
+    assert paths.settings_file().is_relative_to(x2_home)
+    assert paths.user_weights_dir().is_dir() and paths.user_weights_dir().is_relative_to(x2_home)
+
+
+def test_device_selection(monkeypatch) -> None:
+    assert resolve_device("auto").kind in ("cuda", "mps", "cpu")
+    assert resolve_device("cpu").kind == "cpu"
+    monkeypatch.setenv("X2STUDIO_DEVICE", "cpu")
+    assert resolve_device("cuda").kind == "cpu"  # the environment wins over the setting
+    monkeypatch.setenv("X2STUDIO_DEVICE", "tpu")
+    with pytest.raises(InputError, match="Unknown compute device"):
+        resolve_device()
+    import torch
+
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("X2STUDIO_DEVICE", "cuda")
+        with pytest.raises(InputError, match="not available"):
+            resolve_device()

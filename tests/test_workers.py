@@ -1,0 +1,102 @@
+"""Jobs on QThreads: results, progress, errors and cancellation arrive as signals."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from x2studio.core.errors import InputError
+from x2studio.workers.jobs import JobRunner
+
+pytestmark = pytest.mark.gui
+
+
+def test_job_succeeds_with_progress(qtbot) -> None:
+    runner = JobRunner()
+    events = []
+
+    def work(job):
+        for i in range(5):
+            job.progress(i + 1, 5, f"step {i}")
+        return 42
+
+    handle = runner.start("count", work)
+    handle.progress.connect(events.append)
+    with qtbot.waitSignal(handle.succeeded, timeout=5000) as blocker:
+        pass
+    assert blocker.args == [42]
+    qtbot.waitUntil(lambda: not runner.active(), timeout=5000)
+    assert handle.outcome == "succeeded"
+
+
+def test_user_error_arrives_as_message(qtbot) -> None:
+    runner = JobRunner()
+    failures = []
+    runner.jobFailed.connect(lambda title, msg, details: failures.append((title, msg, details)))
+
+    def work(job):
+        raise InputError("The file 'x.mp4' does not exist.", "Check the path.")
+
+    runner.start("open", work)
+    qtbot.waitUntil(lambda: bool(failures), timeout=5000)
+    assert failures[0][:2] == ("open", "The file 'x.mp4' does not exist. — Check the path.")
+    qtbot.waitUntil(lambda: not runner.active(), timeout=5000)
+
+
+def test_unexpected_error_has_details(qtbot) -> None:
+    runner = JobRunner()
+    got = []
+
+    def work(job):
+        return 1 / 0
+
+    runner.start("divide", work, on_failure=lambda m, d: got.append((m, d)))
+    qtbot.waitUntil(lambda: bool(got), timeout=5000)
+    assert "ZeroDivisionError" in got[0][0] and "Traceback" in got[0][1]
+    qtbot.waitUntil(lambda: not runner.active(), timeout=5000)
+
+
+def test_cancel_stops_a_running_job(qtbot) -> None:
+    runner = JobRunner()
+
+    def work(job):
+        for i in range(10_000):
+            job.progress(i, 10_000)
+            time.sleep(0.001)
+        return "finished"
+
+    handle = runner.start("long", work)
+    qtbot.wait(50)
+    with qtbot.waitSignal(handle.cancelled, timeout=5000):
+        handle.cancel()
+    qtbot.waitUntil(lambda: not runner.active(), timeout=5000)
+    assert handle.outcome == "cancelled"
+
+
+def test_shutdown_waits_for_threads(qtbot) -> None:
+    runner = JobRunner()
+
+    def work(job):
+        while True:
+            job.progress(0)
+            time.sleep(0.005)
+
+    runner.start("forever", work)
+    qtbot.wait(30)
+    assert runner.shutdown(5000)
+    qtbot.waitUntil(lambda: not runner.active(), timeout=5000)
+
+
+def test_leak_guard_sees_a_running_thread(qtbot) -> None:
+    """The conftest guard relies on running_threads(); prove it sees a live thread."""
+    from x2studio.workers.threads import make_thread, running_threads
+
+    thread = make_thread("probe")
+    thread.start()
+    try:
+        assert thread in running_threads()
+    finally:
+        thread.quit()
+        thread.wait(5000)
+    assert thread not in running_threads()
