@@ -71,8 +71,9 @@ if [ ! -f "$venv/.x2studio-complete" ]; then
   rm -rf "$venv"; mkdir -p "$root"
   t0=$(date +%s)
   "$pybin" -m venv "$venv" || die "could not create a virtual environment with $pybin"
-  "$venv/bin/python" -m pip install -q --upgrade pip >&2 || die "pip upgrade failed"
-  "$venv/bin/python" -m pip install -q -r "$here/requirements/lock.txt" >&2 \
+  quiet_pip() { "$venv/bin/python" -m pip "$@" 2>&1 | grep -v 'is ignored: it is neither a file nor a directory' >&2; return "${PIPESTATUS[0]}"; }
+  quiet_pip install -q --upgrade pip || die "pip upgrade failed"
+  quiet_pip install -q -r "$here/requirements/lock.txt" \
     || die "pip could not install requirements/lock.txt (network or disk?); run this again to retry"
   touch "$venv/.x2studio-complete"
   log "environment ready in $(( $(date +%s) - t0 )) s, $(du -sh "$venv" | cut -f1)"

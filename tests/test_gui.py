@@ -152,3 +152,13 @@ def test_timecode() -> None:
     assert timecode(0, 25) == "00:00:00:00"
     assert timecode(61.48, 25) == "00:01:01:12"
     assert timecode(3600 + 1 / 30, 30) == "01:00:00:01"
+
+
+def test_demo_clip_is_bundled() -> None:
+    from x2studio.app import demo_media
+    from x2studio.media.video import probe
+
+    clips = demo_media()
+    assert clips, "x2studio/resources/demo has no demo clip"
+    info = probe(clips[0])
+    assert info.video is not None and info.audio is not None and info.duration_s > 3

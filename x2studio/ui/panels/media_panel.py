@@ -135,7 +135,7 @@ class MediaPanel(QWidget):
         for key, slot in ((Qt.Key.Key_Space, self.toggle_play), (Qt.Key.Key_Left, lambda: self.step(-1)),
                           (Qt.Key.Key_Right, lambda: self.step(1))):
             sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.setContext(Qt.ShortcutContext.WindowShortcut)  # only while the panel is shown
             sc.activated.connect(slot)
 
         self._timer = QTimer(self)
@@ -187,10 +187,10 @@ class MediaPanel(QWidget):
             player.load(clip)
         except AudioDeviceError as exc:
             self._player = None
-            self._set_audio_status(f"🔇 Playback disabled: {exc}")
+            self._set_audio_status(f"Sound: playback disabled. {exc}")
             return
         self._player = player
-        self._set_audio_status(f"🔊 Audio: {clip.sample_rate} Hz, {clip.channels} ch, {clip.duration_s:.2f} s")
+        self._set_audio_status(f"Sound: {clip.sample_rate} Hz, {clip.channels} ch, {clip.duration_s:.2f} s")
 
     def _on_server_audio_missing(self, message: str) -> None:
         self._unload_audio()
@@ -279,7 +279,7 @@ class MediaPanel(QWidget):
                 self._player.play(from_s=seconds)
             except AudioDeviceError as exc:
                 self._player = None
-                self._set_audio_status(f"🔇 Playback disabled: {exc}")
+                self._set_audio_status(f"Sound: playback disabled. {exc}")
 
     def _clock(self) -> float:
         if self._player is not None and self._player.playing:

@@ -1,0 +1,160 @@
+"""X2 Studio benchmarks: one command, one table.
+
+    python benchmarks/run.py [--quick]
+
+Each row measures X2 Studio's code and a baseline in the same process (so machine load affects both)
+and prints the ratio ours/baseline:
+- video decode, frames/s: ``VideoReader`` (frame-indexed RGB frames) vs. a bare PyAV decode loop;
+- video encode, frames/s: ``VideoWriter`` (atomic H.264 MP4) vs. a bare PyAV encode loop, same settings;
+- synthesis real-time factor (audio seconds per wall second): ``render_notes`` vs. pretty_midi's
+  ``fluidsynth()`` on the same notes and soundfont.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from x2studio.media.midi import NoteEvent, notes_to_pretty_midi  # noqa: E402
+from x2studio.media.synth import render_notes, resolve_soundfont  # noqa: E402
+from x2studio.media.video import VideoReader, VideoWriter  # noqa: E402
+
+
+def _frames(w: int, h: int, n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    return [np.roll(base, 3 * i, axis=1) for i in range(n)]
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_encode(w: int, h: int, n: int, folder: Path) -> tuple[float, float, Path]:
+    frames = _frames(w, h, n)
+    ours = folder / f"ours_{w}x{h}.mp4"
+
+    def run_ours() -> None:
+        with VideoWriter(ours, 25, (w, h), crf=18, preset="veryfast") as vw:
+            for f in frames:
+                vw.write(f)
+
+    def run_base() -> None:
+        with av.open(str(folder / f"base_{w}x{h}.mp4"), "w") as c:
+            s = c.add_stream("libx264", rate=25)
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+            s.options = {"crf": "18", "preset": "veryfast"}
+            for i, f in enumerate(frames):
+                vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+                vf.pts = i
+                c.mux(s.encode(vf))
+            c.mux(s.encode(None))
+
+    t_base = _timed(run_base)
+    t_ours = _timed(run_ours)
+    return n / t_ours, n / t_base, ours
+
+
+def bench_decode(path: Path, n: int) -> tuple[float, float]:
+    def run_ours() -> None:
+        with VideoReader(path) as r:
+            for _ in r:
+                pass
+
+    def run_base() -> None:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            s.thread_type = "AUTO"
+            for f in c.decode(s):
+                f.to_ndarray(format="rgb24")
+
+    t_base = _timed(run_base)
+    t_ours = _timed(run_ours)
+    return n / t_ours, n / t_base
+
+
+def bench_synth(seconds: float) -> tuple[float, float]:
+    import pretty_midi  # noqa: F401
+
+    rng = np.random.default_rng(1)
+    notes = []
+    t = 0.0
+    while t < seconds:
+        for _ in range(int(rng.integers(1, 4))):  # chords of 1-3 notes
+            notes.append(NoteEvent(t, t + float(rng.uniform(0.2, 0.8)), int(rng.integers(48, 84)), int(rng.integers(50, 110))))
+        t += 0.25
+    sf2 = str(resolve_soundfont())
+    clip = None
+
+    def run_ours() -> None:
+        nonlocal clip
+        clip = render_notes(notes, sample_rate=44100, soundfont=sf2)
+
+    pm = notes_to_pretty_midi(notes)
+    t_base = _timed(lambda: pm.fluidsynth(fs=44100, synthesizer=sf2))
+    t_ours = _timed(run_ours)
+    dur = clip.duration_s
+    return dur / t_ours, dur / t_base
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def device() -> str:
+    try:
+        from x2studio.core.device import resolve_device
+
+        return resolve_device().label
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not fail
+        return f"unknown ({exc})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer frames (a smoke run)")
+    args = ap.parse_args(argv)
+    n_small, n_big, synth_s = (50, 10, 10.0) if args.quick else (300, 60, 60.0)
+    rows: list[tuple[str, str, float, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for (w, h, n) in ((256, 256, n_small), (1920, 1080, n_big)):
+            enc, enc_b, path = bench_encode(w, h, n, folder)
+            dec, dec_b = bench_decode(path, n)
+            rows.append((f"decode {w}x{h} H.264", "frames/s", dec, dec_b))
+            rows.append((f"encode {w}x{h} H.264 (veryfast, crf 18)", "frames/s", enc, enc_b))
+    rtf, rtf_b = bench_synth(synth_s)
+    rows.append((f"synthesis, {synth_s:.0f} s of piano chords (FluidSynth)", "x real time", rtf, rtf_b))
+
+    print(f"machine: {machine()}")
+    print(f"device:  {device()}")
+    print(f"{'benchmark':<48} {'unit':<12} {'X2 Studio':>10} {'baseline':>10} {'ratio':>7}")
+    print("-" * 91)
+    for name, unit, ours, base in rows:
+        print(f"{name:<48} {unit:<12} {ours:>10.1f} {base:>10.1f} {ours / base:>7.2f}")
+    print("baselines: bare PyAV decode/encode loops; pretty_midi.PrettyMIDI.fluidsynth() for synthesis")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
