@@ -84,7 +84,10 @@ py="$venv/bin/python"
 # Install this checkout (editable, no dependencies) when the environment points elsewhere.
 if [ "$("$py" -c 'import x2studio, os; print(os.path.dirname(os.path.dirname(os.path.abspath(x2studio.__file__))))' 2>/dev/null)" != "$here" ] \
    || [ ! -x "$venv/bin/x2studio" ]; then
-  "$py" -m pip install -q --no-deps --no-build-isolation -e "$here" >&2 || die "could not install X2 Studio from $here"
+  pip_log="$(mktemp)"
+  "$py" -m pip install -q --no-deps --no-build-isolation -e "$here" >"$pip_log" 2>&1 \
+    || { cat "$pip_log" >&2; rm -f "$pip_log"; die "could not install X2 Studio from $here"; }
+  rm -f "$pip_log"
 fi
 
 cd "$here"
