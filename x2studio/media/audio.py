@@ -21,7 +21,7 @@ from ..core.atomic import atomic_path
 from ..core.errors import InputError, MediaError, OutputError
 from .video import _check_input, open_container
 
-__all__ = ["AudioClip", "load_audio", "save_audio", "resample", "to_mono"]
+__all__ = ["AudioClip", "load_audio", "save_audio", "resample", "to_mono", "peak_envelope"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,16 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     """``(n,)`` float32: the mean of the channels."""
     samples = np.asarray(samples, dtype=np.float32)
     return samples if samples.ndim == 1 else samples.mean(axis=1, dtype=np.float32)
+
+
+def peak_envelope(clip: AudioClip, bins: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """``(times_s, peaks)``: the largest absolute sample of each of ``bins`` equal slices (for waveforms)."""
+    mono = np.abs(to_mono(clip.samples))
+    if len(mono) == 0:
+        return np.zeros(0), np.zeros(0)
+    bins = max(1, min(bins, len(mono)))
+    starts = np.linspace(0, len(mono), bins, endpoint=False).astype(np.int64)
+    return starts / float(clip.sample_rate), np.maximum.reduceat(mono, starts)
 
 
 def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

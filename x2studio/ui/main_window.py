@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget(self)
         self.panels: dict[str, QWidget] = {}
         for cls in PANEL_CLASSES:
-            panel = cls(parent=self.stack) if cls.panel_id != "media" else cls(self.settings.audio_output, parent=self.stack)
+            panel = cls(self.settings, parent=self.stack)
             self.panels[cls.panel_id] = panel
             self.stack.addWidget(panel)
             item = QListWidgetItem(cls.title)

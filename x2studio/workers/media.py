@@ -17,7 +17,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
 from ..core.errors import X2Error, format_error
-from ..media.audio import AudioClip, load_audio
+from ..media.audio import load_audio, peak_envelope
 from ..media.video import MediaInfo, VideoReader, probe
 from .threads import make_thread
 
@@ -35,7 +35,7 @@ def to_qimage(rgb: np.ndarray) -> QImage:
 
 class _Decoder(QObject):
     opened = Signal(object, object)  # MediaInfo, (w, h, fps, frames) or None for audio-only
-    audioReady = Signal(object)  # AudioClip
+    audioReady = Signal(object, object)  # AudioClip, (times_s, peaks) waveform envelope
     audioMissing = Signal(str)
     frameReady = Signal(int, float, QImage)
     failed = Signal(str)
@@ -66,7 +66,8 @@ class _Decoder(QObject):
             self.opened.emit(info, video)
             if info.audio is not None:
                 try:
-                    self.audioReady.emit(load_audio(path))
+                    clip = load_audio(path)
+                    self.audioReady.emit(clip, peak_envelope(clip))  # envelope here, off the GUI thread
                 except X2Error as exc:
                     self.audioMissing.emit(str(exc))
             else:
@@ -129,7 +130,7 @@ class FrameServer(QObject):
     """The GUI's handle on the decoder thread."""
 
     opened = Signal(object, object)
-    audioReady = Signal(object)
+    audioReady = Signal(object, object)
     audioMissing = Signal(str)
     frameReady = Signal(int, float, QImage)
     failed = Signal(str)

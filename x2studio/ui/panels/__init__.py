@@ -1,4 +1,5 @@
-"""Panels shown in the main window's panel bar.  Each panel class has ``panel_id`` and ``title``.
+"""Panels shown in the main window's panel bar.  Each panel class has ``panel_id`` and ``title`` and is
+constructed as ``Panel(settings, parent=...)``.
 
 Later features add their panel class to :data:`PANEL_CLASSES`; a panel that does not exist yet is
 simply not listed (no placeholders).

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QS
 
 from ...core.atomic import atomic_path
 from ...core.errors import AudioDeviceError, OutputError, X2Error
+from ...core.settings import Settings
 from ...media.audio import AudioClip
 from ...media.playback import AudioPlayer
 from ...media.video import MediaInfo
@@ -50,10 +51,10 @@ class MediaPanel(QWidget):
     statusMessage = Signal(str)
     mediaOpened = Signal(str)  # path
 
-    def __init__(self, audio_output: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(False)  # the main window takes drops
-        self.audio_output = audio_output
+        self.audio_output = settings.audio_output
         self.path: Path | None = None
         self.info: MediaInfo | None = None
         self.fps = 25.0
@@ -179,9 +180,12 @@ class MediaPanel(QWidget):
         self.statusMessage.emit(f"Opened {info.path.name}")
         self.seek_frame(0)
 
-    def _on_server_audio(self, clip: AudioClip) -> None:
+    def _on_server_audio(self, clip: AudioClip, envelope: tuple[np.ndarray, np.ndarray]) -> None:
+        self._draw_waveform(clip, envelope)
+        self._load_player(clip)
+
+    def _load_player(self, clip: AudioClip) -> None:
         self._audio = clip
-        self._draw_waveform(clip)
         try:
             player = AudioPlayer(self.audio_output or None)
             player.load(clip)
@@ -200,12 +204,8 @@ class MediaPanel(QWidget):
         self.audio_status = text
         self.audio_label.setText(text)
 
-    def _draw_waveform(self, clip: AudioClip) -> None:
-        mono = clip.samples.mean(axis=1)
-        bins = min(2000, max(1, len(mono)))
-        edges = np.linspace(0, len(mono), bins + 1).astype(int)
-        peaks = np.array([np.abs(mono[a:b]).max() if b > a else 0.0 for a, b in zip(edges[:-1], edges[1:])])
-        t = edges[:-1] / clip.sample_rate
+    def _draw_waveform(self, clip: AudioClip, envelope: tuple[np.ndarray, np.ndarray]) -> None:
+        t, peaks = envelope
         plot = self.wave.getPlotItem()
         plot.plot(t, peaks, pen=pg.mkPen("#4aa3ff"), fillLevel=0, brush=(74, 163, 255, 90))
         plot.plot(t, -peaks, pen=pg.mkPen("#4aa3ff"), fillLevel=0, brush=(74, 163, 255, 90))
@@ -360,7 +360,7 @@ class MediaPanel(QWidget):
     def set_audio_output(self, name: str) -> None:
         self.audio_output = name
         if self._audio is not None:
-            self._on_server_audio(self._audio)
+            self._load_player(self._audio)
 
 
     def shutdown(self) -> None:
