@@ -18,9 +18,10 @@ die() { printf '[x2studio setup] error: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- Debian packages
 # Runtime: PortAudio (sound output), FluidSynth + a General MIDI soundfont (synthesis), the X11/EGL
-# libraries Qt's xcb platform needs on a desktop.  Tests: Xvfb for screenshots.  Python 3.11+ with venv.
-apt_runtime=(libportaudio2 libfluidsynth3 fluid-soundfont-gm
-             libgl1 libegl1 libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
+# libraries Qt's xcb platform needs on a desktop, Mesa's EGL/llvmpipe (the synthetic-face renderer)
+# and espeak-ng (their speech).  Tests: Xvfb for screenshots.  Python 3.11+ with venv.
+apt_runtime=(libportaudio2 libfluidsynth3 fluid-soundfont-gm espeak-ng libespeak-ng1
+             libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
              libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
              libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0)
 apt_test=(xvfb xauth)

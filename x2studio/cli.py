@@ -98,6 +98,31 @@ def cmd_media_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    """Run the training module's generator in a child process (the app never imports ``training``)."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "training"] + (["--debug"] if args.debug else []) + list(args.rest)
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_data_faces(args: argparse.Namespace) -> int:
+    from .face.tracks import extract_face_tracks
+
+    job, bar = _job()
+    try:
+        report = extract_face_tracks(args.inputs, args.out, size=args.size, margin=args.margin,
+                                     detector=args.detector, max_faces=args.max_faces, job=job)
+    finally:
+        bar.close()
+    for line in report.lines():
+        print(line)
+    return 0 if report.tracks else 3
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="x2studio", description="X2 Studio — faces and music from video. "
@@ -124,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soundfont", type=Path, help="a .sf2 soundfont (default: Settings, then the system's)")
     p.add_argument("--rate", type=int, default=44100, help="sample rate in Hz (default 44100)")
     p.set_defaults(func=cmd_media_synth)
+    data = sub.add_parser("data", help="datasets: synthetic faces, face tracks from your videos")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    p = dsub.add_parser("synth", help="generate synthetic data with ground truth (e.g. 'synth faces OUT')",
+                        add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="KIND OUT [options]; see 'x2studio data synth -h'")
+    p.set_defaults(func=cmd_data_synth)
+    p = dsub.add_parser("faces", help="find, track and crop faces in videos into a face-track dataset")
+    p.add_argument("paths", nargs="+", type=Path, metavar="VIDEO", help="videos or folders of videos, then OUT")
+    p.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")
+    p.add_argument("--margin", type=float, default=1.6, help="box expansion around the face (default 1.6)")
+    p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto",
+                   help="face detector (default: mediapipe when installed, else OpenCV's Haar cascade)")
+    p.add_argument("--max-faces", type=int, default=4, help="tracks kept per video, largest first (default 4)")
+    p.set_defaults(func=cmd_data_faces)
     return parser
 
 
@@ -131,8 +170,16 @@ def main(argv: Sequence[str] | None = None, launch_app: Callable[[list[str]], in
     """Run the CLI; ``launch_app(files)`` starts the GUI (no command, or ``app``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    rest = [a for a in argv if a != "--debug"]
+    if rest[:2] == ["data", "synth"]:   # everything after 'synth' belongs to the training module's parser
+        args = argparse.Namespace(debug="--debug" in argv, rest=rest[2:], func=cmd_data_synth)
+    else:
+        args = parser.parse_args(argv)
     args.launch_app = launch_app
+    if getattr(args, "func", None) is cmd_data_faces:
+        if len(args.paths) < 2:
+            parser.error("data faces needs at least one VIDEO and the OUT folder")
+        args.inputs, args.out = args.paths[:-1], args.paths[-1]
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="x2studio: %(levelname)s: %(message)s")
     func: Callable[[argparse.Namespace], int] = getattr(args, "func", cmd_app)

@@ -30,6 +30,19 @@ def check_writable(target: str | os.PathLike[str]) -> Path:
     return path
 
 
+_MODE: int | None = None
+
+
+def _file_mode() -> int:
+    """0666 minus the process umask (read once; os.umask can only be read by setting it)."""
+    global _MODE
+    if _MODE is None:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _MODE = 0o666 & ~mask
+    return _MODE
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in ``target``'s folder; on success rename it to ``target``.
@@ -47,6 +60,8 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():
+            os.chmod(tmp, _file_mode())   # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,290 @@
+"""Rendered talking-face datasets: tracks (MP4 with speech + per-frame labels) and still sets.
+
+``generate_faces(out, tracks=N, size=S, seed=K)`` writes the dataset format of
+:mod:`x2studio.face.dataset`.  Everything is a function of the seed: identity ``i`` of seed ``K``
+is the same person in every dataset made with ``K``; track ``j`` uses identity ``j % identities``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from x2studio.core.atomic import atomic_path
+from x2studio.core.errors import InputError
+from x2studio.core.jobs import Job
+from x2studio.face.dataset import DatasetWriter, TrackEntry, save_npz, split_identities
+from x2studio.media.video import VideoWriter
+
+from .head import Expression, sample_identity
+from .render import Camera, Light, Renderer
+from .scene import FaceScene, make_background
+from .speech import LANGUAGES, mouth_track, sentence, speak
+
+__all__ = ["TrackPlan", "plan_track", "render_track", "generate_faces", "render_still", "FPS"]
+
+log = logging.getLogger(__name__)
+
+FPS = 25.0
+_VOICES_F = ("f1", "f2", "f3", "f4", "f5")
+_VOICES_M = ("m1", "m2", "m3", "m4", "m5", "m6", "m7")
+
+
+def _smooth_keys(rng: np.random.Generator, n: int, lo: float, hi: float, every: tuple[float, float],
+                 centre_p: float, centre_sd: float) -> np.ndarray:
+    """A smooth trajectory of ``n`` frames through random key values (smoothstep easing)."""
+    keys_t = [0.0]
+    while keys_t[-1] < n:
+        keys_t.append(keys_t[-1] + rng.uniform(*every) * FPS)
+    vals = np.where(rng.uniform(size=len(keys_t)) < centre_p, rng.normal(0, centre_sd, len(keys_t)),
+                    rng.uniform(lo, hi, len(keys_t)))
+    vals = np.clip(vals, lo, hi)
+    t = np.arange(n, dtype=np.float64)
+    k = np.searchsorted(keys_t, t, side="right") - 1
+    a = (t - np.take(keys_t, k)) / (np.take(keys_t, k + 1) - np.take(keys_t, k))
+    a = a * a * (3 - 2 * a)
+    return vals[k] * (1 - a) + vals[k + 1] * a
+
+
+def _wobble(rng: np.random.Generator, n: int, sd: float, frames: float) -> np.ndarray:
+    """Low-pass noise (a slow random wobble) with standard deviation ``sd``."""
+    x = rng.standard_normal(n + int(6 * frames))
+    k = np.exp(-0.5 * (np.arange(-3 * frames, 3 * frames + 1) / frames) ** 2)
+    y = np.convolve(x, k / np.sqrt((k ** 2).sum()), mode="valid")[:n]
+    return y * sd
+
+
+@dataclass
+class TrackPlan:
+    """Everything that varies over one track, per frame, plus its speech."""
+
+    identity: int
+    n_frames: int
+    pose: np.ndarray         # (T, 3)
+    expr: np.ndarray         # (T, 5)
+    gaze: np.ndarray         # (T, 2)
+    focal: np.ndarray        # (T,)
+    principal: np.ndarray    # (T, 2)
+    head_pos: np.ndarray     # (T, 3)
+    audio: np.ndarray        # (n,) float32, exactly n_frames / FPS seconds
+    sample_rate: int
+    text: str
+    voice: str
+    light: Light
+    seed: tuple[int, ...]
+
+
+def plan_track(seed: int, track: int, identity: int, size: int, max_seconds: float = 8.0) -> TrackPlan:
+    """Draw a track's speech, motion, camera and lighting (deterministic)."""
+    rng = np.random.default_rng([int(seed), int(track), 0x7AC])
+    ident = sample_identity(seed, identity)
+    lang = LANGUAGES[int(rng.choice(len(LANGUAGES), p=[0.5, 0.125, 0.125, 0.125, 0.125]))]
+    variant = (_VOICES_F if ident.sex < 0.5 else _VOICES_M)[int(rng.integers(5))]
+    voice = f"{lang}+{variant}"
+    rate = int(rng.uniform(130, 195))
+    pitch = int(rng.uniform(25, 75))
+    texts, pieces, phon = [], [], []
+    lead = rng.uniform(0.2, 0.6)
+    t_off = lead
+    for _ in range(int(rng.integers(1, 3))):
+        text = sentence(rng, lang)
+        u = speak(text, voice, rate_wpm=rate, pitch=pitch, pitch_range=int(rng.uniform(30, 80)))
+        if t_off + u.span_s > max_seconds and pieces:
+            break
+        texts.append(text)
+        pieces.append((t_off, u))
+        t_off += u.span_s + rng.uniform(0.25, 0.6)
+    sr = pieces[0][1].sample_rate
+    n = max(int(np.ceil(min(t_off, max_seconds + 1.0) * FPS)), 10)
+    audio = np.zeros(int(round(n / FPS * sr)), np.float32)
+    mouth = np.zeros((n, 2), np.float32)
+    for off, u in pieces:
+        i0 = int(round(off * sr))
+        seg = u.audio[: max(0, len(audio) - i0)]
+        audio[i0:i0 + len(seg)] += seg
+        mouth = np.maximum(mouth, mouth_track(u, FPS, n, offset_s=off))
+    # head motion: mostly near-frontal with turns, as in interviews
+    yaw = _smooth_keys(rng, n, -60, 60, (0.8, 2.2), 0.45, 12) + _wobble(rng, n, 2.0, 4)
+    pitch_ = _smooth_keys(rng, n, -30, 30, (1.0, 2.5), 0.6, 7) + _wobble(rng, n, 1.5, 4)
+    roll = _smooth_keys(rng, n, -25, 25, (1.2, 3.0), 0.7, 5) + _wobble(rng, n, 1.0, 5)
+    pose = np.stack([np.clip(yaw, -60, 60), np.clip(pitch_, -30, 30), np.clip(roll, -25, 25)], -1)
+    smile = np.clip(_smooth_keys(rng, n, 0, 1, (1.5, 3.5), 0.5, 0.1), 0, 1) * rng.uniform(0.3, 1.0)
+    brow = np.clip(_smooth_keys(rng, n, 0, 1, (0.8, 2.0), 0.7, 0.08), 0, 1) * rng.uniform(0.4, 1.0)
+    blink = np.zeros(n)
+    t = rng.uniform(0.3, 2.0)
+    while t * FPS < n:
+        c = t * FPS
+        k = np.arange(n)
+        blink = np.maximum(blink, np.exp(-0.5 * ((k - c) / 1.3) ** 2))
+        t += rng.uniform(1.5, 5.0)
+    expr = np.stack([mouth[:, 0], np.clip(mouth[:, 1] * 0.8, 0, 1), smile * (1 - mouth[:, 1]), brow,
+                     np.clip(blink, 0, 1)], -1).astype(np.float32)
+    gaze = np.stack([_smooth_keys(rng, n, -0.5, 0.5, (0.4, 1.5), 0.6, 0.1),
+                     _smooth_keys(rng, n, -0.3, 0.3, (0.4, 1.5), 0.6, 0.08)], -1)
+    zoom = rng.uniform(2.0, 2.6)
+    focal = size * zoom * (1 + _wobble(rng, n, 0.015, 12))
+    principal = size / 2 + np.stack([_wobble(rng, n, size * 0.012, 10), _wobble(rng, n, size * 0.012, 10)], -1)
+    head_pos = np.array([rng.uniform(-1.5, 1.5), rng.uniform(-1.0, 1.0), -rng.uniform(58, 66)])
+    head_pos = head_pos + np.stack([_wobble(rng, n, 0.4, 15), _wobble(rng, n, 0.3, 15), _wobble(rng, n, 0.8, 20)], -1)
+    d = rng.normal(0, 1, 3) * np.array([0.8, 0.5, 0.3]) + np.array([0, 0.4, 1.0])
+    warm = rng.uniform(-0.08, 0.08)
+    inten = rng.uniform(0.55, 0.85)
+    light = Light(direction=tuple(d / np.linalg.norm(d)),
+                  color=tuple(np.clip(inten * np.array([1 + warm, 1.0, 1 - warm]), 0, 1.2)),
+                  sky=tuple(rng.uniform(0.28, 0.42) * np.array([1 - warm, 1, 1 + warm])),
+                  ground=tuple(rng.uniform(0.15, 0.28) * np.ones(3)), specular=float(rng.uniform(0.05, 0.2)))
+    return TrackPlan(identity=identity, n_frames=n, pose=pose.astype(np.float32), expr=expr, gaze=gaze,
+                     focal=focal, principal=principal, head_pos=head_pos, audio=audio, sample_rate=sr,
+                     text=" ".join(texts), voice=voice, light=light, seed=(int(seed), int(track)))
+
+
+def _scene(renderer: Renderer, seed: int, identity: int, key: int, light: Light | None) -> FaceScene:
+    rng = np.random.default_rng([int(seed), int(key), 0xB6])
+    return FaceScene(renderer, sample_identity(seed, identity), rng, light=light,
+                     background=make_background(rng, renderer.size))
+
+
+def render_track(renderer: Renderer, plan: TrackPlan, seed: int):
+    """Yield ``(rgb, FrameTruth)`` for every frame of ``plan``."""
+    scene = _scene(renderer, seed, plan.identity, plan.seed[1], plan.light)
+    scene.bind()
+    for k in range(plan.n_frames):
+        e = plan.expr[k]
+        expr = Expression(jaw_open=float(e[0]), lip_round=float(e[1]), smile=float(e[2]),
+                          brow_raise=float(e[3]), blink=float(e[4]))
+        cam = Camera(renderer.size, float(plan.focal[k]), float(plan.principal[k, 0]), float(plan.principal[k, 1]))
+        yield scene.render(plan.pose[k], expr, cam, plan.head_pos[k], gaze=plan.gaze[k])
+
+
+def render_still(renderer: Renderer, seed: int, identity: int, key: int) -> tuple[np.ndarray, object]:
+    """One labelled image of ``identity`` in a random pose/expression/camera/light."""
+    rng = np.random.default_rng([int(seed), int(key), 0x57])
+    d = rng.normal(0, 1, 3) * np.array([0.8, 0.5, 0.3]) + np.array([0, 0.4, 1.0])
+    light = Light(direction=tuple(d / np.linalg.norm(d)), color=tuple(rng.uniform(0.6, 0.95) * np.ones(3)))
+    scene = _scene(renderer, seed, identity, 10_000_000 + key, light)
+    scene.bind()
+    pose = (rng.uniform(-60, 60), np.clip(rng.normal(0, 12), -30, 30), np.clip(rng.normal(0, 9), -25, 25))
+    e = rng.uniform(0, 1, 5) * np.array([0.9, 0.8, 1.0, 1.0, 1.0])
+    e[4] = e[4] if rng.uniform() < 0.2 else 0.0
+    expr = Expression(*[float(x) for x in e])
+    s = renderer.size
+    cam = Camera(s, s * rng.uniform(2.0, 2.6), s / 2 + rng.normal(0, s * 0.015), s / 2 + rng.normal(0, s * 0.015))
+    pos = (rng.uniform(-1.5, 1.5), rng.uniform(-1.0, 1.0), -rng.uniform(58, 66))
+    return scene.render(pose, expr, cam, pos, gaze=tuple(rng.uniform(-0.4, 0.4, 2)))
+
+
+def _stack(truths) -> dict[str, np.ndarray]:
+    return {"pose": np.stack([t.pose for t in truths]).astype(np.float32),
+            "expression": np.stack([t.expression for t in truths]).astype(np.float32),
+            "landmarks": np.stack([t.landmarks for t in truths]).astype(np.float32),
+            "visible": np.stack([t.visible for t in truths]),
+            "box": np.stack([t.box for t in truths]).astype(np.float32)}
+
+
+def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int = 0, identities: int | None = None,
+                   frames_fps: float | None = None, stills: int = 0, max_seconds: float = 8.0,
+                   job: Job | None = None) -> Path:
+    """Write a rendered talking-face dataset to ``out`` (resumable; see :mod:`x2studio.face.dataset`).
+
+    Args:
+        tracks: number of face tracks (one MP4 with speech + labels each).
+        size: square frame size in pixels (64–1024).
+        identities: number of distinct people (default: as many as tracks).
+        frames_fps: also save PNG frames sampled at this rate (e.g. 1, as the papers' VoxCeleb frames).
+        stills: number of labelled still images (split by identity like the tracks).
+    """
+    if not 64 <= int(size) <= 1024:
+        raise InputError(f"Size {size} is out of range.", "Use a frame size between 64 and 1024 pixels.")
+    if tracks < 0 or stills < 0 or (tracks == 0 and stills == 0):
+        raise InputError("Nothing to generate.", "Ask for at least one track (--tracks) or still (--stills).")
+    if frames_fps is not None and not 0 < frames_fps <= FPS:
+        raise InputError(f"Cannot sample frames at {frames_fps} fps.", f"Use a rate in (0, {FPS:g}].")
+    n_id = int(identities or max(tracks, 1))
+    if n_id < 1:
+        raise InputError("At least one identity is needed.")
+    config = {"generator": "training.synth.faces", "seed": int(seed), "tracks": int(tracks), "size": int(size),
+              "identities": n_id, "frames_fps": frames_fps, "stills": int(stills), "max_seconds": float(max_seconds)}
+    writer = DatasetWriter(out, size=size, fps=FPS, source="synthetic", config=config)
+    names = [f"id{i:05d}" for i in range(n_id)]
+    splits = split_identities(names, seed)
+    renderer = Renderer(size)
+    job = job or Job()
+    total = tracks + stills
+    try:
+        for j in range(tracks):
+            tid = f"t{j:06d}"
+            job.progress(j, total, f"track {j + 1}/{tracks}")
+            if writer.done(tid):
+                continue
+            ident = j % n_id
+            plan = plan_track(seed, j, ident, size, max_seconds=max_seconds)
+            truths = []
+            step = None if frames_fps is None else FPS / frames_fps
+            fdir = writer.frames_dir(tid)
+            with VideoWriter(writer.video_path(tid), FPS, (size, size), audio_rate=plan.sample_rate) as vw:
+                for k, (rgb, truth) in enumerate(render_track(renderer, plan, seed)):
+                    vw.write(rgb)
+                    truths.append(truth)
+                    if step is not None and (k % step) < 1:
+                        fdir.mkdir(parents=True, exist_ok=True)
+                        _write_png(fdir / f"{k:05d}.png", rgb)
+                    if k % 10 == 0:
+                        job.check()
+                vw.write_audio(plan.audio)
+            labels = _stack(truths)
+            labels.update(identity=np.int32(ident), fps=np.float32(FPS))
+            save_npz(writer.labels_path(tid), **labels)
+            writer.add(TrackEntry(id=tid, identity=names[ident], split=splits[names[ident]], frames=plan.n_frames,
+                                  fps=FPS, video=f"tracks/{tid}.mp4", labels=f"tracks/{tid}.npz", audio=True,
+                                  frames_dir=f"frames/{tid}" if step else None,
+                                  extra={"text": plan.text, "voice": plan.voice}), splits)
+        if stills:
+            _write_stills(writer, renderer, seed, stills, n_id, names, splits, job, done=tracks, total=total)
+        writer.write_manifest(splits, extra={"stills": _stills_summary(writer.root)} if stills else None)
+        job.progress(total, total, "done")
+    finally:
+        renderer.release()
+    return writer.root
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
+
+
+def _write_stills(writer, renderer, seed, n, n_id, names, splits, job, done, total) -> None:
+    per_split: dict[str, list[tuple[int, int, object]]] = {"train": [], "val": [], "test": []}
+    ids_of = {s: [i for i in range(n_id) if splits[names[i]] == s] for s in per_split}
+    rng = np.random.default_rng([int(seed), 0x511])
+    for k in range(n):
+        job.progress(done + k, total, f"still {k + 1}/{n}")
+        s = ("train", "val", "test")[int(rng.choice(3, p=[0.75, 0.15, 0.10]))]
+        if not ids_of[s]:
+            s = next(x for x in per_split if ids_of[x])
+        ident = ids_of[s][int(rng.integers(len(ids_of[s])))]
+        rgb, truth = render_still(renderer, seed, ident, k)
+        d = writer.root / "stills" / s / "images"
+        d.mkdir(parents=True, exist_ok=True)
+        _write_png(d / f"{k:06d}.png", rgb)
+        per_split[s].append((k, ident, truth))
+    for s, items in per_split.items():
+        if not items:
+            continue
+        labels = _stack([t for _, _, t in items])
+        labels.update(index=np.array([k for k, _, _ in items], np.int32),
+                      identity=np.array([i for _, i, _ in items], np.int32))
+        save_npz(writer.root / "stills" / s / "labels.npz", **labels)
+
+
+def _stills_summary(root: Path) -> dict:
+    out = {}
+    for s in ("train", "val", "test"):
+        p = root / "stills" / s / "labels.npz"
+        if p.exists():
+            out[s] = {"labels": f"stills/{s}/labels.npz", "images": f"stills/{s}/images"}
+    return out

@@ -1,0 +1,159 @@
+"""Offline face detectors: OpenCV's bundled Haar cascades, or mediapipe's BlazeFace when installed.
+
+Both return boxes in the *landmark-box* convention (the tight box of the 68 iBUG points, as the
+synthetic ground truth defines it), so that the ×1.6 crop margin means the same thing whichever
+detector found the face.  Each detector's raw box is mapped with a scale and offset measured on
+rendered faces where the landmark box is known (``benchmarks/face_detectors.py`` re-measures it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..core.errors import DependencyError, InputError
+
+__all__ = ["Detection", "FaceDetector", "HaarDetector", "MediaPipeDetector", "make_detector"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: np.ndarray     # (4,) x0, y0, x1, y1 in pixels (landmark-box convention)
+    score: float
+
+    @property
+    def size(self) -> float:
+        return float(np.sqrt(max(self.box[2] - self.box[0], 0) * max(self.box[3] - self.box[1], 0)))
+
+
+class FaceDetector:
+    """``detect(rgb) → list[Detection]``, largest first."""
+
+    name = "base"
+    # raw box → landmark box: centre shift (fraction of raw width/height) and size scale
+    calib = (0.0, 0.0, 1.0, 1.0)
+
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise InputError("A face detector needs an RGB image (H, W, 3) of uint8.")
+        if min(rgb.shape[:2]) < 16:
+            return []
+        raw = self._detect(rgb)
+        out = [Detection(self._calibrate(b), s) for b, s in raw]
+        return sorted(out, key=lambda d: -d.size)
+
+    def _calibrate(self, b: np.ndarray) -> np.ndarray:
+        dx, dy, sx, sy = self.calib
+        w, h = b[2] - b[0], b[3] - b[1]
+        cx, cy = (b[0] + b[2]) / 2 + dx * w, (b[1] + b[3]) / 2 + dy * h
+        return np.array([cx - w * sx / 2, cy - h * sy / 2, cx + w * sx / 2, cy + h * sy / 2], np.float32)
+
+    def _detect(self, rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class HaarDetector(FaceDetector):
+    """Viola–Jones cascades shipped in ``opencv-python-headless`` 4.x: frontal + both profiles."""
+
+    name = "haar"
+    calib = (0.0, 0.06, 1.05, 1.02)
+
+    def __init__(self, max_side: int = 480) -> None:
+        base = cv2.data.haarcascades
+        self.frontal = cv2.CascadeClassifier(base + "haarcascade_frontalface_default.xml")
+        self.profile = cv2.CascadeClassifier(base + "haarcascade_profileface.xml")
+        if self.frontal.empty() or self.profile.empty():
+            raise DependencyError("OpenCV's face cascades are missing.",
+                                  "Install opencv-python-headless 4.x (5.x no longer ships them).")
+        self.max_side = max_side
+
+    def _detect(self, rgb):
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if scale < 1.0:
+            gray = cv2.resize(gray, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+        gray = cv2.equalizeHist(gray)
+        min_size = max(20, int(min(gray.shape) * 0.08))
+        found: list[tuple[np.ndarray, float]] = []
+        boxes, _, weights = self.frontal.detectMultiScale3(gray, 1.1, 5, minSize=(min_size, min_size),
+                                                           outputRejectLevels=True)
+        for (x, y, bw, bh), s in zip(boxes, np.ravel(weights) if len(boxes) else []):
+            found.append((np.array([x, y, x + bw, y + bh], np.float32), float(s)))
+        for flip in (False, True):
+            g = gray[:, ::-1].copy() if flip else gray
+            boxes, _, weights = self.profile.detectMultiScale3(g, 1.1, 5, minSize=(min_size, min_size),
+                                                               outputRejectLevels=True)
+            for (x, y, bw, bh), s in zip(boxes, np.ravel(weights) if len(boxes) else []):
+                x0 = g.shape[1] - (x + bw) if flip else x
+                found.append((np.array([x0, y, x0 + bw, y + bh], np.float32), float(s) - 1.0))
+        found = _nms(found, 0.3)
+        return [(b / scale, s) for b, s in found]
+
+
+class MediaPipeDetector(FaceDetector):
+    """mediapipe 0.10.21's BlazeFace (full-range model), when the optional package is installed."""
+
+    name = "mediapipe"
+    calib = (0.0, 0.02, 1.0, 1.0)
+
+    def __init__(self, min_confidence: float = 0.5) -> None:
+        try:
+            from mediapipe.python.solutions import face_detection  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise DependencyError("mediapipe is not installed.",
+                                  "Install it with the set-up script's 'extras' or use --detector haar.") from exc
+        self._fd = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
+
+    def _detect(self, rgb):
+        h, w = rgb.shape[:2]
+        res = self._fd.process(np.ascontiguousarray(rgb))
+        out = []
+        for d in res.detections or []:
+            bb = d.location_data.relative_bounding_box
+            b = np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h], np.float32)
+            out.append((b, float(d.score[0])))
+        return out
+
+    def close(self) -> None:
+        self._fd.close()
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _nms(found, thresh):
+    found = sorted(found, key=lambda f: -f[1])
+    keep = []
+    for b, s in found:
+        if all(_iou(b, k) < thresh for k, _ in keep):
+            keep.append((b, s))
+    return keep
+
+
+def make_detector(name: str = "auto") -> FaceDetector:
+    """``"haar"``, ``"mediapipe"`` or ``"auto"`` (mediapipe when installed, else Haar)."""
+    if name == "haar":
+        return HaarDetector()
+    if name == "mediapipe":
+        return MediaPipeDetector()
+    if name == "auto":
+        try:
+            return MediaPipeDetector()
+        except DependencyError:
+            log.info("mediapipe not installed; using OpenCV's Haar cascades")
+            return HaarDetector()
+    raise InputError(f"Unknown face detector '{name}'.", "Use auto, mediapipe or haar.")
