@@ -11,11 +11,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from x2studio.cli import TerminalProgress
-from x2studio.core.errors import Cancelled, X2Error, format_error
+from x2studio.cli import TerminalProgress, run_guarded
 from x2studio.core.jobs import Job
-
-log = logging.getLogger("training")
 
 
 def cmd_synth_faces(args: argparse.Namespace) -> int:
@@ -55,25 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="x2studio: %(levelname)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except Cancelled:
-        print("x2studio: cancelled", file=sys.stderr)
-        return Cancelled.exit_code
-    except KeyboardInterrupt:
-        print("x2studio: interrupted (run the same command again to resume)", file=sys.stderr)
-        return 130
-    except X2Error as exc:
-        if args.debug:
-            log.exception("error")
-        print(f"x2studio: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except Exception as exc:  # noqa: BLE001 - one readable line, no traceback
-        if args.debug:
-            log.exception("unexpected error")
-        print(f"x2studio: error: {format_error(exc)} (run with --debug for details)", file=sys.stderr)
-        return 1
-
+    return run_guarded(args.func, args, debug=args.debug,
+                       interrupted="interrupted (run the same command again to resume)")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,7 +16,7 @@ from . import __version__
 from .core.errors import Cancelled, X2Error, format_error
 from .core.jobs import Job, ProgressEvent
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "run_guarded"]
 
 log = logging.getLogger("x2studio")
 
@@ -183,21 +183,27 @@ def main(argv: Sequence[str] | None = None, launch_app: Callable[[list[str]], in
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="x2studio: %(levelname)s: %(message)s")
     func: Callable[[argparse.Namespace], int] = getattr(args, "func", cmd_app)
+    return run_guarded(func, args, debug=args.debug)
+
+
+def run_guarded(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, *, debug: bool,
+                interrupted: str = "interrupted") -> int:
+    """Run a command; every error becomes one ``x2studio: error: ...`` line and an exit code."""
     try:
         return int(func(args) or 0)
     except Cancelled:
         print("x2studio: cancelled", file=sys.stderr)
         return Cancelled.exit_code
     except KeyboardInterrupt:
-        print("x2studio: interrupted", file=sys.stderr)
+        print(f"x2studio: {interrupted}", file=sys.stderr)
         return 130
     except X2Error as exc:
-        if args.debug:
+        if debug:
             log.exception("error")
         print(f"x2studio: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one readable line, no traceback
-        if args.debug:
+        if debug:
             log.exception("unexpected error")
         print(f"x2studio: error: {format_error(exc)} (run with --debug for details)", file=sys.stderr)
         return 1

@@ -156,7 +156,7 @@ def _hair_probs(m: float, age: float) -> list[float]:
 
 
 # ----------------------------------------------------------------------------- landmarks
-def landmark_params(ident: Identity, blink: float = 0.0, smile: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def landmark_params(ident: Identity, blink: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The 68 iBUG landmarks in parameter space: ``(theta, phi) (68, 2)`` and a side flag.
 
     ``side`` is +1 for points bound to the upper copy of the mouth row (upper inner lip),
@@ -427,10 +427,15 @@ class HeadMesh:
         w = np.stack([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b], -1)
         return idx, w.astype(np.float32)
 
-    def landmarks_3d(self, verts: np.ndarray, e: Expression) -> np.ndarray:
+    def landmark_binding(self, e: Expression) -> tuple[np.ndarray, np.ndarray]:
+        """``(idx (68, 4), w (68, 4))``: the landmarks' vertices and weights for expression ``e``
+        (only the eyelid points depend on it)."""
+        return self.bind(*landmark_params(self.ident, blink=e.blink))
+
+    def landmarks_3d(self, verts: np.ndarray, e: Expression,
+                     binding: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """The 68 landmarks (head frame, cm) on the deformed surface ``verts``."""
-        params, side = landmark_params(self.ident, blink=e.blink)
-        idx, w = self.bind(params, side)
+        idx, w = binding if binding is not None else self.landmark_binding(e)
         return (verts[idx] * w[..., None]).sum(1)
 
 

@@ -233,7 +233,6 @@ class Renderer:
             self.ms_fbo = None
         self.fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer(s, 3)],
                                    depth_attachment=ctx.depth_texture(s))
-        self.depth_fbo = self.fbo
         self._vbo = None
         self._vbo_size = 0
         self._ibo = None

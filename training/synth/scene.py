@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .head import Expression, HeadMesh, Identity, landmark_params, vertex_normals
+from .head import Expression, HeadMesh, Identity, vertex_normals
 from .render import Camera, Light, Renderer
 from .texture import hair_mask, paint_texture
 
@@ -241,7 +241,8 @@ class FaceScene:
         data[k:, 3:6] = self.torso_nrm
         self.r.set_uniforms(gaze=gaze, blink=expr.blink)
         rgb, depth = self.r.render(camera, self.light, data)
-        lm3 = (m.landmarks_3d(v, expr) - PIVOT) @ R.T + pos
+        binding = m.landmark_binding(expr)
+        lm3 = (m.landmarks_3d(v, expr, binding) - PIVOT) @ R.T + pos
         lm, zc = camera.project(lm3)
         s = camera.size
         inside = (lm[:, 0] >= 0) & (lm[:, 1] >= 0) & (lm[:, 0] <= s - 1) & (lm[:, 1] <= s - 1)
@@ -251,7 +252,7 @@ class FaceScene:
         # visible: the depth buffer has nothing nearer at the point's pixel (0.5 cm tolerance) and
         # the surface there faces the camera (a point on a grazing slope is called hidden)
         depth_ok = depth[yi, xi] >= zc - 0.5
-        idx, wts = m.bind(*landmark_params(self.ident, blink=expr.blink))
+        idx, wts = binding
         ln = (n[idx] * wts[..., None]).sum(1) @ R.T
         facing = np.einsum("ij,ij->i", ln, -lm3) / (np.linalg.norm(ln, axis=1) * np.linalg.norm(lm3, axis=1) + 1e-9)
         visible = inside & depth_ok & (facing > 0.2)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.errors import DependencyError, InputError
 
-__all__ = ["Detection", "FaceDetector", "HaarDetector", "MediaPipeDetector", "make_detector"]
+__all__ = ["Detection", "FaceDetector", "HaarDetector", "MediaPipeDetector", "make_detector", "iou_matrix"]
 
 log = logging.getLogger(__name__)
 
@@ -127,19 +127,23 @@ class MediaPipeDetector(FaceDetector):
         self._fd.close()
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a (N, 4)`` with every box in ``b (M, 4)``."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
 
 
 def _nms(found, thresh):
     found = sorted(found, key=lambda f: -f[1])
     keep = []
     for b, s in found:
-        if all(_iou(b, k) < thresh for k, _ in keep):
+        if not keep or iou_matrix(b[None], np.stack([k for k, _ in keep]))[0].max() < thresh:
             keep.append((b, s))
     return keep
 

@@ -20,7 +20,7 @@ from ..core.jobs import Job
 from ..media.audio import load_audio
 from ..media.video import VideoReader, VideoWriter
 from .dataset import DatasetWriter, TrackEntry, save_npz, split_identities
-from .detect import FaceDetector, make_detector
+from .detect import FaceDetector, iou_matrix, make_detector
 
 __all__ = ["FaceTrack", "link_detections", "smooth_boxes", "crop_box", "crop", "find_tracks",
            "extract_face_tracks", "ExtractReport", "VIDEO_SUFFIXES"]
@@ -45,16 +45,6 @@ class FaceTrack:
         return float(np.sqrt(np.clip(wh, 0, None).prod(1)).mean())
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
-
-
 def link_detections(per_frame: Sequence[list[np.ndarray]], max_gap: int = 25, min_iou: float = 0.2,
                     min_length: int = 10, min_detected: float = 0.4) -> list[FaceTrack]:
     """Greedy IoU linking of per-frame boxes into tracks; gaps up to ``max_gap`` frames are
@@ -74,7 +64,7 @@ def link_detections(per_frame: Sequence[list[np.ndarray]], max_gap: int = 25, mi
         used = set()
         if open_tracks and boxes:
             last = np.stack([t["boxes"][-1] for t in open_tracks])
-            iou = _iou_matrix(last, np.stack(boxes))
+            iou = iou_matrix(last, np.stack(boxes))
             while True:
                 i, j = np.unravel_index(np.argmax(iou), iou.shape)
                 if iou[i, j] < min_iou:
@@ -132,13 +122,11 @@ def crop(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     x0, y0, x1, y1 = [float(v) for v in box]
     s = size / max(x1 - x0, 1e-3)
     m = np.array([[s, 0, -x0 * s - 0.5 + 0.5 * s], [0, s, -y0 * s - 0.5 + 0.5 * s]], np.float32)
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     if s < 0.5:   # warpAffine has no area filter: pre-shrink to avoid aliasing
         f = 1 / (2 * s)
         small = cv2.resize(frame, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
         return crop(small, np.asarray(box) / f, size)
-    return cv2.warpAffine(frame, m, (size, size), flags=interp if interp != cv2.INTER_AREA else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
 def find_tracks(path: str | Path, detector: FaceDetector, job: Job | None = None, margin: float = 1.6,
