@@ -213,3 +213,48 @@ def test_background_and_scene_are_deterministic(renderer):
     i1, _ = _render(scene, (10, 5, 0))
     i2, _ = _render(scene, (10, 5, 0))
     assert np.array_equal(i1, i2)
+
+
+def test_contact_sheet_cli(tmp_path, capfd):
+    out = tmp_path / "sheet.png"
+    assert main(["data", "synth", "faces-sheet", str(out), "--identities", "2", "--size", "48"]) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (96, 240, 3)
+    assert np.abs(sheet[:48].astype(int) - sheet[48:].astype(int)).mean() > 5     # two different people
+    assert main(["data", "synth", "faces-sheet", str(tmp_path / "sheet.txt")]) == 2
+    assert ".png or .jpg" in capfd.readouterr().err
+
+
+def test_occlusion_darkens_the_hollows():
+    from training.synth.head import HeadMesh
+    from training.synth.texture import bake_occlusion
+
+    ident = sample_identity(0, 3)
+    mesh = HeadMesh(ident)
+    cav = mesh.cavity()
+    lm, _ = landmark_params(ident)
+
+    def at(t, p):
+        return cav[np.argmin(np.abs(mesh.phi_axis - p)), np.argmin(np.abs(mesh.theta_axis - t))]
+
+    assert at(*lm[39]) > 0.1 and at(*lm[42]) > 0.1           # inner eye corners lie in hollows
+    assert at(*lm[30]) < 0                                     # the nose tip sticks out
+    flat = np.full((512, 1024, 3), 200, np.uint8)
+    baked = bake_occlusion(flat, mesh)
+    x, y = to_pixels(lm[[39, 30], 0], lm[[39, 30], 1]).round().astype(int).T
+    assert baked[y[0], x[0]].mean() < 185 and baked[y[1], x[1]].mean() >= 200
+
+
+def test_demo_face_media_is_bundled():
+    from importlib import resources
+
+    from x2studio.media.video import probe
+
+    folder = resources.files("x2studio") / "resources" / "demo"
+    clips = sorted(p for p in folder.iterdir() if p.name.startswith("talking_") and p.name.endswith(".mp4"))
+    assert clips, "no talking_*.mp4 demo clip"
+    info = probe(clips[0])
+    assert info.audio is not None and 4.0 <= info.duration_s <= 7.0 and info.video.width == 256
+    stills = [p for p in folder.iterdir() if p.name.startswith("face_") and p.name.endswith(".png")]
+    assert len(stills) >= 3
+    assert all(cv2.imread(str(p)).shape == (256, 256, 3) for p in stills)

@@ -29,6 +29,34 @@ def cmd_synth_faces(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth_sheet(args: argparse.Namespace) -> int:
+    from x2studio.core.atomic import atomic_path
+    from x2studio.core.errors import InputError
+
+    from .synth.faces import contact_sheet
+
+    if not 1 <= args.identities <= 256 or not 32 <= args.size <= 1024:
+        raise InputError("--identities must be 1-256 and --size 32-1024.")
+    if args.out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise InputError(f"'{args.out}': the sheet is written as .png or .jpg.")
+    import cv2
+
+    sheet = contact_sheet(args.seed, args.identities, args.size, landmarks=args.landmarks)
+    ok, buf = cv2.imencode(args.out.suffix.lower(), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    with atomic_path(args.out) as tmp:
+        tmp.write_bytes(buf.tobytes())
+    print(f"wrote {args.out} ({args.identities} identities x 5 poses)")
+    return 0
+
+
+def cmd_synth_demo(args: argparse.Namespace) -> int:
+    from .synth.faces import make_demo
+
+    for path in make_demo(args.out, seed=args.seed):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="x2studio data synth", description="Generate synthetic training data.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -44,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stills", type=int, default=0, help="labelled still images (pose/landmarks/expression)")
     p.add_argument("--max-seconds", type=float, default=8.0, help="longest track in seconds (default 8)")
     p.set_defaults(func=cmd_synth_faces)
+    p = sub.add_parser("faces-sheet", help="a contact sheet of rendered identities (one row each, 5 poses)")
+    p.add_argument("out", type=Path, help="image file (.png or .jpg)")
+    p.add_argument("--identities", type=int, default=16, help="rows (default 16)")
+    p.add_argument("--size", type=int, default=128, help="tile size in pixels (default 128)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed whose identities to show (default 0)")
+    p.add_argument("--landmarks", action="store_true", help="draw the 68 landmarks (red: hidden)")
+    p.set_defaults(func=cmd_synth_sheet)
+    p = sub.add_parser("faces-demo", help="the app's face demo media (a talking clip and a few stills)")
+    p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth_demo)
     return parser
 
 

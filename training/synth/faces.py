@@ -25,7 +25,7 @@ from .render import Camera, Light, Renderer
 from .scene import FaceScene, make_background
 from .speech import LANGUAGES, mouth_track, sentence, speak
 
-__all__ = ["TrackPlan", "plan_track", "render_track", "generate_faces", "render_still", "FPS"]
+__all__ = ["TrackPlan", "plan_track", "render_track", "generate_faces", "render_still", "contact_sheet", "make_demo", "FPS"]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,60 @@ def render_still(renderer: Renderer, seed: int, identity: int, key: int) -> tupl
     cam = Camera(s, s * rng.uniform(2.0, 2.6), s / 2 + rng.normal(0, s * 0.015), s / 2 + rng.normal(0, s * 0.015))
     pos = (rng.uniform(-1.5, 1.5), rng.uniform(-1.0, 1.0), -rng.uniform(58, 66))
     return scene.render(pose, expr, cam, pos, gaze=tuple(rng.uniform(-0.4, 0.4, 2)))
+
+
+SHEET_POSES = ((-50, 0, 0), (-25, 10, -8), (0, 0, 0), (25, -10, 8), (50, 0, 0))
+
+
+def contact_sheet(seed: int = 0, identities: int = 16, size: int = 128,
+                  poses=SHEET_POSES, landmarks: bool = False) -> np.ndarray:
+    """One row per identity of ``seed``, one column per pose (yaw, pitch, roll); RGB uint8."""
+    renderer = Renderer(size)
+    rows = []
+    for i in range(identities):
+        rng = np.random.default_rng([int(seed), i, 0x5EE7])
+        scene = _scene(renderer, seed, i, 20_000_000 + i, None)
+        scene.bind()
+        expr = Expression(jaw_open=float(rng.uniform(0, 0.5)), smile=float(rng.uniform(0, 0.6)))
+        tiles = []
+        for pose in poses:
+            rgb, truth = scene.render(pose, expr, Camera(size, size * 2.3), (0.0, 0.0, -62.0))
+            if landmarks:
+                rgb = rgb.copy()
+                for (x, y), v in zip(truth.landmarks, truth.visible):
+                    cv2.circle(rgb, (int(round(x)), int(round(y))), 1, (0, 255, 0) if v else (255, 0, 0), -1)
+            tiles.append(rgb)
+        rows.append(np.hstack(tiles))
+    return np.vstack(rows)
+
+
+def make_demo(out: str | Path, seed: int = 0, identities: int = 5, size: int = 256) -> list[Path]:
+    """The app's bundled face demo: ``talking_<seed>.mp4`` (about 5 s of a rendered person speaking,
+    with the audio) and ``face_<k>.png`` (a near-frontal still of ``identities`` people)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    renderer = Renderer(size)
+    # the first track of this seed that lasts 4.5-6.5 s
+    plan = next(p for p in (plan_track(seed, j, j, size, max_seconds=6.0) for j in range(100))
+                if 4.5 <= p.n_frames / FPS <= 6.5)
+    clip = out / f"talking_{seed}.mp4"
+    with VideoWriter(clip, FPS, (size, size), audio_rate=plan.sample_rate) as vw:
+        for rgb, _ in render_track(renderer, plan, seed):
+            vw.write(rgb)
+        vw.write_audio(plan.audio)
+    written = [clip]
+    for i in range(identities):
+        scene = _scene(renderer, seed, 100 + i, 30_000_000 + i, None)
+        scene.bind()
+        rng = np.random.default_rng([int(seed), i, 0xDE40])
+        pose = (float(rng.uniform(-15, 15)), float(rng.uniform(-5, 8)), float(rng.uniform(-4, 4)))
+        rgb, _ = scene.render(pose, Expression(smile=float(rng.uniform(0, 0.5))), Camera(size, size * 2.3),
+                              (0.0, 0.0, -62.0))
+        path = out / f"face_{i}.png"
+        _write_png(path, rgb)
+        written.append(path)
+    renderer.release()
+    return written
 
 
 def _stack(truths) -> dict[str, np.ndarray]:

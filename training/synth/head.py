@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import cv2
 import numpy as np
 
 __all__ = ["Identity", "Expression", "HeadMesh", "sample_identity", "EXPRESSION_NAMES",
@@ -134,12 +135,12 @@ def sample_identity(seed: int, index: int) -> Identity:
         nose_width=float(rng.normal(0.15 + 0.015 * m, 0.015)),
         nose_height=float(rng.normal(1.55 + 0.15 * m, 0.2)),
         eye_spacing=float(rng.normal(0.42, 0.02)),
-        eye_width=float(rng.normal(0.175, 0.01)),
-        eye_open=float(rng.normal(0.40 - 0.04 * m, 0.04)),
+        eye_width=float(rng.normal(0.195, 0.01)),
+        eye_open=float(rng.normal(0.44 - 0.04 * m, 0.04)),
         mouth_width=float(rng.normal(0.36, 0.025)),
         lip_fullness=float(rng.normal(0.35 - 0.08 * m, 0.07)),
         brow_height=float(rng.normal(0.19, 0.015)),
-        brow_thickness=float(rng.normal(0.032 + 0.012 * m, 0.006)),
+        brow_thickness=float(rng.normal(0.040 + 0.012 * m, 0.006)),
         skin_tone=skin, hair_color=hair, eye_color=_pick(rng, _EYES, 0.08), lip_color=lip,
         hair_style=hair_style, hairline=float(rng.normal(0.60, 0.05)),
         hair_volume=float(rng.uniform(0.3, 1.2 + 1.2 * (1 - m))),
@@ -257,8 +258,17 @@ class HeadMesh:
     N_THETA = 176
     N_PHI = 120
 
-    def __init__(self, ident: Identity, hair_mask_fn=None) -> None:
+    @staticmethod
+    def grid_for(size: int) -> tuple[int, int]:
+        """Mesh resolution (n_theta, n_phi) for images of ``size`` pixels: the full grid above 160 px;
+        below, a coarser one (the face is under ~90 px wide, and the software rasteriser's time
+        is mostly per triangle, so this is what makes 128-px rendering fast)."""
+        return (176, 120) if size > 160 else (96, 66)
+
+    def __init__(self, ident: Identity, hair_mask_fn=None, grid: tuple[int, int] | None = None) -> None:
         self.ident = ident
+        if grid is not None:
+            self.N_THETA, self.N_PHI = grid
         theta, phi = _grid_axes(self.N_THETA, self.N_PHI)
         self.theta_axis, self.phi_axis = theta, phi
         T, P = np.meshgrid(theta, phi)               # (n_phi, n_theta)
@@ -376,6 +386,25 @@ class HeadMesh:
         return {k: v.astype(np.float32) for k, v in B.items()}
 
     # -- deformation ------------------------------------------------------------------------
+    def cavity(self, scales=(4.0, 10.0)) -> np.ndarray:
+        """How far each grid vertex of the rest shape lies below its neighbourhood, relative to the
+        head's overall roundness (cm, ``(n_phi, n_theta)``; positive in hollows): a cheap stand-in
+        for ambient occlusion, baked into the skin texture so that eye sockets, the sides of the nose
+        and the mouth line are darker, as they are under real, soft light."""
+        npf, nt = self.N_PHI, self.N_THETA
+        g = self.rest[:npf * nt].reshape(npf, nt, 3)
+        nrm = vertex_normals(self.rest, self.triangles)[:npf * nt].reshape(npf, nt, 3)
+        pad = int(3 * max(scales)) + 1
+        wrapped = np.concatenate([g[:, -pad:], g, g[:, :pad]], axis=1)   # theta wraps round
+        depth = np.zeros((npf, nt), np.float32)
+        for sd in scales:
+            mean = cv2.GaussianBlur(wrapped, (0, 0), sd, borderType=cv2.BORDER_REFLECT)[:, pad:-pad]
+            depth += np.einsum("ijk,ijk->ij", mean - g, nrm)
+        depth /= len(scales)
+        pad = int(9 * max(scales)) + 1
+        wrapped = np.concatenate([depth[:, -pad:], depth, depth[:, :pad]], axis=1)
+        return depth - cv2.GaussianBlur(wrapped, (0, 0), 3 * max(scales), borderType=cv2.BORDER_REFLECT)[:, pad:-pad]
+
     def deform(self, e: Expression) -> np.ndarray:
         v = self.rest.copy()
         for name, b in self._basis.items():

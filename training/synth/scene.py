@@ -17,7 +17,7 @@ import numpy as np
 
 from .head import Expression, HeadMesh, Identity, vertex_normals
 from .render import Camera, Light, Renderer
-from .texture import hair_mask, paint_texture
+from .texture import bake_occlusion, hair_mask, paint_texture
 
 __all__ = ["FaceScene", "FrameTruth", "rotation", "make_background", "PIVOT"]
 
@@ -133,8 +133,9 @@ class FaceScene:
                  shirt_color=None) -> None:
         self.r = renderer
         self.ident = ident
-        self.mesh = HeadMesh(ident, hair_mask_fn=lambda t, p: hair_mask(ident, t, p, soft=0.3))
-        self.texture = paint_texture(ident)
+        self.mesh = HeadMesh(ident, hair_mask_fn=lambda t, p: hair_mask(ident, t, p, soft=0.3),
+                             grid=HeadMesh.grid_for(renderer.size))
+        self.texture = bake_occlusion(paint_texture(ident), self.mesh)
         m = self.mesh
         nh = m.n_vertices
         # ears and neck (head frame, rigid except the neck's skinning), teeth, shoulders

@@ -10,9 +10,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .head import PHI_MOUTH, Identity, landmark_params
+from .head import PHI_MOUTH, HeadMesh, Identity, landmark_params
 
-__all__ = ["TEX_H", "TEX_W", "paint_texture", "hair_mask", "to_pixels"]
+__all__ = ["TEX_H", "TEX_W", "paint_texture", "bake_occlusion", "hair_mask", "to_pixels"]
 
 TEX_H, TEX_W = 512, 1024
 
@@ -103,7 +103,8 @@ def paint_texture(ident: Identity) -> np.ndarray:
     lm, _ = landmark_params(ident)
     es, ew = ident.eye_spacing, ident.eye_width
     under = np.exp(-0.5 * (((np.abs(T) - es) / (ew * 1.1)) ** 2 + ((P + 0.10) / 0.05) ** 2))
-    img *= (1 - 0.10 * under)[..., None]
+    socket = np.exp(-0.5 * (((np.abs(T) - es * 0.95) / (ew * 1.3)) ** 2 + ((P - 0.06) / 0.07) ** 2))
+    img *= (1 - 0.14 * under - 0.22 * socket)[..., None]
     age = ident.age
     fold = np.exp(-0.5 * ((np.abs(T) - (ident.mouth_width + 0.07 - 0.25 * (P - PHI_MOUTH))) / 0.015) ** 2)
     fold *= _smooth(-0.36, -0.44, P) * _smooth(PHI_MOUTH - 0.12, PHI_MOUTH - 0.02, P)
@@ -129,7 +130,7 @@ def paint_texture(ident: Identity) -> np.ndarray:
     cv2.fillPoly(layer, [outer], tuple(float(v) for v in lip), cv2.LINE_AA, 4)
     out = cv2.addWeighted(cv2.GaussianBlur(layer, (5, 5), 1.2), 0.85, out, 0.15, 0)
     inner = np.round(pix[[60, 61, 62, 63, 64]] * 16).astype(np.int32)
-    cv2.polylines(out, [inner], False, tuple(float(v) for v in lip * 0.45), 2, cv2.LINE_AA, 4)
+    cv2.polylines(out, [inner], False, tuple(float(v) for v in lip * 0.3), 3, cv2.LINE_AA, 4)
     # beard and scalp hair
     hc = np.array(ident.hair_color, np.float32) * 255
     strands = _streaks(rng)
@@ -144,7 +145,9 @@ def paint_texture(ident: Identity) -> np.ndarray:
     hair_img = hc * (1 + 0.35 * strands[..., None])
     out = (out * (1 - cover) + np.clip(hair_img, 0, 255) * cover).astype(np.uint8)
     # eyebrows: many short hair strokes along the brow curve
-    bc = tuple(float(v) for v in np.clip(hc * 0.85 if ident.hair_style else hc * 0.9, 0, 255))
+    # brows are darker than the scalp hair, and stay dark-ish on fair and grey people
+    brow = np.minimum(hc * 0.7, np.array([120.0, 95.0, 80.0]) * (0.6 + 0.4 * hc.mean() / 255))
+    bc = tuple(float(v) for v in np.clip(brow, 0, 255))
     thick = ident.brow_thickness / np.pi * TEX_H
     for rng_side in (range(17, 22), range(22, 27)):
         pts = pix[list(rng_side)]
@@ -152,7 +155,7 @@ def paint_texture(ident: Identity) -> np.ndarray:
         for k, (x, y) in enumerate(dense):
             frac = k / (len(dense) - 1)
             taper = 0.55 + 0.45 * np.sin(np.pi * min(1.0, 0.2 + frac))
-            for _ in range(3):
+            for _ in range(5):
                 oy = rng.normal(0, thick * 0.35 * taper)
                 ang = np.deg2rad(rng.normal(-25 if rng_side.start == 17 else 25, 12))
                 ln = rng.uniform(2.5, 5)
@@ -192,3 +195,18 @@ def _resample(pts: np.ndarray, n: int) -> np.ndarray:
     d = np.r_[0, np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))]
     s = np.linspace(0, d[-1], n)
     return np.stack([np.interp(s, d, pts[:, 0]), np.interp(s, d, pts[:, 1])], -1)
+
+
+def bake_occlusion(texture: np.ndarray, mesh: HeadMesh, strength: float = 0.9) -> np.ndarray:
+    """Darken ``texture`` in the hollows of ``mesh`` (see :meth:`HeadMesh.cavity`).
+
+    The renderer has no shadows; without this the face is lit evenly and its features lose the
+    contrast (dark eye sockets, shaded nose sides, mouth line) that face detectors look for."""
+    cav = mesh.cavity()
+    occ = np.clip(1.0 - strength * np.clip(cav, 0, None) - 0.06 * np.clip(cav, None, 0), 0.5, 1.05)
+    T, P = _grid()
+    # texel (theta, phi) → fractional grid index on the non-uniform axes (phi axis decreases)
+    ci = np.interp(T, mesh.theta_axis, np.arange(len(mesh.theta_axis))).astype(np.float32)
+    ri = np.interp(-P, -mesh.phi_axis, np.arange(len(mesh.phi_axis))).astype(np.float32)
+    occ_tex = cv2.remap(occ.astype(np.float32), ci, ri, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.clip(texture * occ_tex[..., None], 0, 255).astype(np.uint8)

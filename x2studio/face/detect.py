@@ -48,10 +48,7 @@ class FaceDetector:
         return sorted(out, key=lambda d: -d.size)
 
     def _calibrate(self, b: np.ndarray) -> np.ndarray:
-        dx, dy, sx, sy = self.calib
-        w, h = b[2] - b[0], b[3] - b[1]
-        cx, cy = (b[0] + b[2]) / 2 + dx * w, (b[1] + b[3]) / 2 + dy * h
-        return np.array([cx - w * sx / 2, cy - h * sy / 2, cx + w * sx / 2, cy + h * sy / 2], np.float32)
+        return _adjust(b, self.calib)
 
     def _detect(self, rgb: np.ndarray) -> list[tuple[np.ndarray, float]]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -64,11 +61,11 @@ class HaarDetector(FaceDetector):
     """Viola–Jones cascades shipped in ``opencv-python-headless`` 4.x: frontal + both profiles."""
 
     name = "haar"
-    calib = (0.0, 0.06, 1.05, 1.02)
+    calib = (0.0, 0.13, 0.82, 0.78)
 
     def __init__(self, max_side: int = 480) -> None:
         base = cv2.data.haarcascades
-        self.frontal = cv2.CascadeClassifier(base + "haarcascade_frontalface_default.xml")
+        self.frontal = cv2.CascadeClassifier(base + "haarcascade_frontalface_alt2.xml")
         self.profile = cv2.CascadeClassifier(base + "haarcascade_profileface.xml")
         if self.frontal.empty() or self.profile.empty():
             raise DependencyError("OpenCV's face cascades are missing.",
@@ -88,43 +85,65 @@ class HaarDetector(FaceDetector):
                                                            outputRejectLevels=True)
         for (x, y, bw, bh), s in zip(boxes, np.ravel(weights) if len(boxes) else []):
             found.append((np.array([x, y, x + bw, y + bh], np.float32), float(s)))
+        frontal = [b for b, _ in found]
         for flip in (False, True):
             g = gray[:, ::-1].copy() if flip else gray
             boxes, _, weights = self.profile.detectMultiScale3(g, 1.1, 5, minSize=(min_size, min_size),
                                                                outputRejectLevels=True)
             for (x, y, bw, bh), s in zip(boxes, np.ravel(weights) if len(boxes) else []):
                 x0 = g.shape[1] - (x + bw) if flip else x
-                found.append((np.array([x0, y, x0 + bw, y + bh], np.float32), float(s) - 1.0))
+                b = np.array([x0, y, x0 + bw, y + bh], np.float32)
+                # the profile cascade also fires on half of a frontal face: a frontal hit wins
+                if frontal and iou_matrix(b[None], np.stack(frontal))[0].max() > 0.0:
+                    continue
+                found.append((b, float(s) - 1.0))
         found = _nms(found, 0.3)
         return [(b / scale, s) for b, s in found]
 
 
 class MediaPipeDetector(FaceDetector):
-    """mediapipe 0.10.21's BlazeFace (full-range model), when the optional package is installed."""
+    """mediapipe 0.10.21's BlazeFace, when the optional package is installed: the short-range model
+    (faces filling a good part of the frame: crops, interviews, webcams) and, when it finds nothing,
+    the full-range model (small faces).  Each model has its own box calibration (measured with
+    ``benchmarks/face_detectors.py --calibrate``), applied here; ``calib`` stays the identity."""
 
     name = "mediapipe"
-    calib = (0.0, 0.02, 1.0, 1.0)
+    MODEL_CALIB = {0: (0.0, 0.01, 0.86, 0.83), 1: (0.0, 0.04, 0.82, 0.78)}
 
-    def __init__(self, min_confidence: float = 0.5) -> None:
+    def __init__(self, min_confidence: float = 0.5, models: tuple[int, ...] = (0, 1)) -> None:
         try:
             from mediapipe.python.solutions import face_detection  # type: ignore[import-not-found]
         except ImportError as exc:
             raise DependencyError("mediapipe is not installed.",
                                   "Install it with the set-up script's 'extras' or use --detector haar.") from exc
-        self._fd = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_confidence)
+        self._fds = [(face_detection.FaceDetection(model_selection=m, min_detection_confidence=min_confidence),
+                      self.MODEL_CALIB[m]) for m in models]
 
     def _detect(self, rgb):
         h, w = rgb.shape[:2]
-        res = self._fd.process(np.ascontiguousarray(rgb))
-        out = []
-        for d in res.detections or []:
-            bb = d.location_data.relative_bounding_box
-            b = np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h], np.float32)
-            out.append((b, float(d.score[0])))
-        return out
+        rgb = np.ascontiguousarray(rgb)
+        for fd, calib in self._fds:
+            out = []
+            for d in fd.process(rgb).detections or []:
+                bb = d.location_data.relative_bounding_box
+                b = np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h],
+                             np.float32)
+                out.append((_adjust(b, calib), float(d.score[0])))
+            if out:
+                return out
+        return []
 
     def close(self) -> None:
-        self._fd.close()
+        for fd, _ in self._fds:
+            fd.close()
+
+
+def _adjust(b: np.ndarray, calib) -> np.ndarray:
+    """Shift a box by ``(dx, dy)`` of its size and scale it by ``(sx, sy)`` about its centre."""
+    dx, dy, sx, sy = calib
+    w, h = b[2] - b[0], b[3] - b[1]
+    cx, cy = (b[0] + b[2]) / 2 + dx * w, (b[1] + b[3]) / 2 + dy * h
+    return np.array([cx - w * sx / 2, cy - h * sy / 2, cx + w * sx / 2, cy + h * sy / 2], np.float32)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -98,12 +98,21 @@ def crop_box(box: np.ndarray, margin: float = 1.6) -> np.ndarray:
     return np.concatenate([c - side[..., None] / 2, c + side[..., None] / 2], -1)
 
 
-def smooth_boxes(boxes: np.ndarray, sigma_frames: float = 3.0) -> np.ndarray:
-    """Gaussian smoothing over time of centre and size (offline, centred; edges reflected)."""
+def smooth_boxes(boxes: np.ndarray, sigma_frames: float = 3.0, median_frames: int = 9) -> np.ndarray:
+    """Smoothing over time of centre and size (offline, centred; edges reflected): a running median
+    first (detectors now and then return a box of the wrong scale for a frame or two), then a
+    Gaussian."""
     if len(boxes) < 3 or sigma_frames <= 0:
         return boxes.copy()
     c = (boxes[:, :2] + boxes[:, 2:]) / 2
     s = boxes[:, 2:] - boxes[:, :2]
+    m = min(median_frames // 2, (len(boxes) - 1) // 2)
+    if m > 0:
+        def med(x):
+            win = np.lib.stride_tricks.sliding_window_view(np.pad(x, ((m, m), (0, 0)), mode="reflect"),
+                                                           2 * m + 1, axis=0)
+            return np.median(win, axis=-1)
+        c, s = med(c), med(s)
     r = int(3 * sigma_frames)
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma_frames) ** 2)
     k /= k.sum()

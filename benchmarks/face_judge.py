@@ -1,0 +1,197 @@
+"""Third-party judges of the rendered faces: do off-the-shelf face detectors and landmark models see them?
+
+    python benchmarks/face_judge.py DATASET [--max-yaw 45] [--every 1] [--json OUT.json]
+
+``DATASET`` is a folder written by ``x2studio data synth faces``.  Frames are decoded from the track
+MP4s (so the judges see what a user's model sees: H.264 frames), and only frames with |yaw| <= 45 deg
+are judged.  Per judge it prints the detection rate, the detector speed, and the normalised mean error
+(NME) of its landmarks against our ground truth, normalised by the outer inter-ocular distance:
+
+- **mediapipe** 0.10.21 legacy solutions: ``face_detection`` (detection rate) and ``face_mesh``
+  (landmarks; the 468-point mesh is mapped to the 68 iBUG points with the usual correspondence and
+  compared on the points both define the same way: brows, nose, eyes, mouth (17-67));
+- **dlib**: the HOG frontal-face detector and the 68-point shape predictor (all 68 points and 17-67).
+
+The judges are not X2 Studio dependencies (mediapipe pins protobuf < 5 and numpy < 2; dlib's model
+package needs setuptools < 81), so run this in a separate environment::
+
+    python3 -m venv /tmp/judge
+    /tmp/judge/bin/pip install --no-deps mediapipe==0.10.21
+    /tmp/judge/bin/pip install absl-py attrs flatbuffers "protobuf>=4.25.3,<5" opencv-python-headless \
+        numpy dlib-bin face-recognition-models "setuptools<81"
+    /tmp/judge/bin/python benchmarks/face_judge.py DATASET
+
+Only numpy, OpenCV and the judges are imported (no X2 Studio import), so that environment needs
+nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# mediapipe face-mesh vertex for each iBUG-68 point (the widely used correspondence; jaw points are
+# only approximate on the mesh and are left out of the comparison).
+MESH_68 = np.array([
+    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,
+    70, 63, 105, 66, 107, 336, 296, 334, 293, 300,
+    168, 197, 5, 4, 75, 97, 2, 326, 305,
+    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,
+    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,
+    78, 82, 13, 312, 308, 317, 14, 87,
+])
+INNER = np.arange(17, 68)
+
+
+def _frames(video: Path):
+    cap = cv2.VideoCapture(str(video))
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        yield bgr
+    cap.release()
+
+
+def _nme(pred: np.ndarray, truth: np.ndarray, idx: np.ndarray) -> float:
+    iod = np.linalg.norm(truth[36] - truth[45])
+    return float(np.mean(np.linalg.norm(pred[idx] - truth[idx], axis=1)) / max(iod, 1e-6))
+
+
+class MediaPipeJudge:
+    name = "mediapipe 0.10.21"
+
+    def __init__(self):
+        import mediapipe as mp
+        self.det = mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5)
+        self.mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
+                                                     refine_landmarks=False, min_detection_confidence=0.5)
+
+    def __call__(self, bgr: np.ndarray):
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        h, w = rgb.shape[:2]
+        t0 = time.perf_counter()
+        found = bool(self.det.process(rgb).detections)
+        dt = time.perf_counter() - t0
+        res = self.mesh.process(rgb)
+        pts = None
+        if res.multi_face_landmarks:
+            lm = res.multi_face_landmarks[0].landmark
+            pts = np.array([[lm[i].x * w, lm[i].y * h] for i in MESH_68])
+        return found, dt, pts, (INNER,)
+
+
+class DlibJudge:
+    name = "dlib 68"
+
+    def __init__(self):
+        import dlib
+        import face_recognition_models as frm
+        self.dlib = dlib
+        self.det = dlib.get_frontal_face_detector()
+        self.pred = dlib.shape_predictor(frm.pose_predictor_model_location())
+
+    def __call__(self, bgr: np.ndarray):
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        t0 = time.perf_counter()
+        boxes = self.det(gray, 1)
+        dt = time.perf_counter() - t0
+        if not boxes:
+            return False, dt, None, ()
+        box = max(boxes, key=lambda r: r.area())
+        shape = self.pred(gray, box)
+        pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=float)
+        return True, dt, pts, (np.arange(68), INNER)
+
+
+def _samples(dataset: Path, every: int, stills: bool):
+    """(bgr image, pose (3,), landmarks (68, 2)) for the track frames, or for the still sets."""
+    if stills:
+        for split in ("train", "val", "test"):
+            lab = dataset / "stills" / split / "labels.npz"
+            if not lab.exists():
+                continue
+            with np.load(lab) as z:
+                pose, lms, index = z["pose"], z["landmarks"], z["index"]
+            for k, i in enumerate(index):
+                if k % every == 0:
+                    yield cv2.imread(str(dataset / "stills" / split / "images" / f"{i:06d}.png")), pose[k], lms[k]
+        return
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    for entry in manifest["tracks"]:
+        with np.load(dataset / entry["labels"]) as z:
+            pose, lms = z["pose"], z["landmarks"]
+        for k, bgr in enumerate(_frames(dataset / entry["video"])):
+            if k < len(pose) and k % every == 0:
+                yield bgr, pose[k], lms[k]
+
+
+def judge(dataset: Path, max_yaw: float, every: int, judges, stills: bool = False) -> dict:
+    stats = {j.name: {"frames": 0, "found": 0, "seconds": 0.0, "nme": []} for j in judges}
+    for bgr, pose, lms in _samples(dataset, every, stills):
+        if abs(pose[0]) <= max_yaw:
+            for j in judges:
+                s = stats[j.name]
+                found, dt, pts, sets = j(bgr)
+                s["frames"] += 1
+                s["found"] += found
+                s["seconds"] += dt
+                if pts is not None:
+                    s["nme"].append([_nme(pts, lms, idx) for idx in sets])
+    out = {}
+    for name, s in stats.items():
+        nme = np.array(s["nme"]) if s["nme"] else np.zeros((0, 1))
+        out[name] = {
+            "frames": s["frames"],
+            "detection_rate": s["found"] / max(s["frames"], 1),
+            "detector_fps": s["frames"] / max(s["seconds"], 1e-9),
+            "landmark_frames": len(nme),
+            "nme_mean": [float(v) for v in nme.mean(0)] if len(nme) else None,
+            "nme_median": [float(v) for v in np.median(nme, 0)] if len(nme) else None,
+        }
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dataset", type=Path)
+    ap.add_argument("--max-yaw", type=float, default=45.0)
+    ap.add_argument("--every", type=int, default=1, help="judge every k-th frame")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--only", choices=["mediapipe", "dlib"])
+    ap.add_argument("--stills", action="store_true", help="judge the still sets instead of the tracks")
+    args = ap.parse_args(argv)
+    judges = []
+    for cls, key in ((MediaPipeJudge, "mediapipe"), (DlibJudge, "dlib")):
+        if args.only and args.only != key:
+            continue
+        try:
+            judges.append(cls())
+        except ImportError as exc:
+            print(f"skipping {key}: {exc}", file=sys.stderr)
+    if not judges:
+        print("no judge installed (see this script's docstring)", file=sys.stderr)
+        return 2
+    res = judge(args.dataset, args.max_yaw, args.every, judges, args.stills)
+    print(f"machine: {platform.node()} ({platform.processor() or platform.machine()}), device: cpu")
+    print(f"{'judge':<20}{'frames':>8}{'detected':>10}{'det fps':>9}{'NME 17-67':>11}{'NME 0-67':>10}")
+    for name, r in res.items():
+        nme = r["nme_mean"] or []
+        inner = nme[-1] if nme else float("nan")
+        full = nme[0] if len(nme) > 1 else float("nan")
+        print(f"{name:<20}{r['frames']:>8}{r['detection_rate']:>10.1%}{r['detector_fps']:>9.1f}"
+              f"{inner:>11.1%}{full:>10.1%}")
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
