@@ -17,6 +17,9 @@ os.environ["X2STUDIO_HOME"] = str(_SESSION_HOME / "x2studio")
 os.environ.pop("X2STUDIO_DEVICE", None)
 os.environ.pop("X2STUDIO_SOUNDFONT", None)
 
+# torch's compiler (triton's LLVM) must load before Mesa's llvmpipe, or creating an optimiser after
+# a render segfaults (see training.synth.render.preload_torch_compiler)
+import torch._dynamo  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 

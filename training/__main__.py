@@ -57,6 +57,37 @@ def cmd_synth_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from x2studio.core.errors import InputError
+
+    from .tasks import TASKS
+
+    if args.task == "list":
+        for name, task in TASKS.items():
+            for r in task.recipes.values():
+                print(f"{name:<14} {r.name:<7} {r.steps:>8} steps  batch {r.batch_size:<3} {r.image_size}px  "
+                      f"{r.optimizer} lr {r.lr:g}")
+        return 0
+    if args.task not in TASKS:
+        raise InputError(f"No task named '{args.task}'.", f"Tasks: {', '.join(TASKS)} (see 'train list').")
+    task = TASKS[args.task]
+    if args.recipe not in task.recipes:
+        raise InputError(f"The task '{args.task}' has no recipe '{args.recipe}'.",
+                         f"Recipes: {', '.join(task.recipes)}.")
+    if args.data is None or args.out is None:
+        raise InputError("Training needs --data DIR and --out DIR.")
+    from .loop import train
+
+    res = train(task, task.recipes[args.recipe], args.data, args.out, resume=args.resume, device=args.device,
+                events="stdout" if args.events == "stdout" else "file", weights_dir=args.weights_dir,
+                weights_name=args.name, max_steps=args.max_steps)
+    if res.weights is not None:
+        print(f"done: step {res.step}; weights '{res.weights.name}' in {res.weights.weights_path.parent}")
+        return 0
+    print(f"stopped at step {res.step}; continue with --resume")
+    return 130 if res.interrupted and args.max_steps is None else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="x2studio data synth", description="Generate synthetic training data.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -83,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth_demo)
+    p = sub.add_parser("train", help="train a model ('train list' shows tasks and recipes)")
+    p.add_argument("task", help="task name, or 'list'")
+    p.add_argument("--recipe", default="lite", help="recipe (default lite)")
+    p.add_argument("--data", type=Path, help="dataset folder (x2studio face-track format)")
+    p.add_argument("--out", type=Path, help="run folder: checkpoints, logs, progress events, weights")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    p.add_argument("--events", choices=["file", "stdout"], default="file",
+                   help="also print progress events as JSON lines on stdout")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this step (resume later)")
+    p.add_argument("--weights-dir", type=Path, default=None, help="where the exported weights go (default OUT/weights)")
+    p.add_argument("--name", default=None, help="weights name (default TASK-RECIPE)")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

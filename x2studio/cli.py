@@ -99,7 +99,8 @@ def cmd_media_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
-    """Run the training module's generator in a child process (the app never imports ``training``)."""
+    """Run the training module (generators, ``train``) in a child process (the app never imports
+    ``training``)."""
     import subprocess
 
     cmd = [sys.executable, "-m", "training"] + (["--debug"] if args.debug else []) + list(args.rest)
@@ -155,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                         add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER, help="KIND OUT [options]; see 'x2studio data synth -h'")
     p.set_defaults(func=cmd_data_synth)
+    p = sub.add_parser("train", help="train a model: 'train list', 'train TASK --recipe R --data DIR --out DIR'",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="see 'x2studio train -h'")
+    p.set_defaults(func=cmd_data_synth)
     p = dsub.add_parser("faces", help="find, track and crop faces in videos into a face-track dataset")
     p.add_argument("paths", nargs="+", type=Path, metavar="VIDEO", help="videos or folders of videos, then OUT")
     p.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")
@@ -173,6 +178,8 @@ def main(argv: Sequence[str] | None = None, launch_app: Callable[[list[str]], in
     rest = [a for a in argv if a != "--debug"]
     if rest[:2] == ["data", "synth"]:   # everything after 'synth' belongs to the training module's parser
         args = argparse.Namespace(debug="--debug" in argv, rest=rest[2:], func=cmd_data_synth)
+    elif rest[:1] == ["train"]:         # so is everything after 'train'
+        args = argparse.Namespace(debug="--debug" in argv, rest=["train"] + rest[1:], func=cmd_data_synth)
     else:
         args = parser.parse_args(argv)
     args.launch_app = launch_app

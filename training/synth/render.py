@@ -14,6 +14,8 @@ Conventions: camera at the origin looking down −z, y up.  Images are returned 
 
 from __future__ import annotations
 
+import sys
+
 import logging
 from dataclasses import dataclass
 
@@ -180,9 +182,21 @@ class Light:
 _CTX = None
 
 
+def preload_torch_compiler() -> None:
+    """Load torch's compiler stack (and triton's LLVM) before Mesa's: triton's LLVM loaded *after*
+    a Mesa llvmpipe context segfaults the process (seen with torch 2.14 + Mesa 25 when an optimiser
+    is created after rendering).  Called before the GL context is made when torch is present."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        import torch._dynamo  # noqa: F401
+
+
 def _context():
     global _CTX
     if _CTX is None:
+        if "torch" in sys.modules:
+            preload_torch_compiler()
         try:
             import moderngl
         except ImportError as exc:  # pragma: no cover - moderngl is a dependency

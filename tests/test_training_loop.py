@@ -1,0 +1,128 @@
+"""The training loop: exact resume, crash safety of checkpoints, DDP on 2 gloo processes, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+render = pytest.importorskip("training.synth.render")
+if not render.gl_available():  # pragma: no cover
+    pytest.skip("no OpenGL context", allow_module_level=True)
+
+from training.loop import latest_checkpoint, train  # noqa: E402
+from training.synth.faces import generate_faces  # noqa: E402
+from training.tasks import TASKS  # noqa: E402
+from x2studio.core.errors import InputError  # noqa: E402
+from x2studio.models.fabnet import Autoencoder, RotationNet  # noqa: E402
+from x2studio.weights.registry import WeightsRegistry  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    out = tmp_path_factory.mktemp("faces") / "ds"
+    generate_faces(out, tracks=8, size=64, seed=1, max_seconds=2.0)
+    return out
+
+
+def _losses(run: Path, kind: str = "train") -> dict[int, float]:
+    evs = [json.loads(x) for x in (run / "progress.jsonl").read_text().splitlines()]
+    return {e["step"]: e["losses"]["loss"] for e in evs if e["event"] == kind}
+
+
+def test_resume_continues_the_run_exactly(faces, tmp_path):
+    task = TASKS["autoencoder"]
+    recipe = task.recipes["tiny"]
+    full = train(task, recipe, faces, tmp_path / "full")
+    assert full.step == recipe.steps and full.weights is not None
+    part = train(task, recipe, faces, tmp_path / "part", max_steps=5)
+    assert part.step == 5 and part.weights is None and latest_checkpoint(tmp_path / "part").name == "ckpt-00000005.pt"
+    with pytest.raises(InputError):
+        train(task, recipe, faces, tmp_path / "part")            # not without --resume
+    done = train(task, recipe, faces, tmp_path / "part", resume=True)
+    assert done.step == recipe.steps and done.weights is not None
+    a, b = _losses(tmp_path / "full"), _losses(tmp_path / "part")
+    assert sorted(b) == list(range(1, recipe.steps + 1))          # continues, not restarts
+    for s in range(6, recipe.steps + 1):
+        assert b[s] == pytest.approx(a[s], rel=1e-5, abs=1e-6), s
+    assert len(list((tmp_path / "full").glob("ckpt-*.pt"))) == recipe.keep
+
+
+def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(faces, tmp_path):
+    run = tmp_path / "run"
+    script = textwrap.dedent(f"""
+        import os, torch
+        from training.loop import train
+        from training.tasks import TASKS
+        real = torch.save
+        def dying_save(obj, f, *a, **k):
+            if obj["step"] >= 8:                 # die half-way through writing the step-8 checkpoint
+                with open(f, "wb") as fh:
+                    fh.write(b"PK\\x03\\x04 half a checkpoint")
+                os._exit(9)
+            real(obj, f, *a, **k)
+        torch.save = dying_save
+        t = TASKS["rotation"]
+        train(t, t.recipes["tiny"], {str(faces)!r}, {str(run)!r})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    last = latest_checkpoint(run)
+    assert last.name == "ckpt-00000004.pt"
+    state = torch.load(last, weights_only=True)
+    assert state["step"] == 4
+    res = train(TASKS["rotation"], TASKS["rotation"].recipes["tiny"], faces, run, resume=True)
+    assert res.step == 12 and res.weights is not None
+    assert not list(run.glob("*.part*"))
+
+
+def test_exported_embeddings_load_through_the_registry(faces, tmp_path):
+    for name, cls in (("autoencoder", Autoencoder), ("rotation", RotationNet)):
+        task = TASKS[name]
+        res = train(task, task.recipes["tiny"], faces, tmp_path / name, weights_dir=tmp_path / "weights")
+        entry = WeightsRegistry([tmp_path / "weights"]).get(f"{name}-tiny")
+        assert entry.card.architecture == task.architecture and "val_loss" in entry.card.metrics
+        assert len(entry.card.data["manifest_sha256"]) == 64
+        model = cls(**entry.card.config)
+        model.load_state_dict(entry.load_state_dict())
+        model.eval()
+        emb = model.encoder(torch.zeros(2, 3, 32, 32))
+        assert emb.shape == (2, entry.card.config["dim"]) and torch.isfinite(emb).all()
+        assert res.best["val_loss"] < 10
+
+
+@pytest.mark.slow
+def test_ddp_on_two_gloo_processes_matches_one_process(faces, tmp_path):
+    task = TASKS["autoencoder"]
+    recipe = replace(task.recipes["tiny"], steps=6, eval_every=6)
+    single = train(task, replace(recipe, batch_size=2 * recipe.batch_size), faces, tmp_path / "one")
+    script = tmp_path / "ddp.py"
+    script.write_text(textwrap.dedent(f"""
+        from dataclasses import replace
+        from training.loop import train
+        from training.tasks import TASKS
+        t = TASKS["autoencoder"]
+        train(t, replace(t.recipes["tiny"], steps=6, eval_every=6), {str(faces)!r}, {str(tmp_path / 'two')!r},
+              device="cpu")
+    """))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_port", "29517", str(script)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert sorted(b) == list(range(1, 7))
+    # same samples per step; only BatchNorm statistics differ (per process vs. whole batch)
+    for s in range(1, 7):
+        assert b[s] == pytest.approx(a[s], rel=0.05), (s, a, b)
+    assert single.weights is not None
+    assert (tmp_path / "two" / "weights" / "autoencoder-tiny.safetensors").exists()

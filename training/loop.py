@@ -1,0 +1,426 @@
+"""The one training loop: a *task* (model + data + loss) under a *recipe* (optimiser, schedule, sizes).
+
+- Optimisers: SGD with momentum or Adam; the learning rate is divided by 10 when the validation
+  loss stops improving (``ReduceLROnPlateau``, as in the thesis); gradient clipping; mixed precision
+  (bf16/fp16 autocast) on CUDA; deterministic seeding.
+- Data order is a function of ``(seed, epoch)`` only: a global permutation per epoch, cut into
+  global batches of ``batch_size × world_size``; rank ``r`` takes its slice of each.  So a resumed
+  run sees exactly the batches the uninterrupted run would have seen, and 2 processes see the same
+  samples per step as 1 process with twice the batch.
+- Checkpoints (``ckpt-<step>.pt``: model, optimiser, scheduler, scaler, step, epoch, position,
+  best, history, RNG states) every ``ckpt_every`` steps, at the end and on SIGINT/SIGTERM; written
+  atomically (temp file + rename), the last ``keep`` kept.  Only our own files are loaded, with
+  ``torch.load(weights_only=True)``.
+- Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DDP (gloo on CPU,
+  NCCL on CUDA); rank 0 writes logs, events and checkpoints; evaluation metrics are averaged over
+  ranks.
+- Progress: JSON lines (``progress.jsonl`` and, with ``events="stdout"``, standard output), a CSV
+  log ``metrics.csv``, TensorBoard when installed, a terminal bar otherwise.
+- Export: the best checkpoint's model becomes a weights entry (safetensors + model card with the
+  recipe, the data manifest's hash and the metrics) via :func:`x2studio.weights.registry.save_weights`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from x2studio.core.atomic import atomic_path, atomic_write_text
+from x2studio.core.errors import InputError
+from x2studio.weights.registry import ModelCard, WeightsEntry, save_weights
+
+__all__ = ["Recipe", "Task", "TrainResult", "train", "global_batches", "latest_checkpoint"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    steps: int
+    batch_size: int
+    image_size: int = 64
+    optimizer: str = "adam"          # "adam" | "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    clip_grad: float | None = 5.0
+    precision: str = "fp32"          # "fp32" | "amp" (autocast on CUDA; fp32 on CPU)
+    eval_every: int = 100
+    eval_batches: int = 8
+    ckpt_every: int = 100
+    keep: int = 3
+    plateau_patience: int = 3
+    min_lr: float = 1e-6
+    frame_step: int = 1
+    num_workers: int = 0
+    seed: int = 0
+    model: dict = field(default_factory=dict)  # extra model constructor arguments
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Task(Protocol):
+    """What the loop needs from a task (see ``training/tasks/``)."""
+
+    name: str
+    architecture: str
+    recipes: dict[str, Recipe]
+
+    def build_model(self, recipe: Recipe) -> nn.Module: ...
+
+    def datasets(self, data: Path, recipe: Recipe, cache: Path, job=None) -> tuple[Any, Any]: ...
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+    def export(self, model: nn.Module, recipe: Recipe) -> tuple[dict[str, torch.Tensor], dict]: ...
+
+
+@dataclass
+class TrainResult:
+    step: int
+    best: dict
+    interrupted: bool
+    weights: WeightsEntry | None
+    out: Path
+
+
+def global_batches(n: int, batch: int, world: int, rank: int, seed: int, epoch: int, start: int = 0):
+    """Indices of rank ``rank``'s share of each global batch of epoch ``epoch`` from global batch
+    ``start`` on (the last incomplete global batch is dropped)."""
+    g = np.random.default_rng([seed, epoch, 0xDA7A])
+    perm = g.permutation(n)
+    size = batch * world
+    for b in range(start, n // size):
+        yield perm[b * size + rank * batch: b * size + (rank + 1) * batch]
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    found = sorted(Path(out).glob("ckpt-*.pt"))
+    return found[-1] if found else None
+
+
+class _Stop:
+    """SIGINT/SIGTERM set a flag; the loop saves and exits at the next step boundary."""
+
+    def __init__(self) -> None:
+        self.flag = False
+        self._old = {}
+
+    def __enter__(self):
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[s] = signal.signal(s, self._handle)
+            except ValueError:   # not the main thread (tests): no handler
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.flag = True
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+class _Events:
+    """JSON-lines progress events, a CSV metrics log and (when installed) TensorBoard; rank 0 only."""
+
+    def __init__(self, out: Path, enabled: bool, stdout: bool) -> None:
+        self.enabled, self.stdout = enabled, stdout
+        self.out = out
+        self.tb = None
+        if enabled:
+            out.mkdir(parents=True, exist_ok=True)
+            self.jsonl = open(out / "progress.jsonl", "a", encoding="utf-8")
+            try:
+                from torch.utils.tensorboard import SummaryWriter  # optional
+                self.tb = SummaryWriter(str(out / "tensorboard"))
+            except Exception:  # noqa: BLE001 - tensorboard is optional; absent or broken means no TB logs
+                self.tb = None
+
+    def emit(self, kind: str, **data) -> None:
+        if not self.enabled:
+            return
+        ev = {"event": kind, "time": round(time.time(), 3), **data}
+        line = json.dumps(ev)
+        self.jsonl.write(line + "\n")
+        self.jsonl.flush()
+        if self.stdout:
+            print(line, flush=True)
+        if kind in ("train", "eval"):
+            self._log_csv(ev)
+            if self.tb is not None:
+                for k, v in {**ev.get("losses", {}), **ev.get("metrics", {})}.items():
+                    self.tb.add_scalar(f"{kind}/{k}", v, ev["step"])
+
+    def _log_csv(self, ev: dict) -> None:
+        """Long format (one row per value), so new metric names never break the header."""
+        path = self.out / "metrics.csv"
+        new = not path.exists()
+        with open(path, "a", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            if new:
+                w.writerow(["event", "step", "epoch", "lr", "name", "value"])
+            for name, value in {**ev.get("losses", {}), **ev.get("metrics", {})}.items():
+                w.writerow([ev["event"], ev["step"], ev.get("epoch"), ev.get("lr"), name, value])
+
+    def close(self) -> None:
+        if self.enabled:
+            self.jsonl.close()
+            if self.tb is not None:
+                self.tb.close()
+
+
+def _dist_info() -> tuple[int, int, bool]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return world, rank, world > 1
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _collate(task, items):
+    return task.collate(items) if hasattr(task, "collate") else torch.utils.data.default_collate(items)
+
+
+def _reduce_mean(values: dict[str, float], distributed: bool, device) -> dict[str, float]:
+    if not distributed or not values:
+        return values
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    t /= dist.get_world_size()
+    return {k: float(v) for k, v in zip(keys, t.tolist())}
+
+
+def _save_checkpoint(out: Path, state: dict, keep: int) -> Path:
+    path = out / f"ckpt-{state['step']:08d}.pt"
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    for old in sorted(out.glob("ckpt-*.pt"))[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resume: bool = False,
+          device: str | None = None, events: str = "file", weights_dir: str | Path | None = None,
+          weights_name: str | None = None, max_steps: int | None = None,
+          on_step: Callable[[int], None] | None = None) -> TrainResult:
+    """Train ``task`` under ``recipe`` on the dataset folder ``data``; write into ``out``.
+
+    ``events``: "file" (``progress.jsonl`` only) or "stdout" (also print the JSON lines).
+    ``max_steps`` stops early (the run can be resumed); ``on_step`` is called after every step.
+    """
+    data, out = Path(data), Path(out)
+    world, rank, distributed = _dist_info()
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
+    if device is None:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    is_main = rank == 0
+    out.mkdir(parents=True, exist_ok=True)
+    if is_main:   # a process killed while writing a checkpoint leaves its temp file: drop it
+        for stale in out.glob(".ckpt-*.part*"):
+            stale.unlink(missing_ok=True)
+    ckpt = latest_checkpoint(out) if resume else None
+    if not resume and latest_checkpoint(out) is not None:
+        raise InputError(f"'{out}' already holds a training run.", "Add --resume to continue it, or choose a new folder.")
+    _seed_all(recipe.seed + rank)
+    ev = _Events(out, is_main, events == "stdout")
+    if is_main:
+        atomic_write_text(out / "run.json", json.dumps({"task": task.name, "recipe": recipe.to_dict(),
+                                                        "data": str(data), "world_size": world}, indent=2))
+    train_ds, val_ds = task.datasets(data, recipe, out / "cache")
+    model = task.build_model(recipe).to(dev)
+    if recipe.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                              weight_decay=recipe.weight_decay)
+    elif recipe.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    else:
+        raise InputError(f"Unknown optimiser '{recipe.optimizer}'.", "Use 'sgd' or 'adam'.")
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=recipe.plateau_patience,
+                                                       min_lr=recipe.min_lr)
+    amp = recipe.precision == "amp" and dev.type == "cuda"
+    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+    step, epoch, pos = 0, 0, 0
+    best: dict = {"val_loss": math.inf, "step": 0}
+    if ckpt is not None:
+        state = torch.load(ckpt, map_location=dev, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        step, epoch, pos = int(state["step"]), int(state["epoch"]), int(state["position"])
+        best = dict(state["best"])
+        torch.set_rng_state(state["rng_cpu"])
+        ev.emit("resume", step=step, checkpoint=ckpt.name)
+    net = nn.parallel.DistributedDataParallel(model) if distributed else model
+    n_train = len(train_ds)
+    per_epoch = n_train // (recipe.batch_size * world)
+    if per_epoch == 0:
+        raise InputError(f"The training split has {n_train} samples, fewer than one batch of "
+                         f"{recipe.batch_size * world}.", "Use more data or a smaller batch.")
+    total = recipe.steps
+    stop_at = min(total, max_steps) if max_steps is not None else total
+    t0, s0 = time.perf_counter(), step
+    interrupted = False
+
+    def checkpoint() -> None:
+        if is_main:
+            _save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                   "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                                   "step": step, "epoch": epoch, "position": pos, "best": best,
+                                   "rng_cpu": torch.get_rng_state(), "recipe": recipe.to_dict()}, recipe.keep)
+        if distributed:
+            dist.barrier()
+
+    def evaluate() -> dict[str, float]:
+        net.eval()
+        sums: dict[str, float] = {}
+        n = 0
+        with torch.no_grad():
+            for b, idx in enumerate(global_batches(len(val_ds), recipe.batch_size, world, rank, recipe.seed, 0)):
+                if b >= recipe.eval_batches:
+                    break
+                batch = _to(_collate(task, [val_ds[int(i)] for i in idx]), dev)
+                with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
+                    loss, logs = task.loss(net, batch)
+                for k, v in {"val_loss": float(loss.detach()), **{f"val_{k}": v for k, v in logs.items()}}.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                n += 1
+        net.train()
+        return _reduce_mean({k: v / max(n, 1) for k, v in sums.items()}, distributed, dev)
+
+    with _Stop() as stopper:
+        net.train()
+        ev.emit("start", step=step, total=total, epoch=epoch, samples=n_train, world_size=world)
+        while step < stop_at:
+            for idx in global_batches(n_train, recipe.batch_size, world, rank, recipe.seed + 1, epoch, pos):
+                batch = _to(_collate(task, [train_ds[int(i)] for i in idx]), dev)
+                with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
+                    loss, logs = task.loss(net, batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"The loss became {float(loss)} at step {step}.")
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if recipe.clip_grad:
+                    scaler.unscale_(opt)
+                    nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad)
+                scaler.step(opt)
+                scaler.update()
+                step += 1
+                pos += 1
+                losses = _reduce_mean({"loss": float(loss.detach()), **logs}, distributed, dev)
+                rate = (step - s0) / max(time.perf_counter() - t0, 1e-9)
+                ev.emit("train", step=step, total=total, epoch=epoch, lr=opt.param_groups[0]["lr"],
+                        losses=losses, samples_per_s=rate * recipe.batch_size * world,
+                        eta_s=(total - step) / max(rate, 1e-9))
+                if step % recipe.eval_every == 0 or step == total:
+                    metrics = evaluate()
+                    sched.step(metrics["val_loss"])
+                    if metrics["val_loss"] < best["val_loss"]:
+                        best = {**metrics, "step": step}
+                        if is_main:
+                            _save_best(out, model)
+                    ev.emit("eval", step=step, total=total, epoch=epoch, lr=opt.param_groups[0]["lr"],
+                            metrics=metrics)
+                if on_step is not None:
+                    on_step(step)
+                stop_now = _agree(stopper.flag, distributed, dev)
+                if step % recipe.ckpt_every == 0 or step >= stop_at or stop_now:
+                    checkpoint()
+                if stop_now:
+                    interrupted = True
+                    break
+                if step >= stop_at:
+                    break
+            else:
+                epoch += 1
+                pos = 0
+                continue
+            break
+    weights = None
+    if step >= total and not interrupted and is_main:
+        weights = _export(task, recipe, model, out, data, best, weights_dir, weights_name)
+        ev.emit("done", step=step, weights=str(weights.weights_path), best=best)
+    elif is_main:
+        ev.emit("stopped", step=step, total=total, interrupted=interrupted)
+    ev.close()
+    return TrainResult(step, best, interrupted or step < total, weights, out)
+
+
+def _agree(flag: bool, distributed: bool, dev) -> bool:
+    """Any rank asked to stop → all stop (so no rank waits in a collective forever)."""
+    if not distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=dev)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _to(batch, dev):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(dev, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to(b, dev) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to(v, dev) for k, v in batch.items()}
+    return batch
+
+
+def _save_best(out: Path, model: nn.Module) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_path(out / "best.safetensors") as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+
+
+def _export(task, recipe, model, out, data, best, weights_dir, weights_name) -> WeightsEntry:
+    from safetensors.torch import load_file
+
+    from .data.faces import manifest_hash
+
+    best_path = out / "best.safetensors"
+    if best_path.exists():
+        model.load_state_dict(load_file(str(best_path)))
+    tensors, config = task.export(model, recipe)
+    name = weights_name or f"{task.name}-{recipe.name}"
+    try:
+        data_info = {"path": str(data), "manifest_sha256": manifest_hash(data)}
+    except OSError:
+        data_info = {"path": str(data)}
+    card = ModelCard(name=name, architecture=task.architecture, config=config, data=data_info,
+                     recipe=replace(recipe).to_dict(), metrics={k: v for k, v in best.items()})
+    folder = Path(weights_dir) if weights_dir is not None else out / "weights"
+    folder.mkdir(parents=True, exist_ok=True)
+    return save_weights(tensors, card, folder)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use 'python -m training train ...'")

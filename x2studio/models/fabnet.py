@@ -1,0 +1,108 @@
+"""FAb-Net's encoder and decoder (Wiles et al., thesis ch. 4; oawiles/FAb-Net), and the heads of the
+self-supervised baselines that FAb-Net's tables compare with.
+
+- :class:`FAbNetEncoder`: ``n_down`` stride-2 4×4 convolutions (LeakyReLU 0.2, BatchNorm from the
+  second) from an ``S×S`` RGB image to a ``D``-dimensional embedding.  With ``S = 256`` and
+  ``n_down = 8`` the last map is 1×1 (the paper: 32 base filters, 256-D); smaller images use fewer
+  layers and a final linear projection when the last map is larger than 1×1.
+- :class:`FAbNetDecoder`: the mirror (pix2pix without skips): transposed 4×4 convolutions back to
+  ``S×S`` with ``out_channels`` maps.
+- :class:`Autoencoder`: encoder → decoder reconstructing the image (tanh, range [-1, 1]).
+- :class:`RotationNet`: encoder → linear ``D → 4`` (0/90/180/270 degrees; Gidaris et al.).
+
+Inputs are float tensors ``(B, 3, S, S)`` in [-1, 1].  No IO here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "encoder_layers"]
+
+
+def encoder_layers(image_size: int, min_map: int = 1) -> int:
+    """Stride-2 layers that take ``image_size`` down to ``min_map`` (8 for 256 → 1)."""
+    if image_size < 8 or image_size & (image_size - 1):
+        raise ValueError(f"image size must be a power of two >= 8, not {image_size}")
+    return int(math.log2(image_size // min_map))
+
+
+def _channels(base: int, i: int, cap: int) -> int:
+    return min(base * 2 ** i, cap)
+
+
+class FAbNetEncoder(nn.Module):
+    """``(B, 3, S, S)`` in [-1, 1] → ``(B, dim)`` embedding."""
+
+    def __init__(self, image_size: int = 256, dim: int = 256, base: int = 32, max_channels: int = 256,
+                 n_down: int | None = None) -> None:
+        super().__init__()
+        n = n_down if n_down is not None else encoder_layers(image_size)
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i in range(n):
+            c_out = dim if i == n - 1 and image_size >> n == 1 else _channels(base, i, max_channels)
+            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=i == 0))
+            if i < n - 1:
+                if i > 0:
+                    layers.append(nn.BatchNorm2d(c_out))
+                layers.append(nn.LeakyReLU(0.2, inplace=True))
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        side = image_size >> n
+        self.proj = nn.Identity() if side == 1 and c_in == dim else nn.Linear(c_in * side * side, dim)
+        self.image_size, self.dim = image_size, dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.features(x).flatten(1))
+
+
+class FAbNetDecoder(nn.Module):
+    """``(B, dim)`` → ``(B, out_channels, S, S)`` (no output activation)."""
+
+    def __init__(self, image_size: int = 256, dim: int = 256, base: int = 32, max_channels: int = 256,
+                 out_channels: int = 3) -> None:
+        super().__init__()
+        n = encoder_layers(image_size)
+        chans = [_channels(base, i, max_channels) for i in range(n)][::-1]   # widest first
+        self.start = nn.Sequential(nn.Linear(dim, chans[0]), nn.ReLU(inplace=True))
+        layers: list[nn.Module] = []
+        for i in range(n):
+            c_in = chans[i]
+            last = i == n - 1
+            c_out = out_channels if last else chans[i + 1]
+            layers.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=last))
+            if not last:
+                layers += [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        self.up = nn.Sequential(*layers)
+        self.c0 = chans[0]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.up(self.start(z).view(-1, self.c0, 1, 1))
+
+
+class Autoencoder(nn.Module):
+    """Reconstruct the image through the ``dim``-D bottleneck (FAb-Net's autoencoder baseline)."""
+
+    def __init__(self, image_size: int = 256, dim: int = 256, base: int = 32, max_channels: int = 256) -> None:
+        super().__init__()
+        self.encoder = FAbNetEncoder(image_size, dim, base, max_channels)
+        self.decoder = FAbNetDecoder(image_size, dim, base, max_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.decoder(self.encoder(x)))
+
+
+class RotationNet(nn.Module):
+    """Predict which of 0/90/180/270 degrees an image was rotated by: logits ``(B, 4)``."""
+
+    def __init__(self, image_size: int = 256, dim: int = 256, base: int = 32, max_channels: int = 256) -> None:
+        super().__init__()
+        self.encoder = FAbNetEncoder(image_size, dim, base, max_channels)
+        self.head = nn.Linear(dim, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
