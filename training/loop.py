@@ -29,9 +29,8 @@ import math
 import os
 import random
 import signal
-import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -416,11 +415,8 @@ def _export(task, recipe, model, out, data, best, weights_dir, weights_name) -> 
     except OSError:
         data_info = {"path": str(data)}
     card = ModelCard(name=name, architecture=task.architecture, config=config, data=data_info,
-                     recipe=replace(recipe).to_dict(), metrics={k: v for k, v in best.items()})
+                     recipe=recipe.to_dict(), metrics=dict(best))
     folder = Path(weights_dir) if weights_dir is not None else out / "weights"
     folder.mkdir(parents=True, exist_ok=True)
     return save_weights(tensors, card, folder)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use 'python -m training train ...'")
