@@ -3,13 +3,16 @@ a guard that fails any test leaving a QThread running."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 # Before anything imports Qt or PortAudio: offscreen Qt; a private HOME whose .asoundrc routes ALSA's
 # default device to a null sink, so playback code runs (and is tested) without a sound card.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="x2studio-test-home-"))
+atexit.register(shutil.rmtree, _SESSION_HOME, True)
 (_SESSION_HOME / ".asoundrc").write_text("pcm.!default { type null }\nctl.!default { type hw card 0 }\n")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HOME"] = str(_SESSION_HOME)

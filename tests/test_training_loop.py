@@ -126,3 +126,69 @@ def test_ddp_on_two_gloo_processes_matches_one_process(faces, tmp_path):
         assert b[s] == pytest.approx(a[s], rel=0.05), (s, a, b)
     assert single.weights is not None
     assert (tmp_path / "two" / "weights" / "autoencoder-tiny.safetensors").exists()
+
+
+def test_loader_workers_deliver_the_same_batches(faces, tmp_path):
+    task = TASKS["autoencoder"]
+    recipe = replace(task.recipes["tiny"], steps=6, eval_every=6)
+    train(task, recipe, faces, tmp_path / "w0")
+    train(task, replace(recipe, num_workers=2), faces, tmp_path / "w2")
+    a, b = _losses(tmp_path / "w0"), _losses(tmp_path / "w2")
+    assert sorted(a) == sorted(b) == list(range(1, 7))
+    for s in a:
+        assert b[s] == pytest.approx(a[s], rel=1e-5, abs=1e-6)
+
+
+class _CurriculumTask(type(TASKS["autoencoder"])):
+    """The autoencoder with a curriculum: each evaluation raises a level that scales the loss, so a
+    resume that lost the level would give other losses."""
+
+    def __init__(self):
+        super().__init__()
+        self.level = 0
+        self.seen: list[int] = []
+
+    def task_state(self):
+        return {"level": self.level, "seen": list(self.seen)}
+
+    def load_task_state(self, state):
+        self.level, self.seen = int(state["level"]), list(state["seen"])
+
+    def on_eval(self, step, metrics):
+        self.level += 1
+        self.seen.append(step)
+
+    def loss(self, model, batch):
+        loss, logs = super().loss(model, batch)
+        return loss * (1 + self.level), logs
+
+
+def test_curriculum_state_survives_resume(faces, tmp_path):
+    recipe = replace(TASKS["autoencoder"].recipes["tiny"], eval_every=3, ckpt_every=4)
+    full_task = _CurriculumTask()
+    train(full_task, recipe, faces, tmp_path / "full")
+    part = _CurriculumTask()
+    train(part, recipe, faces, tmp_path / "part", max_steps=8)     # checkpoint at 8 (after evals at 3, 6)
+    resumed = _CurriculumTask()                                     # a new process: level starts at 0
+    train(resumed, recipe, faces, tmp_path / "part", resume=True)
+    assert resumed.task_state() == full_task.task_state() == {"level": 4, "seen": [3, 6, 9, 12]}
+    a, b = _losses(tmp_path / "full"), _losses(tmp_path / "part")
+    for s in range(9, recipe.steps + 1):
+        assert b[s] == pytest.approx(a[s], rel=1e-5, abs=1e-6), s
+
+
+def test_eval_measures_exported_weights_and_refuses_others(faces, tmp_path):
+    from training.loop import evaluate_weights
+
+    task = TASKS["rotation"]
+    res = train(task, task.recipes["tiny"], faces, tmp_path / "rot")
+    out = evaluate_weights(task, res.weights.weights_path, faces, split="test", cache=tmp_path / "cache")
+    assert out["weights"] == "rotation-tiny" and 0 <= out["metrics"]["accuracy"] <= 1 and out["samples"] > 0
+    with pytest.raises(InputError, match="not 'fabnet-autoencoder'"):
+        evaluate_weights(TASKS["autoencoder"], res.weights.weights_path, faces, cache=tmp_path / "cache")
+    with pytest.raises(InputError, match="not a weights entry"):
+        evaluate_weights(task, tmp_path / "missing.safetensors", faces, cache=tmp_path / "cache")
+    samples = sorted((tmp_path / "rot" / "samples").glob("step-*.png"))
+    assert samples, "evaluations write sample images"
+    evs = [json.loads(x) for x in (tmp_path / "rot" / "progress.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "eval" and e.get("sample_image") == str(samples[-1]) for e in evs)

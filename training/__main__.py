@@ -6,8 +6,10 @@ The app never imports this package; ``x2studio`` runs it in a child process.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -19,12 +21,22 @@ def cmd_synth_faces(args: argparse.Namespace) -> int:
     from .synth.faces import generate_faces
 
     bar = TerminalProgress()
+
+    def report(ev) -> None:
+        if args.events == "stdout":
+            print(json.dumps({"event": "progress", "done": ev.done, "total": ev.total, "message": ev.message,
+                              "eta_s": ev.eta_s}), flush=True)
+        else:
+            bar(ev)
+
     try:
         root = generate_faces(args.out, tracks=args.tracks, size=args.size, seed=args.seed,
                               identities=args.identities, frames_fps=args.frames_fps, stills=args.stills,
-                              max_seconds=args.max_seconds, job=Job(bar, min_interval_s=0.1))
+                              max_seconds=args.max_seconds, job=Job(report, min_interval_s=0.2))
     finally:
         bar.close()
+    if args.events == "stdout":
+        print(json.dumps({"event": "done", "path": str(root)}), flush=True)
     print(f"wrote {root} ({args.tracks} tracks, {args.stills} stills, {args.size}x{args.size})")
     return 0
 
@@ -57,35 +69,98 @@ def cmd_synth_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _task(name: str | None):
+    from x2studio.core.errors import InputError
+
+    from .tasks import TASKS
+
+    if name not in TASKS:
+        raise InputError(f"No task named '{name}'." if name else "Name a task.",
+                         f"Tasks: {', '.join(TASKS)} (see 'train list').")
+    return TASKS[name]
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from x2studio.core.errors import InputError
 
     from .tasks import TASKS
 
     if args.task == "list":
+        if args.json:
+            print(json.dumps({name: {r.name: r.to_dict() for r in task.recipes.values()}
+                              for name, task in TASKS.items()}))
+            return 0
         for name, task in TASKS.items():
             for r in task.recipes.values():
                 print(f"{name:<14} {r.name:<7} {r.steps:>8} steps  batch {r.batch_size:<3} {r.image_size}px  "
                       f"{r.optimizer} lr {r.lr:g}")
         return 0
-    if args.task not in TASKS:
-        raise InputError(f"No task named '{args.task}'.", f"Tasks: {', '.join(TASKS)} (see 'train list').")
-    task = TASKS[args.task]
+    if args.task == "eval":
+        return cmd_eval(args)
+    if args.what is not None:
+        raise InputError(f"Unexpected argument '{args.what}'.", "Usage: train TASK --recipe R --data DIR --out DIR.")
+    task = _task(args.task)
     if args.recipe not in task.recipes:
         raise InputError(f"The task '{args.task}' has no recipe '{args.recipe}'.",
                          f"Recipes: {', '.join(task.recipes)}.")
     if args.data is None or args.out is None:
         raise InputError("Training needs --data DIR and --out DIR.")
+    recipe = task.recipes[args.recipe]
+    if args.steps is not None:
+        if args.steps < 1:
+            raise InputError("--steps must be at least 1.")
+        recipe = replace(recipe, steps=args.steps)
+    if args.workers is not None:
+        if args.workers < 0:
+            raise InputError("--workers must be 0 or more.")
+        recipe = replace(recipe, num_workers=args.workers)
+    from x2studio.cli import TerminalProgress
+    from x2studio.core.jobs import ProgressEvent
+
     from .loop import train
 
-    res = train(task, task.recipes[args.recipe], args.data, args.out, resume=args.resume, device=args.device,
-                events="stdout" if args.events == "stdout" else "file", weights_dir=args.weights_dir,
-                weights_name=args.name, max_steps=args.max_steps)
+    bar = TerminalProgress()
+    started = time.monotonic()
+
+    def show(ev: dict) -> None:
+        if ev["event"] == "train" and ev["step"] % 5 == 0 or ev["event"] == "eval":
+            text = " ".join(f"{k} {v:.4g}" for k, v in {**ev.get("losses", {}), **ev.get("metrics", {})}.items())
+            bar(ProgressEvent(ev["step"], ev["total"], f"step {ev['step']} {text}", time.monotonic() - started))
+
+    try:
+        res = train(task, recipe, args.data, args.out, resume=args.resume, device=args.device,
+                    events="stdout" if args.events == "stdout" else "file", weights_dir=args.weights_dir,
+                    weights_name=args.name, max_steps=args.max_steps,
+                    on_event=show if args.events != "stdout" else None)
+    finally:
+        bar.close()
     if res.weights is not None:
         print(f"done: step {res.step}; weights '{res.weights.name}' in {res.weights.weights_path.parent}")
         return 0
     print(f"stopped at step {res.step}; continue with --resume")
     return 130 if res.interrupted and args.max_steps is None else 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from x2studio.core.errors import InputError
+
+    from .loop import evaluate_weights
+
+    task = _task(args.what)
+    if args.weights is None or args.data is None:
+        raise InputError("Evaluation needs --weights (a name or a .safetensors file) and --data DIR.")
+    res = evaluate_weights(task, args.weights, args.data, split=args.split, device=args.device or "cpu",
+                           batches=args.batches)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(f"{res['weights']} on the '{res['split']}' split of {args.data} ({res['samples']} samples, "
+              f"{res['seconds']} s):")
+        for k, v in res["metrics"].items():
+            print(f"  {k:<12} {v:.4f}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also save PNG frames at this rate (1 = the papers' 1-fps frames)")
     p.add_argument("--stills", type=int, default=0, help="labelled still images (pose/landmarks/expression)")
     p.add_argument("--max-seconds", type=float, default=8.0, help="longest track in seconds (default 8)")
+    p.add_argument("--events", choices=["bar", "stdout"], default="bar", help="progress as JSON lines on stdout")
     p.set_defaults(func=cmd_synth_faces)
     p = sub.add_parser("faces-sheet", help="a contact sheet of rendered identities (one row each, 5 poses)")
     p.add_argument("out", type=Path, help="image file (.png or .jpg)")
@@ -114,8 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth_demo)
-    p = sub.add_parser("train", help="train a model ('train list' shows tasks and recipes)")
-    p.add_argument("task", help="task name, or 'list'")
+    p = sub.add_parser("train", help="train a model ('train list' shows tasks and recipes)",
+                       description="train TASK --recipe R --data DIR --out DIR [--resume]  |  train list [--json]  |  "
+                                   "train eval TASK --weights W --data DIR [--split test]")
+    p.add_argument("task", help="task name, 'list' or 'eval'")
+    p.add_argument("what", nargs="?", default=None, help="with 'eval': the task")
     p.add_argument("--recipe", default="lite", help="recipe (default lite)")
     p.add_argument("--data", type=Path, help="dataset folder (x2studio face-track format)")
     p.add_argument("--out", type=Path, help="run folder: checkpoints, logs, progress events, weights")
@@ -126,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this step (resume later)")
     p.add_argument("--weights-dir", type=Path, default=None, help="where the exported weights go (default OUT/weights)")
     p.add_argument("--name", default=None, help="weights name (default TASK-RECIPE)")
+    p.add_argument("--steps", type=int, default=None, help="train this many steps instead of the recipe's")
+    p.add_argument("--workers", type=int, default=None, help="data-loader worker processes (default: the recipe's)")
+    p.add_argument("--weights", default=None, help="eval: weights name in the registry, or a .safetensors file")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="eval: split (default test)")
+    p.add_argument("--batches", type=int, default=None, help="eval: at most this many batches")
+    p.add_argument("--json", action="store_true", help="list/eval: print JSON")
     p.set_defaults(func=cmd_train)
     return parser
 

@@ -16,13 +16,23 @@
   ranks.
 - Progress: JSON lines (``progress.jsonl`` and, with ``events="stdout"``, standard output), a CSV
   log ``metrics.csv``, TensorBoard when installed, a terminal bar otherwise.
+- Data: a ``DataLoader`` over the task's datasets whose batch sampler is that order (from the
+  resume position on), with ``num_workers`` worker processes and pinned memory on CUDA; its
+  workers' seeds come from a generator seeded by ``(seed, epoch)``, never from the global RNG.
+- Curriculum: a task may keep state that changes as training goes (``task_state()`` /
+  ``load_task_state(state)``, advanced by ``on_eval(step, metrics)``); it is saved in every
+  checkpoint and restored on resume.
+- Samples: a task may draw sample images (``samples(model, batch)`` → RGB ``uint8``); they are
+  written to ``samples/step-<step>.png`` at every evaluation and named in the ``eval`` event.
 - Export: the best checkpoint's model becomes a weights entry (safetensors + model card with the
   recipe, the data manifest's hash and the metrics) via :func:`x2studio.weights.registry.save_weights`.
+- :func:`evaluate_weights` measures exported weights on a split of a dataset (``train eval``).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import math
@@ -30,7 +40,7 @@ import os
 import random
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -43,7 +53,7 @@ from x2studio.core.atomic import atomic_path, atomic_write_text
 from x2studio.core.errors import InputError
 from x2studio.weights.registry import ModelCard, WeightsEntry, save_weights
 
-__all__ = ["Recipe", "Task", "TrainResult", "train", "global_batches", "latest_checkpoint"]
+__all__ = ["Recipe", "Task", "TrainResult", "train", "evaluate_weights", "global_batches", "latest_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +79,25 @@ class Recipe:
     frame_step: int = 1
     num_workers: int = 0
     seed: int = 0
+    export_dtype: str = "float32"    # "float32" | "float16" (halves the bundled file; loads as float32)
     model: dict = field(default_factory=dict)  # extra model constructor arguments
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "Recipe":
+        """A recipe from a model card or checkpoint (unknown keys are ignored, missing ones default)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
 
 class Task(Protocol):
-    """What the loop needs from a task (see ``training/tasks/``)."""
+    """What the loop needs from a task (see ``training/tasks/``).
+
+    Optional: ``collate(items)``; ``samples(model, batch) -> np.ndarray``; curriculum state with
+    ``task_state() -> dict`` (JSON-able), ``load_task_state(state)`` and ``on_eval(step, metrics)``.
+    """
 
     name: str
     architecture: str
@@ -84,7 +105,9 @@ class Task(Protocol):
 
     def build_model(self, recipe: Recipe) -> nn.Module: ...
 
-    def datasets(self, data: Path, recipe: Recipe, cache: Path, job=None) -> tuple[Any, Any]: ...
+    def model_from_config(self, config: dict) -> nn.Module: ...
+
+    def dataset(self, data: Path, split: str, recipe: Recipe, cache: Path, job=None) -> Any: ...
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]: ...
 
@@ -108,6 +131,33 @@ def global_batches(n: int, batch: int, world: int, rank: int, seed: int, epoch: 
     size = batch * world
     for b in range(start, n // size):
         yield perm[b * size + rank * batch: b * size + (rank + 1) * batch]
+
+
+class _Batches(torch.utils.data.Sampler):
+    """:func:`global_batches` as a ``DataLoader`` batch sampler."""
+
+    def __init__(self, n, batch, world, rank, seed, epoch, start=0, limit=None) -> None:
+        self.args = (n, batch, world, rank, seed, epoch, start)
+        self.limit = limit
+
+    def __iter__(self):
+        for b, idx in enumerate(global_batches(*self.args)):
+            if self.limit is not None and b >= self.limit:
+                break
+            yield [int(i) for i in idx]
+
+    def __len__(self) -> int:
+        n, batch, world, _, _, _, start = self.args
+        k = max(n // (batch * world) - start, 0)
+        return k if self.limit is None else min(k, self.limit)
+
+
+def _loader(task, ds, sampler: _Batches, workers: int, dev, seed: int, epoch: int):
+    g = torch.Generator()
+    g.manual_seed(seed * 1000003 + epoch)
+    return torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=workers, generator=g,
+                                       collate_fn=functools.partial(_collate, task),
+                                       pin_memory=dev.type == "cuda")
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -141,8 +191,8 @@ class _Stop:
 class _Events:
     """JSON-lines progress events, a CSV metrics log and (when installed) TensorBoard; rank 0 only."""
 
-    def __init__(self, out: Path, enabled: bool, stdout: bool) -> None:
-        self.enabled, self.stdout = enabled, stdout
+    def __init__(self, out: Path, enabled: bool, stdout: bool, callback: Callable[[dict], None] | None = None) -> None:
+        self.enabled, self.stdout, self.callback = enabled, stdout, callback
         self.out = out
         self.tb = None
         if enabled:
@@ -163,6 +213,8 @@ class _Events:
         self.jsonl.flush()
         if self.stdout:
             print(line, flush=True)
+        if self.callback is not None:
+            self.callback(ev)
         if kind in ("train", "eval"):
             self._log_csv(ev)
             if self.tb is not None:
@@ -225,11 +277,13 @@ def _save_checkpoint(out: Path, state: dict, keep: int) -> Path:
 def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resume: bool = False,
           device: str | None = None, events: str = "file", weights_dir: str | Path | None = None,
           weights_name: str | None = None, max_steps: int | None = None,
-          on_step: Callable[[int], None] | None = None) -> TrainResult:
+          on_step: Callable[[int], None] | None = None,
+          on_event: Callable[[dict], None] | None = None) -> TrainResult:
     """Train ``task`` under ``recipe`` on the dataset folder ``data``; write into ``out``.
 
     ``events``: "file" (``progress.jsonl`` only) or "stdout" (also print the JSON lines).
-    ``max_steps`` stops early (the run can be resumed); ``on_step`` is called after every step.
+    ``max_steps`` stops early (the run can be resumed); ``on_step`` is called after every step and
+    ``on_event`` with every progress event (rank 0).
     """
     data, out = Path(data), Path(out)
     world, rank, distributed = _dist_info()
@@ -239,6 +293,9 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
     if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"The device '{device}' was asked for, but CUDA is not available here.",
+                             "Use --device cpu.")
         torch.cuda.set_device(dev)
     is_main = rank == 0
     out.mkdir(parents=True, exist_ok=True)
@@ -249,11 +306,12 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
     if not resume and latest_checkpoint(out) is not None:
         raise InputError(f"'{out}' already holds a training run.", "Add --resume to continue it, or choose a new folder.")
     _seed_all(recipe.seed + rank)
-    ev = _Events(out, is_main, events == "stdout")
+    ev = _Events(out, is_main, events == "stdout", on_event)
     if is_main:
         atomic_write_text(out / "run.json", json.dumps({"task": task.name, "recipe": recipe.to_dict(),
                                                         "data": str(data), "world_size": world}, indent=2))
-    train_ds, val_ds = task.datasets(data, recipe, out / "cache")
+    train_ds = task.dataset(data, "train", recipe, out / "cache")
+    val_ds = task.dataset(data, "val", recipe, out / "cache")
     model = task.build_model(recipe).to(dev)
     if recipe.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
@@ -278,6 +336,8 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
         step, epoch, pos = int(state["step"]), int(state["epoch"]), int(state["position"])
         best = dict(state["best"])
         torch.set_rng_state(state["rng_cpu"])
+        if hasattr(task, "load_task_state"):
+            task.load_task_state(json.loads(state.get("task_state", "{}")))
         ev.emit("resume", step=step, checkpoint=ckpt.name)
     net = nn.parallel.DistributedDataParallel(model) if distributed else model
     n_train = len(train_ds)
@@ -292,36 +352,33 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
 
     def checkpoint() -> None:
         if is_main:
+            task_state = task.task_state() if hasattr(task, "task_state") else {}
             _save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                    "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
                                    "step": step, "epoch": epoch, "position": pos, "best": best,
-                                   "rng_cpu": torch.get_rng_state(), "recipe": recipe.to_dict()}, recipe.keep)
+                                   "rng_cpu": torch.get_rng_state(), "recipe": recipe.to_dict(),
+                                   "task_state": json.dumps(task_state)}, recipe.keep)
         if distributed:
             dist.barrier()
 
-    def evaluate() -> dict[str, float]:
-        net.eval()
-        sums: dict[str, float] = {}
-        n = 0
-        with torch.no_grad():
-            for b, idx in enumerate(global_batches(len(val_ds), recipe.batch_size, world, rank, recipe.seed, 0)):
-                if b >= recipe.eval_batches:
-                    break
-                batch = _to(_collate(task, [val_ds[int(i)] for i in idx]), dev)
-                with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
-                    loss, logs = task.loss(net, batch)
-                for k, v in {"val_loss": float(loss.detach()), **{f"val_{k}": v for k, v in logs.items()}}.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                n += 1
+    def evaluate() -> tuple[dict[str, float], str | None]:
+        sampler = _Batches(len(val_ds), recipe.batch_size, world, rank, recipe.seed, 0, limit=recipe.eval_batches)
+        metrics = _evaluate(task, net, _loader(task, val_ds, sampler, recipe.num_workers, dev, recipe.seed, 0),
+                            dev, amp, amp_dtype)
         net.train()
-        return _reduce_mean({k: v / max(n, 1) for k, v in sums.items()}, distributed, dev)
+        sample = None
+        if is_main and hasattr(task, "samples") and len(val_ds) > 0:
+            sample = _write_samples(out, step, task, model, val_ds, recipe, dev)
+        return _reduce_mean(metrics, distributed, dev), sample
 
     with _Stop() as stopper:
         net.train()
-        ev.emit("start", step=step, total=total, epoch=epoch, samples=n_train, world_size=world)
+        ev.emit("start", step=step, total=total, epoch=epoch, samples=n_train, world_size=world,
+                task=task.name, recipe=recipe.name)
         while step < stop_at:
-            for idx in global_batches(n_train, recipe.batch_size, world, rank, recipe.seed + 1, epoch, pos):
-                batch = _to(_collate(task, [train_ds[int(i)] for i in idx]), dev)
+            sampler = _Batches(n_train, recipe.batch_size, world, rank, recipe.seed + 1, epoch, pos)
+            for batch in _loader(task, train_ds, sampler, recipe.num_workers, dev, recipe.seed + 1, epoch):
+                batch = _to(batch, dev)
                 with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
                     loss, logs = task.loss(net, batch)
                 if not torch.isfinite(loss):
@@ -341,14 +398,16 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
                         losses=losses, samples_per_s=rate * recipe.batch_size * world,
                         eta_s=(total - step) / max(rate, 1e-9))
                 if step % recipe.eval_every == 0 or step == total:
-                    metrics = evaluate()
+                    metrics, sample = evaluate()
                     sched.step(metrics["val_loss"])
+                    if hasattr(task, "on_eval"):
+                        task.on_eval(step, metrics)
                     if metrics["val_loss"] < best["val_loss"]:
                         best = {**metrics, "step": step}
                         if is_main:
                             _save_best(out, model)
                     ev.emit("eval", step=step, total=total, epoch=epoch, lr=opt.param_groups[0]["lr"],
-                            metrics=metrics)
+                            metrics=metrics, **({"sample_image": sample} if sample else {}))
                 if on_step is not None:
                     on_step(step)
                 stop_now = _agree(stopper.flag, distributed, dev)
@@ -367,11 +426,81 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
     weights = None
     if step >= total and not interrupted and is_main:
         weights = _export(task, recipe, model, out, data, best, weights_dir, weights_name)
-        ev.emit("done", step=step, weights=str(weights.weights_path), best=best)
+        ev.emit("done", step=step, total=total, weights=str(weights.weights_path), card=str(weights.card_path),
+                name=weights.name, best=best, wall_s=round(time.perf_counter() - t0, 1))
     elif is_main:
         ev.emit("stopped", step=step, total=total, interrupted=interrupted)
     ev.close()
     return TrainResult(step, best, interrupted or step < total, weights, out)
+
+
+def _evaluate(task, net, loader, dev, amp: bool = False, amp_dtype=torch.float16) -> dict[str, float]:
+    """Mean loss and logged metrics over ``loader`` (``val_``-prefixed), in eval mode."""
+    net.eval()
+    sums: dict[str, float] = {}
+    n = 0
+    with torch.no_grad():
+        for batch in loader:
+            with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
+                loss, logs = task.loss(net, _to(batch, dev))
+            for k, v in {"val_loss": float(loss.detach()), **{f"val_{k}": v for k, v in logs.items()}}.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n += 1
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def _write_samples(out: Path, step: int, task, model, val_ds, recipe: Recipe, dev) -> str | None:
+    """The task's sample image for the first validation batch → ``samples/step-<step>.png`` (last 20 kept)."""
+    import cv2
+
+    idx = next(global_batches(len(val_ds), min(recipe.batch_size, len(val_ds), 8), 1, 0, recipe.seed, 0), None)
+    if idx is None:
+        return None
+    model.eval()
+    with torch.no_grad():
+        image = task.samples(model, _to(_collate(task, [val_ds[int(i)] for i in idx]), dev))
+    model.train()
+    folder = out / "samples"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"step-{step:08d}.png"
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR))
+    if not ok:
+        return None
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
+    for old in sorted(folder.glob("step-*.png"))[:-20]:
+        old.unlink(missing_ok=True)
+    return str(path)
+
+
+def evaluate_weights(task: Task, weights: str | Path, data: str | Path, *, split: str = "test",
+                     device: str = "cpu", batches: int | None = None, batch_size: int | None = None,
+                     cache: str | Path | None = None) -> dict[str, Any]:
+    """Measure exported weights (a registry name, or a ``.safetensors`` file with its ``.json`` card)
+    on ``split`` of the dataset ``data``: the task's loss and metrics, averaged over batches."""
+    from x2studio.core import paths
+    from x2studio.weights.registry import WeightsRegistry, load_entry
+
+    path = Path(weights)
+    entry = load_entry(path) if path.suffix in (".safetensors", ".json") or path.exists() else WeightsRegistry().get(str(weights))
+    if entry.card.architecture != task.architecture:
+        raise InputError(f"The weights '{entry.name}' are a '{entry.card.architecture}' model, not "
+                         f"'{task.architecture}' (task '{task.name}').", "Pick weights of that task.")
+    recipe = Recipe.from_dict({**entry.card.recipe, "name": entry.card.recipe.get("name", "eval"),
+                               "steps": 0, "batch_size": batch_size or entry.card.recipe.get("batch_size", 16)})
+    dev = torch.device(device)
+    model = task.model_from_config(entry.card.config)
+    model.load_state_dict(entry.load_state_dict())
+    model.to(dev)
+    cache = Path(cache) if cache is not None else paths.cache_dir() / "training"
+    ds = task.dataset(Path(data), split, recipe, cache)
+    bs = min(recipe.batch_size, len(ds))
+    sampler = _Batches(len(ds), bs, 1, 0, recipe.seed, 0, limit=batches)
+    t0 = time.perf_counter()
+    metrics = _evaluate(task, model, _loader(task, ds, sampler, 0, dev, recipe.seed, 0), dev)
+    return {"weights": entry.name, "split": split, "samples": len(sampler) * bs,
+            "metrics": {k.removeprefix("val_"): v for k, v in metrics.items()},
+            "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def _agree(flag: bool, distributed: bool, dev) -> bool:
@@ -409,10 +538,15 @@ def _export(task, recipe, model, out, data, best, weights_dir, weights_name) -> 
     if best_path.exists():
         model.load_state_dict(load_file(str(best_path)))
     tensors, config = task.export(model, recipe)
+    if recipe.export_dtype == "float16":
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     name = weights_name or f"{task.name}-{recipe.name}"
     try:
-        data_info = {"path": str(data), "manifest_sha256": manifest_hash(data)}
-    except OSError:
+        manifest = json.loads((data / "manifest.json").read_text(encoding="utf-8"))
+        data_info = {"path": str(data), "manifest_sha256": manifest_hash(data), "source": manifest.get("source"),
+                     "generator": manifest.get("config"), "tracks": len(manifest.get("tracks", [])),
+                     "size": manifest.get("size")}
+    except (OSError, ValueError, AttributeError):
         data_info = {"path": str(data)}
     card = ModelCard(name=name, architecture=task.architecture, config=config, data=data_info,
                      recipe=recipe.to_dict(), metrics=dict(best))

@@ -46,9 +46,11 @@ class FaceFrames:
         if not tracks:
             raise InputError(f"The dataset '{root}' has no '{split}' tracks.",
                              "Generate more tracks (each split needs at least one identity) or use another folder.")
-        cache = Path(cache_dir) / f"frames_{image_size}_s{frame_step}"
+        # keyed by the manifest's hash: two datasets (or one that grew) never share cached frames
+        cache = Path(cache_dir) / f"frames_{manifest_hash(self.root)[:12]}_{image_size}_s{frame_step}"
         cache.mkdir(parents=True, exist_ok=True)
-        self.arrays, counts = [], []
+        self.paths: list[Path] = []
+        counts = []
         for k, t in enumerate(tracks):
             if job is not None:
                 job.progress(k, len(tracks), f"caching frames of {t['id']}")
@@ -58,12 +60,23 @@ class FaceFrames:
                 with atomic_path(path) as tmp:
                     with open(tmp, "wb") as fh:
                         np.save(fh, frames)
-            arr = np.load(path, mmap_mode="r")
-            self.arrays.append(arr)
-            counts.append(len(arr))
+            self.paths.append(path)
+            counts.append(len(np.load(path, mmap_mode="r")))
+        self.arrays = self._open()
         self.offsets = np.concatenate([[0], np.cumsum(counts)])
         self.track_ids = [t["id"] for t in tracks]
         self.image_size = image_size
+
+    def _open(self) -> list[np.ndarray]:
+        return [np.load(p, mmap_mode="r") for p in self.paths]
+
+    def __getstate__(self) -> dict:
+        """Pickled for a worker process by file name: the memory maps are opened again there."""
+        return {k: v for k, v in self.__dict__.items() if k != "arrays"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.arrays = self._open()
 
     @staticmethod
     def _decode(video: Path, size: int, step: int) -> np.ndarray:

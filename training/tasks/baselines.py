@@ -40,9 +40,10 @@ def _recipes(model_name: str) -> dict[str, Recipe]:
         "tiny": Recipe("tiny", steps=12, batch_size=4, image_size=32, eval_every=6, eval_batches=2,
                        ckpt_every=4, keep=2, model={"dim": 32, "base": 8, "max_channels": 32}),
         # this 2-core CPU, tens of minutes: the bundled weights
-        "lite": Recipe("lite", steps=3000, batch_size=32, image_size=64, optimizer="adam", lr=1e-3,
-                       eval_every=250, eval_batches=8, ckpt_every=250, frame_step=5,
-                       model={"dim": 256, "base": 32, "max_channels": 256}),
+        # (channels capped at 128: 2.2 M parameters for the autoencoder, stored as float16)
+        "lite": Recipe("lite", steps=3000, batch_size=32 if model_name == "autoencoder" else 16, image_size=64,
+                       optimizer="adam", lr=1e-3, eval_every=250, eval_batches=8, ckpt_every=250, frame_step=5,
+                       export_dtype="float16", model={"dim": 256, "base": 32, "max_channels": 128}),
         # thesis settings (FAb-Net): 256², SGD lr 1e-3 momentum 0.9, batch 8, frames at 1 fps
         "paper": Recipe("paper", steps=500_000, batch_size=8, image_size=256, optimizer="sgd", lr=1e-3,
                         momentum=0.9, eval_every=5000, eval_batches=50, ckpt_every=5000, frame_step=25,
@@ -62,11 +63,13 @@ class _FrameTask:
         return {"image_size": recipe.image_size, **recipe.model}
 
     def build_model(self, recipe: Recipe) -> torch.nn.Module:
-        return self.model_cls(**self.config(recipe))
+        return self.model_from_config(self.config(recipe))
 
-    def datasets(self, data: Path, recipe: Recipe, cache: Path, job=None):
-        make = lambda split: FrameTensors(FaceFrames(data, split, recipe.image_size, cache, recipe.frame_step, job=job))  # noqa: E731
-        return make("train"), make("val")
+    def model_from_config(self, config: dict) -> torch.nn.Module:
+        return self.model_cls(**config)
+
+    def dataset(self, data: Path, split: str, recipe: Recipe, cache: Path, job=None):
+        return FrameTensors(FaceFrames(data, split, recipe.image_size, cache, recipe.frame_step, job=job))
 
     def export(self, model: torch.nn.Module, recipe: Recipe):
         return model.state_dict(), self.config(recipe)
@@ -82,6 +85,10 @@ class AutoencoderTask(_FrameTask):
         loss = F.l1_loss(rec, batch)
         return loss, {"l1": float(loss.detach())}
 
+    def samples(self, model, batch) -> np.ndarray:
+        """Inputs (top row) over their reconstructions (bottom row)."""
+        return _grid([batch, model(batch)])
+
 
 class RotationTask(_FrameTask):
     name = "rotation"
@@ -95,3 +102,26 @@ class RotationTask(_FrameTask):
         loss = F.cross_entropy(logits, labels)
         acc = (logits.argmax(1) == labels).float().mean()
         return loss, {"accuracy": float(acc)}
+
+    def samples(self, model, batch) -> np.ndarray:
+        """Each image (column) in its four rotations (rows); green frame: rotation predicted right."""
+        batch = batch[:6]
+        rows = [torch.rot90(batch, k, dims=(2, 3)) for k in range(4)]
+        pred = model(torch.cat(rows)).argmax(1).view(4, -1)
+        ok = pred == torch.arange(4, device=batch.device)[:, None]
+        return _grid(rows, ok)
+
+
+def _grid(rows: list[torch.Tensor], ok: torch.Tensor | None = None, pad: int = 2) -> np.ndarray:
+    """Rows of ``(B, 3, S, S)`` images in [-1, 1] → one RGB ``uint8`` image (optional green/red frames)."""
+    n, s = rows[0].shape[0], rows[0].shape[-1]
+    cell = s + 2 * pad
+    out = np.full((len(rows) * cell, n * cell, 3), 24, np.uint8)
+    for r, imgs in enumerate(rows):
+        arr = ((imgs.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        for c in range(n):
+            y, x = r * cell, c * cell
+            if ok is not None:
+                out[y:y + cell, x:x + cell] = (40, 190, 60) if bool(ok[r, c]) else (210, 50, 40)
+            out[y + pad:y + pad + s, x + pad:x + pad + s] = arr[c]
+    return out

@@ -20,7 +20,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "encoder_layers"]
+__all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "encoder_layers", "ARCHITECTURES",
+           "model_from_card", "load_embedder", "to_model_input"]
 
 
 def encoder_layers(image_size: int, min_map: int = 1) -> int:
@@ -106,3 +107,41 @@ class RotationNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"fabnet-autoencoder": Autoencoder, "fabnet-rotation": RotationNet}
+
+
+def model_from_card(entry, device: str = "cpu") -> nn.Module:
+    """The whole model of a weights entry (:class:`x2studio.weights.WeightsEntry`) of one of
+    :data:`ARCHITECTURES`, weights loaded (checksum verified), in eval mode, in float32."""
+    from ..core.errors import InputError
+
+    cls = ARCHITECTURES.get(entry.card.architecture)
+    if cls is None:
+        raise InputError(f"The weights '{entry.name}' are a '{entry.card.architecture}' model, not a FAb-Net one.",
+                         f"Pick weights of: {', '.join(ARCHITECTURES)}.")
+    model = cls(**entry.card.config)
+    model.load_state_dict(entry.load_state_dict())     # float16 files load into float32 parameters
+    return model.float().eval().to(device)
+
+
+def load_embedder(entry, device: str = "cpu") -> FAbNetEncoder:
+    """The 256-D face embedding (the encoder) of an autoencoder or rotation weights entry."""
+    return model_from_card(entry, device).encoder
+
+
+def to_model_input(images, image_size: int) -> torch.Tensor:
+    """RGB ``uint8`` images ``(B, H, W, 3)`` (or one ``(H, W, 3)``) → ``(B, 3, S, S)`` in [-1, 1]."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"expected RGB images (B, H, W, 3), got shape {arr.shape}")
+    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    if x.shape[-1] != image_size or x.shape[-2] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="area")
+    return x

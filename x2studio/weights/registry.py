@@ -29,7 +29,8 @@ from ..core import paths
 from ..core.atomic import atomic_path, atomic_write_text
 from ..core.errors import InputError, MediaError
 
-__all__ = ["ModelCard", "WeightsEntry", "WeightsRegistry", "save_weights", "sha256_of"]
+__all__ = ["ModelCard", "WeightsEntry", "WeightsRegistry", "save_weights", "sha256_of", "load_entry",
+           "register_weights"]
 
 log = logging.getLogger(__name__)
 CARD_VERSION = 1
@@ -119,6 +120,34 @@ def _bundled_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+def load_entry(path: str | os.PathLike[str], bundled: bool = False) -> WeightsEntry:
+    """The entry of one ``NAME.safetensors`` / ``NAME.json`` pair, given either file."""
+    path = Path(path)
+    card_path, weights = path.with_suffix(".json"), path.with_suffix(".safetensors")
+    if not card_path.is_file() or not weights.is_file():
+        raise InputError(f"'{path}' is not a weights entry.",
+                         "A weights entry is NAME.safetensors with its model card NAME.json beside it.")
+    try:
+        data = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MediaError(f"The model card '{card_path}' cannot be read ({exc}).") from exc
+    if not isinstance(data, Mapping):
+        raise MediaError(f"The model card '{card_path}' is not a JSON object.")
+    return WeightsEntry(ModelCard.from_dict(data, card_path), weights, card_path, bundled)
+
+
+def register_weights(entry: WeightsEntry, folder: str | os.PathLike[str] | None = None,
+                     name: str | None = None) -> WeightsEntry:
+    """Copy a trained entry (checked against its checksum) into the user's weights folder, where the
+    app's panels find it; ``name`` renames it.  Both files are written atomically."""
+    entry.verify()
+    folder = Path(folder) if folder is not None else paths.user_weights_dir()
+    card = ModelCard(**{**entry.card.to_dict(), "name": name or entry.name, "sha256": ""})
+    from safetensors.torch import load_file
+
+    return save_weights(load_file(str(entry.weights_path)), card, folder)
+
+
 class WeightsRegistry:
     """All weights available to the app; user entries override bundled ones of the same name."""
 
@@ -132,15 +161,14 @@ class WeightsRegistry:
         found: dict[str, WeightsEntry] = {}
         for folder in self.folders:
             for card_path in sorted(Path(folder).glob("*.json")):
-                weights = card_path.with_suffix(".safetensors")
-                if not weights.is_file():
+                if not card_path.with_suffix(".safetensors").is_file():
                     continue
                 try:
-                    card = ModelCard.from_dict(json.loads(card_path.read_text(encoding="utf-8")), card_path)
-                except (OSError, ValueError, MediaError) as exc:
+                    entry = load_entry(card_path, bundled=Path(folder) == self._bundled)
+                except (InputError, MediaError) as exc:
                     log.warning("skipping unreadable model card %s: %s", card_path, exc)
                     continue
-                found[card.name] = WeightsEntry(card, weights, card_path, bundled=Path(folder) == self._bundled)
+                found[entry.name] = entry
         return found
 
     def names(self, architecture: str | None = None) -> list[str]:

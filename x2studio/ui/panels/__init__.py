@@ -8,7 +8,8 @@ simply not listed (no placeholders).
 from __future__ import annotations
 
 from .media_panel import MediaPanel
+from .train_panel import TrainPanel
 
-PANEL_CLASSES = [MediaPanel]
+PANEL_CLASSES = [MediaPanel, TrainPanel]
 
-__all__ = ["PANEL_CLASSES", "MediaPanel"]
+__all__ = ["PANEL_CLASSES", "MediaPanel", "TrainPanel"]
