@@ -185,15 +185,22 @@ def main(argv: list[str] | None = None) -> int:
         fps, fps_b = bench_faces(size, 2.0 if args.quick else 6.0)
         rows.append((f"rendered talking face {size}x{size}", "frames/s", fps, fps_b))
 
-    print(f"machine: {machine()}")
-    print(f"device:  {device()}")
-    print(f"{'benchmark':<48} {'unit':<12} {'X2 Studio':>10} {'baseline':>10} {'ratio':>7}")
-    print("-" * 91)
-    for name, unit, ours, base in rows:
-        print(f"{name:<48} {unit:<12} {ours:>10.1f} {base:>10.1f} {ours / base:>7.2f}")
-    print("baselines: bare PyAV decode/encode loops; pretty_midi.PrettyMIDI.fluidsynth() for synthesis;")
-    print("           the rasteriser alone redrawing one frame's vertices for the rendered faces")
+    print_table(rows, ["bare PyAV decode/encode loops; pretty_midi.PrettyMIDI.fluidsynth() for synthesis;",
+                       "the rasteriser alone redrawing one frame's vertices for the rendered faces"])
     return 0
+
+
+def print_table(rows: list[tuple[str, str, float, float]], baselines: list[str], running_on: str = "") -> None:
+    """The machine, the device, then one row per benchmark: ours, the baseline, and their ratio."""
+    width = max([48] + [len(r[0]) for r in rows])
+    print(f"machine: {machine()}")
+    print(f"device:  {device()}{f' (running on {running_on})' if running_on else ''}")
+    print(f"{'benchmark':<{width}} {'unit':<12} {'X2 Studio':>10} {'baseline':>10} {'ratio':>7}")
+    print("-" * (width + 43))
+    for name, unit, ours, base in rows:
+        print(f"{name:<{width}} {unit:<12} {ours:>10.1f} {base:>10.1f} {ours / base:>7.2f}")
+    for i, line in enumerate(baselines):
+        print(("baselines: " if i == 0 else "           ") + line)
 
 
 if __name__ == "__main__":

@@ -52,3 +52,21 @@ def test_unknown_name_and_bad_cards(x2_home: Path, tmp_path: Path) -> None:
     assert WeightsRegistry([tmp_path]).names() == []
     with pytest.raises(InputError):
         save_weights({}, ModelCard("../escape", "x"))
+
+
+def test_weights_cli_lists_and_adds(x2_home: Path, tmp_path: Path, capsys) -> None:
+    from x2studio.cli import main
+
+    run = tmp_path / "run"
+    (run / "weights").mkdir(parents=True)
+    save_weights(torch.nn.Linear(3, 2).state_dict(), ModelCard("run-linear", "linear", metrics={"val_loss": 0.25}),
+                 run / "weights")
+    assert main(["weights", "add", str(run), "--name", "mine"]) == 0
+    assert WeightsRegistry().get("mine").load_state_dict()["weight"].shape == (2, 3)
+    capsys.readouterr()
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "mine" in out and "user" in out and "val_loss 0.25" in out
+    assert "autoencoder-lite" in out and "bundled" in out
+    assert main(["weights", "add", str(tmp_path / "nothing.safetensors")]) == 2
+    assert "not a weights entry" in capsys.readouterr().err

@@ -16,9 +16,11 @@
   ranks.
 - Progress: JSON lines (``progress.jsonl`` and, with ``events="stdout"``, standard output), a CSV
   log ``metrics.csv``, TensorBoard when installed, a terminal bar otherwise.
-- Data: a ``DataLoader`` over the task's datasets whose batch sampler is that order (from the
-  resume position on), with ``num_workers`` worker processes and pinned memory on CUDA; its
-  workers' seeds come from a generator seeded by ``(seed, epoch)``, never from the global RNG.
+- Data: one ``DataLoader`` for the run, whose batch sampler is that order (from the resume
+  position on, across epochs), with ``num_workers`` worker processes (started once) and pinned
+  memory on CUDA; its workers' seeds come from a generator seeded by ``(seed, epoch)``, never from
+  the global RNG.  (A task that augments should draw from its sample index and epoch, so that a
+  resumed run augments alike.)
 - Curriculum: a task may keep state that changes as training goes (``task_state()`` /
   ``load_task_state(state)``, advanced by ``on_eval(step, metrics)``); it is saved in every
   checkpoint and restored on resume.
@@ -95,7 +97,8 @@ class Recipe:
 class Task(Protocol):
     """What the loop needs from a task (see ``training/tasks/``).
 
-    Optional: ``collate(items)``; ``samples(model, batch) -> np.ndarray``; curriculum state with
+    Optional: ``collate(items)``; ``on_device(batch)`` (finish a batch on the device);
+    ``samples(model, batch) -> np.ndarray``; curriculum state with
     ``task_state() -> dict`` (JSON-able), ``load_task_state(state)`` and ``on_eval(step, metrics)``.
     """
 
@@ -134,21 +137,32 @@ def global_batches(n: int, batch: int, world: int, rank: int, seed: int, epoch: 
 
 
 class _Batches(torch.utils.data.Sampler):
-    """:func:`global_batches` as a ``DataLoader`` batch sampler."""
+    """:func:`global_batches` as a ``DataLoader`` batch sampler: from batch ``start`` of ``epoch`` on,
+    through the following epochs too when ``endless`` (one loader, and one set of worker processes,
+    for the whole run), at most ``limit`` batches."""
 
-    def __init__(self, n, batch, world, rank, seed, epoch, start=0, limit=None) -> None:
+    def __init__(self, n, batch, world, rank, seed, epoch, start=0, limit=None, endless=False) -> None:
         self.args = (n, batch, world, rank, seed, epoch, start)
-        self.limit = limit
+        self.limit, self.endless = limit, endless
 
     def __iter__(self):
-        for b, idx in enumerate(global_batches(*self.args)):
-            if self.limit is not None and b >= self.limit:
-                break
-            yield [int(i) for i in idx]
+        n, batch, world, rank, seed, epoch, start = self.args
+        b = 0
+        while True:
+            for idx in global_batches(n, batch, world, rank, seed, epoch, start):
+                if self.limit is not None and b >= self.limit:
+                    return
+                yield [int(i) for i in idx]
+                b += 1
+            if not self.endless or n // (batch * world) == 0:
+                return
+            epoch, start = epoch + 1, 0
 
     def __len__(self) -> int:
         n, batch, world, _, _, _, start = self.args
         k = max(n // (batch * world) - start, 0)
+        if self.endless:
+            k = 2**62 if k or n // (batch * world) else 0
         return k if self.limit is None else min(k, self.limit)
 
 
@@ -375,54 +389,50 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
         net.train()
         ev.emit("start", step=step, total=total, epoch=epoch, samples=n_train, world_size=world,
                 task=task.name, recipe=recipe.name)
+        sampler = _Batches(n_train, recipe.batch_size, world, rank, recipe.seed + 1, epoch, pos, endless=True)
+        batches = iter(_loader(task, train_ds, sampler, recipe.num_workers, dev, recipe.seed + 1, epoch))
         while step < stop_at:
-            sampler = _Batches(n_train, recipe.batch_size, world, rank, recipe.seed + 1, epoch, pos)
-            for batch in _loader(task, train_ds, sampler, recipe.num_workers, dev, recipe.seed + 1, epoch):
-                batch = _to(batch, dev)
-                with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
-                    loss, logs = task.loss(net, batch)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"The loss became {float(loss)} at step {step}.")
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if recipe.clip_grad:
-                    scaler.unscale_(opt)
-                    nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad)
-                scaler.step(opt)
-                scaler.update()
-                step += 1
-                pos += 1
-                losses = _reduce_mean({"loss": float(loss.detach()), **logs}, distributed, dev)
-                rate = (step - s0) / max(time.perf_counter() - t0, 1e-9)
-                ev.emit("train", step=step, total=total, epoch=epoch, lr=opt.param_groups[0]["lr"],
-                        losses=losses, samples_per_s=rate * recipe.batch_size * world,
-                        eta_s=(total - step) / max(rate, 1e-9))
-                if step % recipe.eval_every == 0 or step == total:
-                    metrics, sample = evaluate()
-                    sched.step(metrics["val_loss"])
-                    if hasattr(task, "on_eval"):
-                        task.on_eval(step, metrics)
-                    if metrics["val_loss"] < best["val_loss"]:
-                        best = {**metrics, "step": step}
-                        if is_main:
-                            _save_best(out, model)
-                    ev.emit("eval", step=step, total=total, epoch=epoch, lr=opt.param_groups[0]["lr"],
-                            metrics=metrics, **({"sample_image": sample} if sample else {}))
-                if on_step is not None:
-                    on_step(step)
-                stop_now = _agree(stopper.flag, distributed, dev)
-                if step % recipe.ckpt_every == 0 or step >= stop_at or stop_now:
-                    checkpoint()
-                if stop_now:
-                    interrupted = True
-                    break
-                if step >= stop_at:
-                    break
-            else:
-                epoch += 1
-                pos = 0
-                continue
-            break
+            batch = _on_device(task, next(batches), dev)
+            with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
+                loss, logs = task.loss(net, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"The loss became {float(loss)} at step {step}.")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if recipe.clip_grad:
+                scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad)
+            scaler.step(opt)
+            scaler.update()
+            step += 1
+            pos += 1
+            if pos == per_epoch:
+                epoch, pos = epoch + 1, 0
+            losses = _reduce_mean({"loss": float(loss.detach()), **logs}, distributed, dev)
+            rate = (step - s0) / max(time.perf_counter() - t0, 1e-9)
+            ev.emit("train", step=step, total=total, epoch=epoch, lr=opt.param_groups[0]["lr"],
+                    losses=losses, samples_per_s=rate * recipe.batch_size * world,
+                    eta_s=(total - step) / max(rate, 1e-9))
+            if step % recipe.eval_every == 0 or step == total:
+                metrics, sample = evaluate()
+                sched.step(metrics["val_loss"])
+                if hasattr(task, "on_eval"):
+                    task.on_eval(step, metrics)
+                if metrics["val_loss"] < best["val_loss"]:
+                    best = {**metrics, "step": step}
+                    if is_main:
+                        _save_best(out, model)
+                ev.emit("eval", step=step, total=total, epoch=epoch, lr=opt.param_groups[0]["lr"],
+                        metrics=metrics, **({"sample_image": sample} if sample else {}))
+            if on_step is not None:
+                on_step(step)
+            stop_now = _agree(stopper.flag, distributed, dev)
+            if step % recipe.ckpt_every == 0 or step >= stop_at or stop_now:
+                checkpoint()
+            if stop_now:
+                interrupted = True
+                break
+        del batches   # ends the loader's worker processes
     weights = None
     if step >= total and not interrupted and is_main:
         weights = _export(task, recipe, model, out, data, best, weights_dir, weights_name)
@@ -442,7 +452,7 @@ def _evaluate(task, net, loader, dev, amp: bool = False, amp_dtype=torch.float16
     with torch.no_grad():
         for batch in loader:
             with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
-                loss, logs = task.loss(net, _to(batch, dev))
+                loss, logs = task.loss(net, _on_device(task, batch, dev))
             for k, v in {"val_loss": float(loss.detach()), **{f"val_{k}": v for k, v in logs.items()}}.items():
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
@@ -458,7 +468,7 @@ def _write_samples(out: Path, step: int, task, model, val_ds, recipe: Recipe, de
         return None
     model.eval()
     with torch.no_grad():
-        image = task.samples(model, _to(_collate(task, [val_ds[int(i)] for i in idx]), dev))
+        image = task.samples(model, _on_device(task, _collate(task, [val_ds[int(i)] for i in idx]), dev))
     model.train()
     folder = out / "samples"
     folder.mkdir(exist_ok=True)
@@ -510,6 +520,13 @@ def _agree(flag: bool, distributed: bool, dev) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=dev)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def _on_device(task, batch, dev):
+    """Move a batch to the device, then let the task finish it there (``task.on_device``: e.g. uint8
+    → float, so loader workers ship a quarter of the bytes and the GPU does the conversion)."""
+    batch = _to(batch, dev)
+    return task.on_device(batch) if hasattr(task, "on_device") else batch
 
 
 def _to(batch, dev):

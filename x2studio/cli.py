@@ -110,6 +110,39 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
         return 130
 
 
+def cmd_weights_list(args: argparse.Namespace) -> int:
+    from .weights.registry import WeightsRegistry
+
+    entries = WeightsRegistry().entries()
+    if not entries:
+        print("no weights found")
+        return 0
+    print(f"{'name':<28} {'architecture':<22} {'where':<8} {'MB':>6}  metrics")
+    for name, e in sorted(entries.items()):
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in e.card.metrics.items()
+                            if isinstance(v, (int, float)) and k != "step")
+        print(f"{name:<28} {e.card.architecture:<22} {'bundled' if e.bundled else 'user':<8} "
+              f"{e.size_bytes / 1e6:>6.1f}  {metrics}")
+    return 0
+
+
+def cmd_weights_add(args: argparse.Namespace) -> int:
+    """Register trained weights (a run folder, or NAME.safetensors / NAME.json) for the app's panels."""
+    from .weights.registry import load_entry, register_weights
+
+    path = args.path
+    if path.is_dir():
+        cards = sorted((path / "weights").glob("*.json")) or sorted(path.glob("*.json"))
+        cards = [c for c in cards if c.with_suffix(".safetensors").is_file()]
+        if len(cards) != 1:
+            raise X2Error(f"'{path}' holds {len(cards)} weights entries, not one.",
+                          "Name the .safetensors file itself.")
+        path = cards[0]
+    entry = register_weights(load_entry(path), name=args.name)
+    print(f"registered '{entry.name}' ({entry.card.architecture}) in {entry.weights_path.parent}")
+    return 0
+
+
 def cmd_data_faces(args: argparse.Namespace) -> int:
     from .face.tracks import extract_face_tracks
 
@@ -150,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soundfont", type=Path, help="a .sf2 soundfont (default: Settings, then the system's)")
     p.add_argument("--rate", type=int, default=44100, help="sample rate in Hz (default 44100)")
     p.set_defaults(func=cmd_media_synth)
+    weights = sub.add_parser("weights", help="model weights: list, add")
+    wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
+    p = wsub.add_parser("list", help="bundled and user weights, with their metrics")
+    p.set_defaults(func=cmd_weights_list)
+    p = wsub.add_parser("add", help="register trained weights (a run folder or a .safetensors file) for the app")
+    p.add_argument("path", type=Path, help="a training run folder, or NAME.safetensors with NAME.json beside it")
+    p.add_argument("--name", default=None, help="register under this name (default: the card's)")
+    p.set_defaults(func=cmd_weights_add)
     data = sub.add_parser("data", help="datasets: synthetic faces, face tracks from your videos")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = dsub.add_parser("synth", help="generate synthetic data with ground truth (e.g. 'synth faces OUT')",

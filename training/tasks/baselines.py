@@ -17,11 +17,12 @@ from x2studio.models.fabnet import Autoencoder, RotationNet
 from ..data.faces import FaceFrames
 from ..loop import Recipe
 
-__all__ = ["AutoencoderTask", "RotationTask", "FrameTensors"]
+__all__ = ["AutoencoderTask", "RotationTask", "FrameTensors", "to_unit"]
 
 
 class FrameTensors:
-    """``FaceFrames`` as float tensors ``(3, S, S)`` in [-1, 1]."""
+    """``FaceFrames`` as ``uint8`` tensors ``(3, S, S)``; :func:`to_unit` makes them floats in [-1, 1]
+    on the training device (loader workers then ship a quarter of the bytes)."""
 
     def __init__(self, frames: FaceFrames) -> None:
         self.frames = frames
@@ -30,8 +31,12 @@ class FrameTensors:
         return len(self.frames)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        img = self.frames[i]
-        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(127.5).sub_(1.0)
+        return torch.from_numpy(np.ascontiguousarray(self.frames[i].transpose(2, 0, 1)))
+
+
+def to_unit(batch: torch.Tensor) -> torch.Tensor:
+    """``uint8`` images → float in [-1, 1] (floats pass through)."""
+    return batch.float().div_(127.5).sub_(1.0) if batch.dtype == torch.uint8 else batch
 
 
 def _recipes(model_name: str) -> dict[str, Recipe]:
@@ -70,6 +75,9 @@ class _FrameTask:
 
     def dataset(self, data: Path, split: str, recipe: Recipe, cache: Path, job=None):
         return FrameTensors(FaceFrames(data, split, recipe.image_size, cache, recipe.frame_step, job=job))
+
+    def on_device(self, batch: torch.Tensor) -> torch.Tensor:
+        return to_unit(batch)
 
     def export(self, model: torch.nn.Module, recipe: Recipe):
         return model.state_dict(), self.config(recipe)
