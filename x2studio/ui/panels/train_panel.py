@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox,
@@ -29,6 +29,7 @@ from ...workers.process import EventProcess
 __all__ = ["TrainPanel", "format_eta"]
 
 log = logging.getLogger(__name__)
+REPLAY_POINTS = 5000
 COLORS = ["#3b8eea", "#e5a50a", "#33b36b", "#d9534f", "#a070e0", "#20b2aa"]
 
 
@@ -64,6 +65,11 @@ class TrainPanel(QWidget):
         self._plots: dict[str, pg.PlotDataItem] = {}
         self._mode = "idle"                # idle | list | generate | train
         self._sample_pix: QPixmap | None = None
+        self._dirty: set[str] = set()
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(200)
+        self._redraw_timer.timeout.connect(self._redraw)
         self.jobs = JobRunner(self)
 
         self.proc = EventProcess(self)
@@ -242,13 +248,20 @@ class TrainPanel(QWidget):
         events = out / "progress.jsonl"
         if events.is_file():
             try:
-                for text in events.read_text(encoding="utf-8").splitlines():
-                    try:
-                        self._on_event(json.loads(text), replay=True)
-                    except (ValueError, KeyError, TypeError):
-                        continue
+                lines = events.read_text(encoding="utf-8").splitlines()
             except OSError as exc:
+                lines = []
                 self.status.setText(f"Cannot read {events}: {exc}")
+            # a long run has one line per step: keep about REPLAY_POINTS of its training points
+            thin = max(1, len(lines) // REPLAY_POINTS)
+            for k, text in enumerate(lines):
+                if thin > 1 and k % thin and text.startswith('{"event": "train"'):
+                    continue
+                try:
+                    self._on_event(json.loads(text), replay=True)
+                except (ValueError, KeyError, TypeError):
+                    continue
+            self._redraw()
         self._update_buttons()
 
     # ------------------------------------------------------------------ actions
@@ -381,23 +394,33 @@ class TrainPanel(QWidget):
         self._show_sample()
 
     def _add_point(self, name: str, step: int, value: float) -> None:
+        """Add a point to a curve; the plots are redrawn by a timer (at most 5 times a second)."""
         xs, ys = self.curves.setdefault(name, ([], []))
         while xs and xs[-1] >= step:   # a resumed run repeats no steps, but a replay may overlap
             xs.pop()
             ys.pop()
         xs.append(step)
         ys.append(float(value))
-        item = self._plots.get(name)
-        if item is None:
-            plot = self.loss_plot if "loss" in name else self.metric_plot
-            color = COLORS[len(self._plots) % len(COLORS)]
-            symbol = None if name.startswith("train") else "o"
-            item = plot.plot([], [], name=name, pen=pg.mkPen(color, width=2), symbol=symbol, symbolSize=5,
-                             symbolBrush=color)
-            self._plots[name] = item
-        item.setData(xs, ys)
+        self._dirty.add(name)
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def _redraw(self) -> None:
+        for name in sorted(self._dirty):
+            xs, ys = self.curves[name]
+            item = self._plots.get(name)
+            if item is None:
+                plot = self.loss_plot if "loss" in name else self.metric_plot
+                color = COLORS[len(self._plots) % len(COLORS)]
+                symbol = None if name.startswith("train") else "o"
+                item = plot.plot([], [], name=name, pen=pg.mkPen(color, width=2), symbol=symbol, symbolSize=5,
+                                 symbolBrush=color)
+                self._plots[name] = item
+            item.setData(xs, ys)
+        self._dirty.clear()
 
     def _clear_curves(self) -> None:
+        self._dirty.clear()
         self.curves.clear()
         self._plots.clear()
         for plot in (self.loss_plot, self.metric_plot):
