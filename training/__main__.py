@@ -158,8 +158,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(f"{res['weights']} on the '{res['split']}' split of {args.data} ({res['samples']} samples, "
               f"{res['seconds']} s):")
-        for k, v in res["metrics"].items():
-            print(f"  {k:<12} {v:.4f}")
+        m = res["metrics"]
+        if "l1_3src" in m:     # X2Face: the thesis' Table 1 analog
+            print(f"  {'L1, generated vs driving':<26} {'1 source':>9} {'3 sources':>10} {'3 vs 1':>8}")
+            print(f"  {res['weights']:<26} {m['l1']:>9.4f} {m['l1_3src']:>10.4f} {m['gain_3src_pct']:>7.1f}%")
+        else:
+            for k, v in m.items():
+                print(f"  {k:<12} {v:.4f}")
     return 0
 
 

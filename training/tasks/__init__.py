@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .baselines import AutoencoderTask, RotationTask
+from .x2face import X2FaceTask
 
-TASKS = {t.name: t for t in (AutoencoderTask(), RotationTask())}
+TASKS = {t.name: t for t in (AutoencoderTask(), RotationTask(), X2FaceTask())}
 
 __all__ = ["TASKS"]

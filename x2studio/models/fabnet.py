@@ -20,8 +20,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "encoder_layers", "ARCHITECTURES",
-           "model_from_card", "load_embedder", "to_model_input"]
+__all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "encoder_layers", "load_embedder",
+           "to_model_input"]
 
 
 def encoder_layers(image_size: int, min_map: int = 1) -> int:
@@ -109,26 +109,11 @@ class RotationNet(nn.Module):
         return self.head(self.encoder(x))
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"fabnet-autoencoder": Autoencoder, "fabnet-rotation": RotationNet}
-
-
-def model_from_card(entry, device: str = "cpu") -> nn.Module:
-    """The whole model of a weights entry (:class:`x2studio.weights.WeightsEntry`) of one of
-    :data:`ARCHITECTURES`, weights loaded (checksum verified), in eval mode, in float32."""
-    from ..core.errors import InputError
-
-    cls = ARCHITECTURES.get(entry.card.architecture)
-    if cls is None:
-        raise InputError(f"The weights '{entry.name}' are a '{entry.card.architecture}' model, not a FAb-Net one.",
-                         f"Pick weights of: {', '.join(ARCHITECTURES)}.")
-    model = cls(**entry.card.config)
-    model.load_state_dict(entry.load_state_dict())     # float16 files load into float32 parameters
-    return model.float().eval().to(device)
-
-
 def load_embedder(entry, device: str = "cpu") -> FAbNetEncoder:
     """The 256-D face embedding (the encoder) of an autoencoder or rotation weights entry."""
-    return model_from_card(entry, device).encoder
+    from .registry import model_from_card
+
+    return model_from_card(entry, device, allowed=("fabnet-autoencoder", "fabnet-rotation")).encoder
 
 
 def to_model_input(images, image_size: int) -> torch.Tensor:

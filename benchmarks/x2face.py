@@ -1,0 +1,74 @@
+"""X2Face speed: the driving path (driving frame → driving vector → sampler → generated frame from a
+cached embedded face), frames/s, for the paper and lite configurations, batch 1 and batched.
+
+    python benchmarks/x2face.py [--device cpu|cuda] [--quick]
+
+Baseline, in the same process: the whole model per frame (embedding network on the source too),
+i.e. what reenactment would cost without caching the embedded face.  Weights are random: speed does
+not depend on them.  (End-to-end decode → generate → paste-back → encode comes with the reenactment
+pipeline.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import print_table  # noqa: E402
+
+from x2studio.models.x2face import X2Face  # noqa: E402
+
+CONFIGS = {"paper 256²": dict(image_size=256, base=64, max_channels=512, dim=128),
+           "lite 128²": dict(image_size=128, base=16, max_channels=128, dim=128)}
+
+
+def _rate(fn, frames: int, reps: int, dev: str) -> float:
+    fn()                                   # warm-up
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize()
+    return frames * reps / (time.perf_counter() - t0)
+
+
+def bench(config: dict, batch: int, reps: int, dev: str) -> tuple[float, float]:
+    m = X2Face(**config).to(dev).eval()
+    s = config["image_size"]
+    src = torch.rand(batch, 3, s, s, device=dev)
+    drv = torch.rand(batch, 3, s, s, device=dev)
+    with torch.inference_mode():
+        emb = m.embed(src)
+        ours = _rate(lambda: m.generate(emb, m.driving.vector(drv)), batch, reps, dev)
+        base = _rate(lambda: m(src, drv), batch, reps, dev)
+    return ours, base
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args(argv)
+    rows = []
+    for name, cfg in CONFIGS.items():
+        for batch in (1, 8):
+            reps = 2 if args.quick else (10 if batch == 1 else 3)
+            ours, base = bench(cfg, batch, reps, args.device)
+            rows.append((f"X2Face {name} driving path, batch {batch}", "frames/s", ours, base))
+    print_table(rows, ["the whole model per frame (embedding network run again on the source)"], args.device)
+    for name, unit, ours, _ in rows:
+        print(f"{name}: {1000.0 / ours:.1f} ms per frame")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
