@@ -123,3 +123,12 @@ def test_box_smoothing_ignores_a_wrong_scale_detection():
     boxes[12] = [60, 60, 260, 260]                      # one frame at twice the size
     out = smooth_boxes(boxes)
     assert np.abs(out - boxes[0]).max() < 1.0
+
+
+def test_crop_to_a_small_size_from_a_large_box_terminates() -> None:
+    from x2studio.face.tracks import crop
+
+    frame = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    for side in (127.9, 128.0, 129.3, 200.0, 255.0):     # scale near and below 0.5 for a 64² crop
+        out = crop(frame, np.array([10.0, 12.0, 10.0 + side, 12.0 + side]), 64)
+        assert out.shape == (64, 64, 3)

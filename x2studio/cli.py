@@ -157,6 +157,28 @@ def cmd_data_faces(args: argparse.Namespace) -> int:
     return 0 if report.tracks else 3
 
 
+def cmd_reenact(args: argparse.Namespace) -> int:
+    from .core.device import resolve_device
+    from .core.settings import load_settings
+    from .pipelines.reenact import Reenactor, reenact_video
+
+    for p in [*args.source, args.driving]:     # cheap checks before loading a model
+        if not p.exists():
+            raise X2Error(f"The file '{p}' does not exist.")
+    device = args.device or resolve_device(load_settings().device).torch_device
+    job, bar = _job()
+    try:
+        r = Reenactor(args.weights, device=str(device), detector=args.detector)
+        r.set_sources(r.load_sources(args.source, frames_per_video=args.source_frames, job=job))
+        report = reenact_video(r, args.driving, args.output, relative=args.relative, paste=not args.no_paste_back,
+                               job=job)
+    finally:
+        bar.close()
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="x2studio", description="X2 Studio — faces and music from video. "
@@ -183,6 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--soundfont", type=Path, help="a .sf2 soundfont (default: Settings, then the system's)")
     p.add_argument("--rate", type=int, default=44100, help="sample rate in Hz (default 44100)")
     p.set_defaults(func=cmd_media_synth)
+    p = sub.add_parser("reenact", help="make a source face follow a driving video (X2Face)")
+    p.add_argument("--source", action="append", required=True, type=Path, metavar="IMG_OR_VIDEO",
+                   help="source face: an image, or a video (frames are picked); repeat for several")
+    p.add_argument("--driving", required=True, type=Path, help="driving video (its face's pose and expression)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output MP4 (with the driving video's audio)")
+    p.add_argument("--relative", action="store_true",
+                   help="transfer changes from the first driving frame only (keeps the source's face shape)")
+    p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full frame")
+    p.add_argument("--weights", default="x2face-lite", help="X2Face weights name (default x2face-lite)")
+    p.add_argument("--source-frames", type=int, default=3, help="frames picked from each source video (default 3)")
+    p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_reenact)
     weights = sub.add_parser("weights", help="model weights: list, add")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     p = wsub.add_parser("list", help="bundled and user weights, with their metrics")

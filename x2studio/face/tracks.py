@@ -131,8 +131,8 @@ def crop(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     x0, y0, x1, y1 = [float(v) for v in box]
     s = size / max(x1 - x0, 1e-3)
     m = np.array([[s, 0, -x0 * s - 0.5 + 0.5 * s], [0, s, -y0 * s - 0.5 + 0.5 * s]], np.float32)
-    if s < 0.5:   # warpAffine has no area filter: pre-shrink to avoid aliasing
-        f = 1 / (2 * s)
+    if s < 0.45:   # warpAffine has no area filter: pre-shrink to avoid aliasing (to scale 0.5 > 0.45:
+        f = 1 / (2 * s)   # the recursion ends whatever the rounding of the shrunk image's size)
         small = cv2.resize(frame, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
         return crop(small, np.asarray(box) / f, size)
     return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))

@@ -1,0 +1,111 @@
+"""Reenactment pipeline and CLI (X2Face): sources from images and videos, absolute and relative
+driving, paste-back, MP4 export with the driving audio, and bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from x2studio.core.errors import InputError
+from x2studio.media.audio import load_audio
+from x2studio.media.video import VideoReader, probe
+from x2studio.models.x2face import X2Face
+from x2studio.pipelines.reenact import Reenactor, reenact_video
+from x2studio.weights import ModelCard, WeightsRegistry, save_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "x2studio" / "resources" / "demo"
+
+
+@pytest.fixture
+def registry(tmp_path) -> WeightsRegistry:
+    """A tiny untrained X2Face in a private weights folder (speed and plumbing, not looks)."""
+    torch.manual_seed(0)
+    cfg = {"image_size": 64, "base": 8, "max_channels": 32, "dim": 32}
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    save_weights(X2Face(**cfg).state_dict(), ModelCard("x2-tiny", "x2face", config=cfg), folder)
+    save_weights(torch.nn.Linear(2, 2).state_dict(), ModelCard("not-x2face", "linear"), folder)
+    return WeightsRegistry([folder])
+
+
+def test_sources_from_images_and_a_video(registry) -> None:
+    r = Reenactor("x2-tiny", detector="haar", registry=registry)
+    srcs = r.load_sources([DEMO / "face_0.png", DEMO / "talking_3.mp4"], frames_per_video=2)
+    assert len(srcs) == 3 and all(s.crop.shape == (64, 64, 3) for s in srcs)
+    assert srcs[0].frame.shape == (256, 256, 3)
+    r.set_sources(srcs)
+    emb = r.embedded_face()
+    assert emb.shape == (64, 64, 3) and emb.dtype == np.uint8
+    frame = next(iter(VideoReader(DEMO / "talking_3.mp4"))).image
+    gen, box = r.drive(frame)
+    assert gen.shape == (64, 64, 3) and box is not None
+    comp = r.composite(gen)
+    assert comp.shape == srcs[0].frame.shape and not np.array_equal(comp, srcs[0].frame)
+    rel1 = r.drive_crop(srcs[0].crop, relative=True)      # relative: the first frame is the reference,
+    assert rel1.shape == (64, 64, 3)                       # so it generates the source's own pose
+
+
+def test_bad_sources_and_weights(registry, tmp_path) -> None:
+    r = Reenactor("x2-tiny", detector="haar", registry=registry)
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((120, 160, 3), 128, np.uint8))
+    with pytest.raises(InputError, match="No face"):
+        r.load_sources([blank])
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InputError, match="neither an image nor a video"):
+        r.load_sources([tmp_path / "notes.txt"])
+    with pytest.raises(InputError, match="does not exist"):
+        r.load_sources([tmp_path / "missing.png"])
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    with pytest.raises(Exception, match="not a readable image"):
+        r.load_sources([broken])
+    with pytest.raises(InputError, match="cannot be used here"):
+        Reenactor("not-x2face", registry=registry)
+    with pytest.raises(InputError, match="No weights named"):
+        Reenactor("nope", registry=registry)
+    with pytest.raises(InputError, match="source faces first"):
+        r.drive_crop(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_reenact_video_exports_frames_and_audio(registry, tmp_path) -> None:
+    r = Reenactor("x2-tiny", detector="haar", registry=registry)
+    r.set_sources(r.load_sources([DEMO / "face_1.png"]))
+    driving = DEMO / "talking_3.mp4"
+    info = probe(driving)
+    out = tmp_path / "out.mp4"
+    report = reenact_video(r, driving, out, relative=True)
+    assert report.frames == info.video.frames and report.audio
+    assert report.generated + report.held == report.frames and report.generated > 0.9 * report.frames
+    got = probe(out)
+    assert got.video.frames == info.video.frames
+    assert (got.video.width, got.video.height) == (256, 256)
+    a, b = load_audio(out), load_audio(driving)
+    assert abs(a.duration_s - b.duration_s) < 0.1
+    crop_only = reenact_video(r, driving, tmp_path / "crop.mp4", paste=False)
+    assert probe(tmp_path / "crop.mp4").video.width == 64 and crop_only.frames == report.frames
+    with pytest.raises(InputError, match="MP4"):
+        reenact_video(r, driving, tmp_path / "out.gif")
+    with pytest.raises(InputError, match="does not exist"):
+        reenact_video(r, driving, tmp_path / "no" / "such" / "out.mp4")
+    assert not (tmp_path / "out.gif").exists()
+
+
+def test_reenact_cli_bad_input(tmp_path) -> None:
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "x2studio", "reenact", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+
+    p = run("--source", str(tmp_path / "missing.png"), "--driving", str(DEMO / "talking_3.mp4"), "-o", str(tmp_path / "o.mp4"))
+    assert p.returncode == 2 and "does not exist" in p.stderr
+    p = run("--source", str(DEMO / "face_0.png"), "--driving", str(DEMO / "talking_3.mp4"), "-o", str(tmp_path / "o.mp4"),
+            "--weights", "nope")
+    assert p.returncode == 2 and "No weights named 'nope'" in p.stderr
+    assert not (tmp_path / "o.mp4").exists()

@@ -1,0 +1,279 @@
+"""Reenactment with X2Face: a source face (one or several images, or frames of a video) follows the
+pose and expression of a driving face (a video, or live frames).
+
+- Sources: the largest face of each image is found and cropped (square, ×1.6 margin, the model's
+  size), as the training data were.  From a video, candidate frames are sampled over its length
+  and the ``max_frames`` most different face crops are kept (farthest-point choice on small grey
+  crops: a stand-in for "spread in pose" until the pose read-out exists).  The embedded face is
+  computed once per set of sources and kept.
+- Driving: each frame's face is found (``drive``), or a whole video is tracked first
+  (``reenact_video``: detections linked and smoothed over time, so the crop does not jitter).
+  Modes: **absolute** (the paper: the generated face takes the driving face's pose, expression
+  *and* face shape) and **relative** (driving vector = source's + (frame's − first frame's): the
+  source keeps its own face shape and only the *changes* are transferred).
+- Output: the generated face crop, and the first source's full frame with the face pasted back.
+  ``reenact_video`` writes an MP4 (with the driving video's audio when it has some); frames where
+  the driving face is not found hold the last generated frame, and the report counts them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ..core.errors import InputError, MediaError, X2Error
+from ..core.jobs import Job
+from ..face.detect import FaceDetector, make_detector
+from ..face.paste import paste_back
+from ..face.tracks import VIDEO_SUFFIXES, crop, crop_box, find_tracks
+from ..media.audio import load_audio
+from ..media.video import VideoReader, VideoWriter
+from ..models.registry import model_from_card
+from ..weights.registry import WeightsRegistry
+
+__all__ = ["Source", "Reenactor", "ReenactReport", "reenact_video", "IMAGE_SUFFIXES"]
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+DEFAULT_WEIGHTS = "x2face-lite"
+
+
+@dataclass
+class Source:
+    """One source face: the full frame it came from, its crop box there, and the crop."""
+
+    frame: np.ndarray          # (H, W, 3) uint8 RGB
+    box: np.ndarray            # (4,) square crop box in the frame
+    crop: np.ndarray           # (S, S, 3) uint8
+    origin: str = ""           # file (and frame) it came from
+
+
+@dataclass
+class ReenactReport:
+    frames: int = 0
+    generated: int = 0
+    held: int = 0               # driving frames with no face found: the last generated frame was kept
+    audio: bool = False
+    out: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"wrote {self.out}: {self.frames} frames ({self.generated} generated, {self.held} held"
+               f" where no driving face was found), {'with' if self.audio else 'without'} audio"]
+        return out + self.notes
+
+
+def _largest_box(detector: FaceDetector, rgb: np.ndarray) -> np.ndarray | None:
+    found = detector.detect(rgb)
+    if not found:
+        return None
+    return max(found, key=lambda d: d.size).box
+
+
+def _read_image(path: Path) -> np.ndarray:
+    data = np.fromfile(str(path), np.uint8) if path.is_file() else None
+    if data is None:
+        raise InputError(f"The file '{path}' does not exist.")
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise MediaError(f"'{path.name}' is not a readable image.", "Use PNG or JPEG.")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _spread(crops: list[np.ndarray], k: int) -> list[int]:
+    """Indices of ``k`` crops that differ most from each other (greedy farthest point)."""
+    feats = np.stack([cv2.resize(cv2.cvtColor(c, cv2.COLOR_RGB2GRAY), (24, 24), interpolation=cv2.INTER_AREA)
+                      .astype(np.float32).ravel() for c in crops])
+    feats -= feats.mean(1, keepdims=True)
+    chosen = [len(crops) // 2]
+    dist = np.linalg.norm(feats - feats[chosen[0]], axis=1)
+    while len(chosen) < min(k, len(crops)):
+        nxt = int(np.argmax(dist))
+        if dist[nxt] <= 0:
+            break
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.linalg.norm(feats - feats[nxt], axis=1))
+    return sorted(chosen)
+
+
+class Reenactor:
+    """An X2Face model with its sources: ``set_sources`` once, then ``drive`` frame after frame."""
+
+    def __init__(self, weights: str = DEFAULT_WEIGHTS, device: str = "cpu", detector: str | FaceDetector = "auto",
+                 registry: WeightsRegistry | None = None) -> None:
+        entry = (registry or WeightsRegistry()).get(weights)
+        self.weights = entry.name
+        self.device = torch.device(device)
+        self.model = model_from_card(entry, device, allowed=("x2face",))
+        self.size = int(self.model.image_size)
+        self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        self.sources: list[Source] = []
+        self.embedded: torch.Tensor | None = None
+        self.v_source: torch.Tensor | None = None
+        self.v_first: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ sources
+    def load_sources(self, paths: Sequence[str | Path], frames_per_video: int = 3, job: Job | None = None) -> list[Source]:
+        """Faces from images and videos (``frames_per_video`` frames each, spread in appearance)."""
+        if not paths:
+            raise InputError("Give at least one source image or video.")
+        out: list[Source] = []
+        for p in map(Path, paths):
+            if not p.exists():
+                raise InputError(f"The source '{p}' does not exist.")
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                rgb = _read_image(p)
+                box = _largest_box(self.detector, rgb)
+                if box is None:
+                    raise InputError(f"No face was found in '{p.name}'.", "Use a photo where the face is clearly visible.")
+                cb = crop_box(box)
+                out.append(Source(rgb, cb, crop(rgb, cb, self.size), p.name))
+            elif p.suffix.lower() in VIDEO_SUFFIXES:
+                out += self._video_sources(p, frames_per_video, job)
+            else:
+                raise InputError(f"'{p.name}' is neither an image nor a video.",
+                                 f"Images: {', '.join(sorted(IMAGE_SUFFIXES))}; videos: {', '.join(sorted(VIDEO_SUFFIXES))}.")
+        return out
+
+    def _video_sources(self, path: Path, k: int, job: Job | None, candidates: int = 24) -> list[Source]:
+        with VideoReader(path) as rd:
+            n = rd.frame_count or 0
+            wanted = set(np.linspace(0, max(n - 1, 0), min(candidates, max(n, 1))).round().astype(int).tolist())
+            found: list[Source] = []
+            for fr in rd.frames():
+                if job is not None:
+                    job.progress(fr.index, n or None, f"looking for faces in {path.name}")
+                if fr.index not in wanted:
+                    continue
+                box = _largest_box(self.detector, fr.image)
+                if box is not None:
+                    cb = crop_box(box)
+                    found.append(Source(fr.image, cb, crop(fr.image, cb, self.size), f"{path.name} frame {fr.index}"))
+        if not found:
+            raise InputError(f"No face was found in the video '{path.name}'.")
+        return [found[i] for i in _spread([s.crop for s in found], k)]
+
+    def set_sources(self, sources: Sequence[Source]) -> None:
+        """Compute (once) the embedded face of these sources, fused."""
+        if not sources:
+            raise InputError("No source faces.")
+        self.sources = list(sources)
+        x = self._tensor([s.crop for s in self.sources])
+        with torch.inference_mode():
+            self.embedded = self.model.embed(x[None])
+            self.v_source = self.model.driving.vector(x[:1])
+        self.v_first = None
+
+    def embedded_face(self) -> np.ndarray:
+        """The embedded face as an RGB ``uint8`` image (what paint edits will draw on)."""
+        if self.embedded is None:
+            raise InputError("Choose the source faces first.")
+        return self._image(self.embedded[0])
+
+    # ------------------------------------------------------------------ driving
+    def restart(self) -> None:
+        """Relative mode: the next driving frame becomes the reference again."""
+        self.v_first = None
+
+    def drive_crop(self, face: np.ndarray, relative: bool = False) -> np.ndarray:
+        """A driving face crop (S×S RGB, or any size: resized) → the generated face crop."""
+        if self.embedded is None:
+            raise InputError("Choose the source faces first.")
+        if face.shape[:2] != (self.size, self.size):
+            face = cv2.resize(face, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        with torch.inference_mode():
+            v = self.model.driving.vector(self._tensor([face]))
+            if relative:
+                if self.v_first is None:
+                    self.v_first = v
+                v = self.v_source + (v - self.v_first)
+            return self._image(self.model.generate(self.embedded, v)[0])
+
+    def drive(self, frame: np.ndarray, relative: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """A full driving frame → (generated crop, crop box of the driving face); (None, None) when
+        no face is found in it."""
+        box = _largest_box(self.detector, frame)
+        if box is None:
+            return None, None
+        cb = crop_box(box)
+        return self.drive_crop(crop(frame, cb, self.size), relative), cb
+
+    def composite(self, generated: np.ndarray) -> np.ndarray:
+        """The first source's full frame with ``generated`` pasted back over its face."""
+        s = self.sources[0]
+        return paste_back(s.frame, generated, s.box)
+
+    # ------------------------------------------------------------------ helpers
+    def _tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        arr = np.stack([np.ascontiguousarray(c) for c in crops]).astype(np.float32) / 255.0
+        return torch.from_numpy(arr).permute(0, 3, 1, 2).to(self.device)
+
+    @staticmethod
+    def _image(t: torch.Tensor) -> np.ndarray:
+        return (t.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def reenact_video(reenactor: Reenactor, driving: str | Path, out: str | Path, *, relative: bool = False,
+                  paste: bool = True, job: Job | None = None) -> ReenactReport:
+    """Drive the reenactor's sources with a whole video and write ``out`` (MP4, atomically)."""
+    driving, out = Path(driving), Path(out)
+    if reenactor.embedded is None:
+        raise InputError("Choose the source faces first.")
+    if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise InputError(f"'{out.name}': the output is written as MP4.", "Use a name ending in .mp4.")
+    if not out.parent.is_dir():
+        raise InputError(f"The folder '{out.parent}' does not exist.")
+    tracks, fps, _ = find_tracks(driving, reenactor.detector, job=job)
+    report = ReenactReport(out=out)
+    if not tracks:
+        raise InputError(f"No face was found in the driving video '{driving.name}'.")
+    track = tracks[0]
+    boxes = {int(f): b for f, b in zip(track.frames, track.crop_boxes)}
+    if len(tracks) > 1:
+        report.notes.append(f"{len(tracks)} faces in the driving video: the largest drives.")
+    try:
+        audio = load_audio(driving)
+        report.audio = True
+    except X2Error:
+        audio = None
+        report.notes.append("the driving video has no (readable) audio: the output is silent")
+    size = reenactor.sources[0].frame.shape[1::-1] if paste else (reenactor.size, reenactor.size)
+    size = (size[0] - size[0] % 2, size[1] - size[1] % 2)       # H.264 wants even sizes
+    reenactor.restart()
+    last = None
+    with VideoReader(driving) as rd:
+        total = rd.frame_count or None
+        writer = VideoWriter(out, fps, size, audio_rate=audio.sample_rate if audio else None,
+                             audio_channels=min(audio.channels, 2) if audio else 1)
+        try:
+            for fr in rd.frames():
+                box = boxes.get(fr.index)
+                if box is not None:
+                    last = reenactor.drive_crop(crop(fr.image, box, reenactor.size), relative)
+                    report.generated += 1
+                elif last is not None:
+                    report.held += 1
+                else:      # before the face first appears: the source itself
+                    last = reenactor.sources[0].crop
+                    report.held += 1
+                img = reenactor.composite(last) if paste else last
+                writer.write(np.ascontiguousarray(img[:size[1], :size[0]]))
+                report.frames += 1
+                if job is not None:
+                    job.progress(fr.index + 1, total, f"reenacting {driving.name}")
+            if audio is not None:
+                samples = audio.samples[:, :2]
+                n = int(round(report.frames / fps * audio.sample_rate))
+                samples = samples[:n] if len(samples) >= n else np.pad(samples, ((0, n - len(samples)), (0, 0)))
+                writer.write_audio(samples)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    return report
