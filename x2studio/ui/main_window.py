@@ -38,9 +38,10 @@ def _probe_system(job: Job) -> dict[str, object]:
     job.progress(0, 3, "detecting compute device")
     info: dict[str, object] = {}
     try:
-        info["device"] = resolve_device(load_settings().device).label
+        resolved = resolve_device(load_settings().device)
+        info["device"], info["torch_device"] = resolved.label, resolved.torch_device
     except _X2Error as exc:
-        info["device"] = f"CPU (setting ignored: {exc.message})"
+        info["device"], info["torch_device"] = f"CPU (setting ignored: {exc.message})", "cpu"
     info["devices"] = [d.kind for d in describe_devices()]
     info["torch"] = torch_build()
     job.progress(1, 3, "listing audio devices")
@@ -255,6 +256,9 @@ class MainWindow(QMainWindow):
     def _on_system_probed(self, info: dict[str, object]) -> None:
         self.system = info
         self.device_label.setText(f"Device: {info['device']}")
+        for panel in self.panels.values():
+            if hasattr(panel, "set_device"):
+                panel.set_device(str(info.get("torch_device", "cpu")))
 
     def apply_theme(self, theme: str) -> None:
         app = QApplication.instance()

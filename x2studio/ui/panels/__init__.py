@@ -8,8 +8,9 @@ simply not listed (no placeholders).
 from __future__ import annotations
 
 from .media_panel import MediaPanel
+from .reenact_panel import ReenactPanel
 from .train_panel import TrainPanel
 
-PANEL_CLASSES = [MediaPanel, TrainPanel]
+PANEL_CLASSES = [MediaPanel, ReenactPanel, TrainPanel]
 
-__all__ = ["PANEL_CLASSES", "MediaPanel", "TrainPanel"]
+__all__ = ["PANEL_CLASSES", "MediaPanel", "ReenactPanel", "TrainPanel"]

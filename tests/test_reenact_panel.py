@@ -1,0 +1,85 @@
+"""The Reenact panel offscreen: the demo face driven by the demo clip, playback, modes, stills,
+MP4 export (frame count and audio length), and an absent webcam."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from x2studio.core.settings import Settings
+from x2studio.media.audio import load_audio
+from x2studio.media.video import probe
+from x2studio.models.x2face import X2Face
+from x2studio.ui.panels.reenact_panel import ReenactPanel
+from x2studio.weights import ModelCard, save_weights
+
+pytestmark = pytest.mark.gui
+DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+
+
+@pytest.fixture
+def panel(qtbot, x2_home):
+    torch.manual_seed(0)
+    cfg = {"image_size": 64, "base": 8, "max_channels": 32, "dim": 32}
+    save_weights(X2Face(**cfg).state_dict(), ModelCard("x2-tiny", "x2face", config=cfg))   # user weights
+    p = ReenactPanel(Settings())
+    qtbot.addWidget(p)
+    p.show()
+    yield p
+    p.shutdown()
+
+
+def test_reenact_panel_drives_the_demo_face_and_exports(qtbot, panel: ReenactPanel, tmp_path: Path) -> None:
+    errors = []
+    panel.errorRaised.connect(lambda m, d: errors.append(m))
+    assert "x2-tiny" in [panel.weights_box.itemText(i) for i in range(panel.weights_box.count())]
+    panel.weights_box.setCurrentText("x2-tiny")
+    panel.set_sources([str(DEMO / "face_0.png")])
+    panel.set_driving(DEMO / "talking_3.mp4")
+    qtbot.waitUntil(lambda: panel.ready and panel.frames > 0, timeout=60000)
+    qtbot.waitUntil(lambda: panel.last_result is not None and panel.last_result["found"], timeout=60000)
+    assert panel.source_strip.count() == 1 and panel.embedded_view.image() is not None
+    assert not panel.generated_view.image().isNull() and not panel.composite_view.image().isNull()
+    # scrub, then play a little: results keep coming, the GUI never waits for the model
+    panel.slider.setValue(40)
+    qtbot.waitUntil(lambda: panel.last_result["index"] == 40, timeout=30000)
+    panel.relative.setChecked(True)
+    assert "Relative" in panel.mode_help.text()
+    panel.toggle_play()
+    qtbot.wait(800)
+    panel.toggle_play()
+    assert panel.index > 40
+    stills = panel.save_stills(tmp_path)
+    assert {p.name for p in stills} == {"embedded.png", "generated.png", "pasted_back.png"}
+    out = tmp_path / "out.mp4"
+    handle = panel.export(out)
+    with qtbot.waitSignal(handle.ended, timeout=180000):
+        pass
+    assert handle.outcome == "succeeded", handle.error
+    info, got = probe(DEMO / "talking_3.mp4"), probe(out)
+    assert got.video.frames == info.video.frames
+    assert abs(load_audio(out).duration_s - load_audio(DEMO / "talking_3.mp4").duration_s) < 0.1
+    assert "Exported" not in errors and not errors
+
+
+def test_absent_webcam_is_reported(qtbot, panel: ReenactPanel) -> None:
+    msgs = []
+    panel.errorRaised.connect(lambda m, d: msgs.append(m))
+    panel.set_webcam(True)
+    qtbot.waitUntil(lambda: bool(msgs), timeout=20000)
+    assert "webcam" in msgs[-1].lower() and not panel.webcam_button.isChecked()
+    qtbot.waitUntil(lambda: not panel.camera.is_running(), timeout=10000)
+
+
+def test_no_weights_says_what_to_do(qtbot, x2_home) -> None:
+    from x2studio.weights.registry import WeightsRegistry
+
+    if WeightsRegistry().names("x2face"):
+        pytest.skip("X2Face weights are installed here")
+    p = ReenactPanel(Settings())
+    qtbot.addWidget(p)
+    p.show()
+    assert "Train panel" in p.status.text()
+    p.shutdown()

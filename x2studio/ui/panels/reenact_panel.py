@@ -1,0 +1,411 @@
+"""The Reenact panel: a source face follows a driving video or the webcam (X2Face).
+
+Sources (images, or a video whose frames are picked), the embedded face they give, the driving
+frame, the generated face and the source frame with the face pasted back, side by side.  The model
+runs on :class:`~x2studio.workers.reenact.ReenactServer`'s thread; playback asks for the frame the
+clock is at and the server serves only the latest request, so a slow model drops frames instead of
+lagging.  Export writes an MP4 with the driving video's audio as a job (progress, cancel).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QListWidget,
+                               QListWidgetItem, QPushButton, QRadioButton, QSizePolicy, QSlider, QVBoxLayout, QWidget)
+
+from ...core.settings import Settings
+from ...workers.jobs import JobRunner
+from ...workers.reenact import CameraReader, ReenactServer
+
+__all__ = ["ReenactPanel"]
+
+log = logging.getLogger(__name__)
+MODE_HELP = {False: "Absolute (the paper): the face takes the driving face's pose, expression and face shape.",
+             True: "Relative: only changes from the first driving frame are applied, so the source keeps "
+                   "its own face shape."}
+
+
+def _demo(name: str) -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("x2studio") / "resources" / "demo" / name))
+
+
+class _ImageView(QLabel):
+    """A titled image that scales with its box."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self._image: QImage | None = None
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(96, 96)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setStyleSheet("background: #202024; color: #aaa;")
+        self.setText(title)
+
+    def set_image(self, image: QImage | None) -> None:
+        self._image = image
+        self._rescale()
+
+    def image(self) -> QImage | None:
+        return self._image
+
+    def _rescale(self) -> None:
+        if self._image is None or self._image.isNull():
+            self.setPixmap(QPixmap())
+            self.setText(self.title)
+            return
+        self.setPixmap(QPixmap.fromImage(self._image).scaled(self.width() - 4, self.height() - 4,
+                                                             Qt.AspectRatioMode.KeepAspectRatio,
+                                                             Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._rescale()
+
+
+class ReenactPanel(QWidget):
+    panel_id = "reenact"
+    title = "Reenact"
+
+    errorRaised = Signal(str, str)
+    statusMessage = Signal(str)
+    resultShown = Signal(object)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.device = "cpu"
+        self.sources: list[str] = []
+        self.driving: Path | None = None
+        self.frames, self.fps = 0, 25.0
+        self.index = 0
+        self.ready = False
+        self.last_result: dict | None = None
+        self._playing = False
+        self._clock = 0.0
+        self._started = False
+        self.jobs = JobRunner(self)
+
+        self.server = ReenactServer(self)
+        self.server.ready.connect(self._on_ready)
+        self.server.drivingOpened.connect(self._on_driving_opened)
+        self.server.result.connect(self._on_result)
+        self.server.failed.connect(self._on_failed)
+        self.camera = CameraReader(self)
+        self.camera.frame.connect(self.server.want_image)
+        self.camera.failed.connect(self._on_camera_failed)
+
+        # ------------------------------------------------------------ controls
+        self.sources_button = QPushButton("Sources…", self)
+        self.sources_button.setToolTip("One or more photos, or a video (3 frames are picked)")
+        self.sources_button.clicked.connect(self._choose_sources)
+        self.weights_box = QComboBox(self)
+        self.weights_box.currentTextChanged.connect(lambda _t: self._setup())
+        self.absolute = QRadioButton("Absolute", self)
+        self.relative = QRadioButton("Relative", self)
+        self.absolute.setChecked(True)
+        self.relative.toggled.connect(self._on_mode)
+        self.paste = QCheckBox("Paste back", self)
+        self.paste.setChecked(True)
+        self.mode_help = QLabel(MODE_HELP[False], self)
+        self.mode_help.setWordWrap(True)
+        top = QHBoxLayout()
+        for w in (self.sources_button, QLabel("Weights", self), self.weights_box, self.absolute, self.relative,
+                  self.paste):
+            top.addWidget(w)
+        top.addStretch(1)
+
+        self.source_strip = QListWidget(self)
+        self.source_strip.setViewMode(QListWidget.ViewMode.IconMode)
+        self.source_strip.setIconSize(QPixmap(72, 72).size())
+        self.source_strip.setFixedWidth(100)
+        self.embedded_view = _ImageView("embedded face", self)
+        self.driving_view = _ImageView("driving", self)
+        self.generated_view = _ImageView("generated", self)
+        self.composite_view = _ImageView("pasted back", self)
+        views = QGridLayout()
+        views.addWidget(self.source_strip, 0, 0, 2, 1)
+        for col, (view, name) in enumerate(((self.embedded_view, "Embedded face"), (self.driving_view, "Driving"),
+                                            (self.generated_view, "Generated"), (self.composite_view, "Pasted back")),
+                                           start=1):
+            views.addWidget(QLabel(name, self), 0, col, alignment=Qt.AlignmentFlag.AlignHCenter)
+            views.addWidget(view, 1, col)
+            views.setColumnStretch(col, 1)
+        views.setRowStretch(1, 1)
+
+        self.driving_button = QPushButton("Driving video…", self)
+        self.driving_button.clicked.connect(self._choose_driving)
+        self.play_button = QPushButton("Play", self)
+        self.play_button.clicked.connect(self.toggle_play)
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.valueChanged.connect(self._on_slider)
+        self.frame_label = QLabel("", self)
+        self.webcam_button = QPushButton("Webcam", self)
+        self.webcam_button.setCheckable(True)
+        self.webcam_button.toggled.connect(self.set_webcam)
+        drive_row = QHBoxLayout()
+        for w in (self.driving_button, self.play_button):
+            drive_row.addWidget(w)
+        drive_row.addWidget(self.slider, 1)
+        for w in (self.frame_label, self.webcam_button):
+            drive_row.addWidget(w)
+
+        self.export_button = QPushButton("Export MP4…", self)
+        self.export_button.clicked.connect(self._choose_export)
+        self.still_button = QPushButton("Save stills…", self)
+        self.still_button.clicked.connect(self._choose_stills)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.export_button)
+        bottom.addWidget(self.still_button)
+        bottom.addWidget(self.status, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.mode_help)
+        layout.addLayout(views, 1)
+        layout.addLayout(drive_row)
+        layout.addLayout(bottom)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(15)
+        self.timer.timeout.connect(self._tick)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ start-up
+    def showEvent(self, event) -> None:  # noqa: N802
+        """First show: the weights list, and the bundled demo face driven by the demo clip."""
+        super().showEvent(event)
+        if not self._started:
+            self._started = True
+            self.refresh_weights()
+            demo_src, demo_drv = _demo("face_0.png"), _demo("talking_3.mp4")
+            if self.weights_box.count() and demo_src.is_file() and demo_drv.is_file():
+                self.set_sources([str(demo_src)])
+                self.set_driving(demo_drv)
+
+    def refresh_weights(self) -> None:
+        from ...weights.registry import WeightsRegistry
+
+        names = WeightsRegistry().names("x2face")
+        current = self.weights_box.currentText()
+        self.weights_box.blockSignals(True)
+        self.weights_box.clear()
+        self.weights_box.addItems(names)
+        if current in names:
+            self.weights_box.setCurrentText(current)
+        elif "x2face-lite" in names:
+            self.weights_box.setCurrentText("x2face-lite")
+        self.weights_box.blockSignals(False)
+        if not names:
+            self.status.setText("No X2Face weights are installed: train them in the Train panel (task x2face).")
+
+    def set_device(self, device: str) -> None:
+        self.device = device
+        self._setup()
+
+    # ------------------------------------------------------------------ sources and driving
+    def _choose_sources(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Source faces", "",
+                                                "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov "
+                                                "*.mkv *.avi *.webm *.m4v);;All files (*)")
+        if paths:
+            self.set_sources(paths)
+
+    def set_sources(self, paths: list[str]) -> None:
+        self.sources = [str(p) for p in paths]
+        self._setup()
+
+    def _setup(self) -> None:
+        if not self.sources or not self.weights_box.currentText():
+            return
+        self.ready = False
+        self.status.setText("Finding the source faces and computing the embedded face…")
+        self.server.setup(self.weights_box.currentText(), self.device, self.sources)
+        self._update_buttons()
+
+    def _on_ready(self, info: dict) -> None:
+        self.ready = True
+        self.embedded_view.set_image(info["embedded"])
+        self.source_strip.clear()
+        for img, origin in zip(info["sources"], info["origins"]):
+            item = QListWidgetItem(QPixmap.fromImage(img).scaled(72, 72), "")
+            item.setToolTip(origin)
+            self.source_strip.addItem(item)
+        self.status.setText(f"{len(info['sources'])} source face(s); weights '{info['weights']}' "
+                            f"({info['size']}²) on {self.device.upper()}.")
+        self._update_buttons()
+        self._request()
+
+    def _choose_driving(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Driving video", "", "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)")
+        if path:
+            self.set_driving(Path(path))
+
+    def set_driving(self, path: Path) -> None:
+        self.set_webcam(False)
+        self.driving = Path(path)
+        self.server.open_driving(str(path))
+
+    def _on_driving_opened(self, frames: int, fps: float) -> None:
+        self.frames, self.fps = frames, fps
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, frames - 1)
+        self.slider.setValue(0)
+        self.slider.blockSignals(False)
+        self.index = 0
+        self._update_buttons()
+        self._request()
+
+    def _request(self) -> None:
+        if self.ready and self.driving is not None and self.frames and not self.camera.is_running():
+            self.server.want_frame(self.index)
+
+    def _on_slider(self, value: int) -> None:
+        self.index = value
+        self._clock = time.monotonic() - value / self.fps
+        self._request()
+
+    def _on_mode(self, relative: bool) -> None:
+        self.mode_help.setText(MODE_HELP[relative])
+        self.server.set_relative(relative)
+        self._request()
+
+    # ------------------------------------------------------------------ playback and webcam
+    def toggle_play(self) -> None:
+        if not self.frames:
+            return
+        self._playing = not self._playing
+        self.play_button.setText("Pause" if self._playing else "Play")
+        if self._playing:
+            if self.index >= self.frames - 1:
+                self.index = 0
+            self._clock = time.monotonic() - self.index / self.fps
+            self.timer.start()
+        else:
+            self.timer.stop()
+
+    def _tick(self) -> None:
+        index = int((time.monotonic() - self._clock) * self.fps)
+        if index >= self.frames:
+            self.toggle_play()
+            return
+        if index != self.index:
+            self.index = index
+            self.slider.blockSignals(True)
+            self.slider.setValue(index)
+            self.slider.blockSignals(False)
+            self._request()
+
+    def set_webcam(self, on: bool) -> None:
+        if self.webcam_button.isChecked() != on:
+            self.webcam_button.setChecked(on)     # re-enters through toggled
+            return
+        if on:
+            if self._playing:
+                self.toggle_play()
+            self.status.setText("Opening the webcam…")
+            self.camera.start(0)
+        else:
+            self.camera.stop()
+
+    def _on_camera_failed(self, message: str) -> None:
+        self.set_webcam(False)
+        self.status.setText(message)
+        self.errorRaised.emit(message, "")
+
+    # ------------------------------------------------------------------ results
+    def _on_result(self, out: dict) -> None:
+        self.last_result = out
+        self.driving_view.set_image(out["driving"])
+        if out["found"]:
+            self.generated_view.set_image(out["generated"])
+            self.composite_view.set_image(out["composite"])
+            where = "webcam" if out["index"] < 0 else f"frame {out['index'] + 1} / {self.frames}"
+            self.frame_label.setText(f"{where} · {out['ms']:.0f} ms")
+        else:
+            self.frame_label.setText("no face in this driving frame: holding the last one")
+        self.resultShown.emit(out)
+
+    def _on_failed(self, message: str) -> None:
+        self.status.setText(message)
+        self.errorRaised.emit(message, "")
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ export
+    def _choose_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export reenactment", "reenacted.mp4", "MP4 video (*.mp4)")
+        if path:
+            self.export(Path(path))
+
+    def export(self, out: Path):
+        """Render the whole driving video to ``out`` (MP4 with the driving audio) as a job."""
+        if not self.ready or self.driving is None:
+            self.errorRaised.emit("Choose source faces and a driving video first.", "")
+            return None
+        weights, device, sources, driving = self.weights_box.currentText(), self.device, list(self.sources), self.driving
+        relative, paste = self.relative.isChecked(), self.paste.isChecked()
+
+        def work(job):
+            from ...pipelines.reenact import Reenactor, reenact_video
+
+            r = Reenactor(weights, device=device)
+            r.set_sources(r.load_sources(sources))
+            return reenact_video(r, driving, out, relative=relative, paste=paste, job=job)
+
+        self.status.setText(f"Exporting {out.name}…")
+        handle = self.jobs.start(f"Exporting {out.name}", work, on_success=self._on_exported,
+                                 on_failure=lambda m, d: self._on_failed(f"Export failed: {m}"))
+        handle.progress.connect(lambda ev: self.status.setText(
+            f"Exporting: {100 * (ev.fraction or 0):.0f}%"))
+        handle.cancelled.connect(lambda: self.status.setText("Export cancelled; nothing was written."))
+        return handle
+
+    def _on_exported(self, report) -> None:
+        self.status.setText(" ".join(report.lines()))
+        self.statusMessage.emit(f"Exported {report.out}")
+
+    def _choose_stills(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save stills to")
+        if folder:
+            self.save_stills(Path(folder))
+
+    def save_stills(self, folder: Path) -> list[Path]:
+        """The current embedded face, generated face and pasted-back frame as PNGs."""
+        from ...core.atomic import atomic_path
+
+        written = []
+        for view, name in ((self.embedded_view, "embedded"), (self.generated_view, "generated"),
+                           (self.composite_view, "pasted_back")):
+            img = view.image()
+            if img is None or img.isNull():
+                continue
+            path = folder / f"{name}.png"
+            with atomic_path(path) as tmp:
+                if not img.save(str(tmp), "PNG"):
+                    self.errorRaised.emit(f"Could not write '{path}'.", "Is the folder writable?")
+                    return written
+            written.append(path)
+        self.status.setText(f"Saved {len(written)} image(s) to {folder}.")
+        return written
+
+    def _update_buttons(self) -> None:
+        has_video = self.driving is not None and self.frames > 0
+        self.play_button.setEnabled(self.ready and has_video)
+        self.slider.setEnabled(has_video)
+        self.export_button.setEnabled(self.ready and has_video)
+        self.still_button.setEnabled(self.ready)
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        self.camera.stop()
+        self.jobs.shutdown()
+        self.server.shutdown()

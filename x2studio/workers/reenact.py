@@ -1,0 +1,267 @@
+"""Reenactment off the GUI thread.
+
+``ReenactServer`` owns a :class:`~x2studio.pipelines.reenact.Reenactor` and the driving video's
+reader on one thread.  The GUI asks for driving frames by index (a video) or hands it camera frames;
+only the latest request is served ("latest wins"), so when the model is slower than playback or the
+camera, frames are dropped instead of piling up.  ``CameraReader`` grabs webcam frames on a thread
+of its own with OpenCV.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
+from PySide6.QtGui import QImage
+
+from ..core.errors import X2Error, format_error
+from ..media.video import VideoReader
+from .media import to_qimage
+from .threads import make_thread
+
+__all__ = ["ReenactServer", "CameraReader"]
+
+log = logging.getLogger(__name__)
+
+
+class _Driver(QObject):
+    ready = Signal(object)                   # dict: embedded (QImage), sources [QImage], origins, weights
+    drivingOpened = Signal(int, float)       # frames, fps
+    result = Signal(object)                  # dict: index, driving, generated, composite (QImage), found
+    failed = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reenactor = None
+        self._reader: VideoReader | None = None
+        self._lock = threading.Lock()
+        self._wanted: tuple | None = None
+        self.relative = False
+
+    def set_wanted(self, request: tuple) -> bool:
+        with self._lock:
+            idle = self._wanted is None
+            self._wanted = request
+            return idle
+
+    def _guard(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except X2Error as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - reach the user as a message
+            log.exception("reenactment failed")
+            self.failed.emit(format_error(exc))
+
+    @Slot(str, str, object)
+    def setup(self, weights: str, device: str, sources: list) -> None:
+        self._guard(self._setup, weights, device, sources)
+
+    def _setup(self, weights: str, device: str, sources: list) -> None:
+        from ..pipelines.reenact import Reenactor
+
+        if self.reenactor is None or self.reenactor.weights != weights or str(self.reenactor.device) != device:
+            self.reenactor = Reenactor(weights, device=device)
+        srcs = self.reenactor.load_sources(sources)
+        self.reenactor.set_sources(srcs)
+        self.ready.emit({"embedded": to_qimage(self.reenactor.embedded_face()),
+                         "sources": [to_qimage(s.crop) for s in srcs], "origins": [s.origin for s in srcs],
+                         "weights": self.reenactor.weights, "size": self.reenactor.size})
+
+    @Slot(str)
+    def open_driving(self, path: str) -> None:
+        self._guard(self._open_driving, path)
+
+    def _open_driving(self, path: str) -> None:
+        self.close_driving()
+        self._reader = VideoReader(path)
+        self.drivingOpened.emit(max(1, self._reader.frame_count), float(self._reader.fps or 25.0))
+
+    @Slot()
+    def close_driving(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    @Slot()
+    def serve(self) -> None:
+        while True:
+            with self._lock:
+                req = self._wanted
+            if req is None or self.reenactor is None or self.reenactor.embedded is None:
+                with self._lock:
+                    self._wanted = None
+                return
+            try:
+                out = self._drive(req)
+            except Exception as exc:  # noqa: BLE001
+                with self._lock:
+                    self._wanted = None
+                self.failed.emit(str(exc) if isinstance(exc, X2Error) else format_error(exc))
+                return
+            with self._lock:
+                done = self._wanted is req
+                if done:
+                    self._wanted = None
+            if out is not None:
+                self.result.emit(out)
+            if done:
+                return
+
+    def _drive(self, req: tuple) -> dict | None:
+        kind, payload = req
+        if kind == "frame":
+            if self._reader is None:
+                return None
+            frame = self._reader.read(int(payload))
+            image, index = frame.image, frame.index
+        else:
+            image, index = payload, -1
+        t0 = time.perf_counter()
+        gen, box = self.reenactor.drive(image, relative=self.relative)
+        out = {"index": index, "driving": to_qimage(image), "found": gen is not None,
+               "ms": (time.perf_counter() - t0) * 1000}
+        if gen is not None:
+            out["generated"] = to_qimage(gen)
+            out["composite"] = to_qimage(self.reenactor.composite(gen))
+        return out
+
+    @Slot(bool)
+    def set_relative(self, relative: bool) -> None:
+        self.relative = relative
+        if self.reenactor is not None:
+            self.reenactor.restart()
+
+    @Slot()
+    def finish(self) -> None:
+        self.close_driving()
+        app = QCoreApplication.instance()
+        if app is not None:
+            self.moveToThread(app.thread())
+
+
+class ReenactServer(QObject):
+    """The GUI's handle on the reenactment thread."""
+
+    ready = Signal(object)
+    drivingOpened = Signal(int, float)
+    result = Signal(object)
+    failed = Signal(str)
+    _setup = Signal(str, str, object)
+    _open = Signal(str)
+    _serve = Signal()
+    _relative = Signal(bool)
+    _finish = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = make_thread("reenactment")
+        self._driver = _Driver()
+        self._driver.moveToThread(self._thread)
+        self._setup.connect(self._driver.setup)
+        self._open.connect(self._driver.open_driving)
+        self._serve.connect(self._driver.serve)
+        self._relative.connect(self._driver.set_relative)
+        self._finish.connect(self._driver.finish)
+        for name in ("ready", "drivingOpened", "result", "failed"):
+            getattr(self._driver, name).connect(getattr(self, name))
+        self._thread.start()
+
+    def setup(self, weights: str, device: str, sources: list[str]) -> None:
+        self._setup.emit(weights, device, list(sources))
+
+    def open_driving(self, path: str) -> None:
+        self._open.emit(str(path))
+
+    def want_frame(self, index: int) -> None:
+        if self._driver.set_wanted(("frame", int(index))):
+            self._serve.emit()
+
+    def want_image(self, rgb: np.ndarray) -> None:
+        if self._driver.set_wanted(("image", rgb)):
+            self._serve.emit()
+
+    def set_relative(self, relative: bool) -> None:
+        self._relative.emit(bool(relative))
+
+    def shutdown(self) -> None:
+        if self._thread.isRunning():
+            self._finish.emit()
+            self._thread.quit()
+            self._thread.wait(10000)
+
+
+class _Grabber(QObject):
+    frame = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+        self.running = True
+
+    @Slot()
+    def run(self) -> None:
+        import cv2
+
+        cap = cv2.VideoCapture(self.index)
+        try:
+            if not cap.isOpened():
+                self.failed.emit(f"No webcam could be opened (camera {self.index}): it is absent or busy.")
+                return
+            misses = 0
+            while self.running:
+                ok, bgr = cap.read()
+                if not ok:
+                    misses += 1
+                    if misses > 30:
+                        self.failed.emit("The webcam stopped sending frames.")
+                        return
+                    time.sleep(0.03)
+                    continue
+                misses = 0
+                self.frame.emit(np.ascontiguousarray(bgr[:, :, ::-1]))
+        finally:
+            cap.release()
+            app = QCoreApplication.instance()
+            if app is not None:
+                self.moveToThread(app.thread())
+
+
+class CameraReader(QObject):
+    """Webcam frames (RGB arrays) on a thread of their own; ``stop`` ends it."""
+
+    frame = Signal(object)
+    failed = Signal(str)
+    stopped = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = None
+        self._grabber: _Grabber | None = None
+
+    def start(self, index: int = 0) -> None:
+        self.stop()
+        self._thread = make_thread("webcam", parent=self)
+        self._grabber = _Grabber(index)
+        self._grabber.moveToThread(self._thread)
+        self._thread.started.connect(self._grabber.run)
+        self._grabber.frame.connect(self.frame)
+        self._grabber.failed.connect(self.failed)
+        self._grabber.failed.connect(lambda _m: self._thread.quit() if self._thread else None)
+        self._thread.finished.connect(self.stopped)
+        self._thread.start()
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    def stop(self) -> None:
+        if self._grabber is not None:
+            self._grabber.running = False
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait(5000)
+        self._thread, self._grabber = None, None
