@@ -116,6 +116,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.workers < 0:
             raise InputError("--workers must be 0 or more.")
         recipe = replace(recipe, num_workers=args.workers)
+    if args.init is not None:
+        recipe = replace(recipe, init=args.init)
+    if args.option:
+        recipe = replace(recipe, options={**recipe.options, **_options(args.option)})
     from x2studio.cli import TerminalProgress
     from x2studio.core.jobs import ProgressEvent
 
@@ -143,6 +147,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 130 if res.interrupted and args.max_steps is None else 0
 
 
+def _options(pairs: list[str]) -> dict:
+    from x2studio.core.errors import InputError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"'--option {pair}' is not KEY=VALUE.")
+        out[key] = int(value) if value.lstrip("-").isdigit() else value
+    return out
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from x2studio.core.errors import InputError
 
@@ -152,7 +168,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.weights is None or args.data is None:
         raise InputError("Evaluation needs --weights (a name or a .safetensors file) and --data DIR.")
     res = evaluate_weights(task, args.weights, args.data, split=args.split, device=args.device or "cpu",
-                           batches=args.batches)
+                           batches=args.batches, options=_options(args.option or []))
     if args.json:
         print(json.dumps(res))
     else:
@@ -212,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="weights name (default TASK-RECIPE)")
     p.add_argument("--steps", type=int, default=None, help="train this many steps instead of the recipe's")
     p.add_argument("--workers", type=int, default=None, help="data-loader worker processes (default: the recipe's)")
+    p.add_argument("--init", default=None, help="start from these weights (name or .safetensors) instead of the recipe's")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="task option, e.g. identity=NAME for X2Face stage II (repeatable)")
     p.add_argument("--weights", default=None, help="eval: weights name in the registry, or a .safetensors file")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="eval: split (default test)")
     p.add_argument("--batches", type=int, default=None, help="eval: at most this many batches")

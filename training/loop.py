@@ -82,7 +82,9 @@ class Recipe:
     num_workers: int = 0
     seed: int = 0
     export_dtype: str = "float32"    # "float32" | "float16" (halves the bundled file; loads as float32)
-    model: dict = field(default_factory=dict)  # extra model constructor arguments
+    init: str = ""                   # start from these weights (registry name or .safetensors; same task)
+    model: dict = field(default_factory=dict)    # extra model constructor arguments
+    options: dict = field(default_factory=dict)  # task options (e.g. X2Face's stage and identity network)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -326,7 +328,12 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
                                                         "data": str(data), "world_size": world}, indent=2))
     train_ds = task.dataset(data, "train", recipe, out / "cache")
     val_ds = task.dataset(data, "val", recipe, out / "cache")
-    model = task.build_model(recipe).to(dev)
+    model = task.build_model(recipe)
+    if recipe.init and ckpt is None:
+        _init_from(task, model, recipe.init)
+        if is_main:
+            log.info("initialised from %s", recipe.init)
+    model = model.to(dev)
     if recipe.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                               weight_decay=recipe.weight_decay)
@@ -485,19 +492,18 @@ def _write_samples(out: Path, step: int, task, model, val_ds, recipe: Recipe, de
 
 def evaluate_weights(task: Task, weights: str | Path, data: str | Path, *, split: str = "test",
                      device: str = "cpu", batches: int | None = None, batch_size: int | None = None,
-                     cache: str | Path | None = None) -> dict[str, Any]:
+                     cache: str | Path | None = None, options: dict | None = None) -> dict[str, Any]:
     """Measure exported weights (a registry name, or a ``.safetensors`` file with its ``.json`` card)
     on ``split`` of the dataset ``data``: the task's loss and metrics, averaged over batches."""
     from x2studio.core import paths
-    from x2studio.weights.registry import WeightsRegistry, load_entry
 
-    path = Path(weights)
-    entry = load_entry(path) if path.suffix in (".safetensors", ".json") or path.exists() else WeightsRegistry().get(str(weights))
+    entry = resolve_weights(weights)
     if entry.card.architecture != task.architecture:
         raise InputError(f"The weights '{entry.name}' are a '{entry.card.architecture}' model, not "
                          f"'{task.architecture}' (task '{task.name}').", "Pick weights of that task.")
     recipe = Recipe.from_dict({**entry.card.recipe, "name": entry.card.recipe.get("name", "eval"),
-                               "steps": 0, "batch_size": batch_size or entry.card.recipe.get("batch_size", 16)})
+                               "steps": 0, "batch_size": batch_size or entry.card.recipe.get("batch_size", 16),
+                               "options": {**entry.card.recipe.get("options", {}), **(options or {})}})
     dev = torch.device(device)
     model = task.model_from_config(entry.card.config)
     model.load_state_dict(entry.load_state_dict())
@@ -511,6 +517,28 @@ def evaluate_weights(task: Task, weights: str | Path, data: str | Path, *, split
     return {"weights": entry.name, "split": split, "samples": len(sampler) * bs,
             "metrics": {k.removeprefix("val_"): v for k, v in metrics.items()},
             "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def resolve_weights(weights: str | Path):
+    """A weights entry from a registry name, or from a ``.safetensors`` / ``.json`` file."""
+    from x2studio.weights.registry import WeightsRegistry, load_entry
+
+    path = Path(weights)
+    if path.suffix in (".safetensors", ".json") or path.exists():
+        return load_entry(path)
+    return WeightsRegistry().get(str(weights))
+
+
+def _init_from(task, model: nn.Module, weights: str) -> None:
+    entry = resolve_weights(weights)
+    if entry.card.architecture != task.architecture:
+        raise InputError(f"Cannot start '{task.name}' from '{entry.name}': it is a '{entry.card.architecture}' model.",
+                         f"Give weights of a '{task.architecture}' model.")
+    try:
+        model.load_state_dict(entry.load_state_dict())
+    except RuntimeError as exc:
+        raise InputError(f"The weights '{entry.name}' do not fit this recipe's model ({str(exc).splitlines()[0]}).",
+                         "Use weights trained with the same model settings.") from exc
 
 
 def _agree(flag: bool, distributed: bool, dev) -> bool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .baselines import AutoencoderTask, RotationTask
+from .identity import IdentityTask
 from .x2face import X2FaceTask
 
-TASKS = {t.name: t for t in (AutoencoderTask(), RotationTask(), X2FaceTask())}
+TASKS = {t.name: t for t in (AutoencoderTask(), RotationTask(), IdentityTask(), X2FaceTask())}
 
 __all__ = ["TASKS"]

@@ -16,6 +16,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "fabnet-autoencoder": ("fabnet", "Autoencoder"),
     "fabnet-rotation": ("fabnet", "RotationNet"),
     "x2face": ("x2face", "X2Face"),
+    "vgg11-identity": ("vgg", "VGG11"),
 }
 
 
