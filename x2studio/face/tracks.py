@@ -139,18 +139,19 @@ def crop(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
 
 
 def find_tracks(path: str | Path, detector: FaceDetector, job: Job | None = None, margin: float = 1.6,
-                min_seconds: float = 0.4) -> tuple[list[FaceTrack], float, tuple[int, int]]:
-    """Pass 1: detect in every frame and link.  Returns tracks (largest first), fps, (w, h)."""
+                min_seconds: float = 0.4, stride: int = 1) -> tuple[list[FaceTrack], float, tuple[int, int]]:
+    """Pass 1: detect in every ``stride``-th frame and link (the frames between are interpolated, as
+    gaps are).  Returns tracks (largest first), fps, (w, h)."""
     with VideoReader(path) as rd:
         fps = rd.fps if getattr(rd, "fps", None) else 25.0
         total = rd.frame_count or None
         per_frame = []
         for fr in rd.frames():
-            per_frame.append([d.box for d in detector.detect(fr.image)])
+            per_frame.append([d.box for d in detector.detect(fr.image)] if fr.index % stride == 0 else [])
             if job is not None:
                 job.progress(fr.index + 1, total, f"finding faces in {Path(path).name}")
         wh = (rd.width, rd.height)
-    tracks = link_detections(per_frame, min_length=max(2, int(round(min_seconds * fps))))
+    tracks = link_detections(per_frame, min_length=max(2, int(round(min_seconds * fps))), min_detected=0.4 / stride)
     for t in tracks:
         t.crop_boxes = crop_box(smooth_boxes(t.boxes), margin)
     return tracks, float(fps), wh

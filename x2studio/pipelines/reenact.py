@@ -42,6 +42,7 @@ __all__ = ["Source", "Reenactor", "ReenactReport", "reenact_video", "IMAGE_SUFFI
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_WEIGHTS = "x2face-lite"
+DETECT_STRIDE = 3
 
 
 @dataclass
@@ -229,12 +230,18 @@ def reenact_video(reenactor: Reenactor, driving: str | Path, out: str | Path, *,
         raise InputError(f"'{out.name}': the output is written as MP4.", "Use a name ending in .mp4.")
     if not out.parent.is_dir():
         raise InputError(f"The folder '{out.parent}' does not exist.")
-    tracks, fps, _ = find_tracks(driving, reenactor.detector, job=job)
+    # the face is detected in every 3rd frame (boxes between are interpolated and smoothed):
+    # detection, not the model, is what costs most per frame
+    tracks, fps, _ = find_tracks(driving, reenactor.detector, job=job, stride=DETECT_STRIDE)
     report = ReenactReport(out=out)
     if not tracks:
         raise InputError(f"No face was found in the driving video '{driving.name}'.")
     track = tracks[0]
     boxes = {int(f): b for f, b in zip(track.frames, track.crop_boxes)}
+    first, last = int(track.frames[0]), int(track.frames[-1])
+    for k in range(1, DETECT_STRIDE):      # the frames just past the track's ends keep its end boxes
+        boxes.setdefault(last + k, track.crop_boxes[-1])
+        boxes.setdefault(first - k, track.crop_boxes[0])
     if len(tracks) > 1:
         report.notes.append(f"{len(tracks)} faces in the driving video: the largest drives.")
     try:
