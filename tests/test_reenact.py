@@ -109,3 +109,24 @@ def test_reenact_cli_bad_input(tmp_path) -> None:
             "--weights", "nope")
     assert p.returncode == 2 and "No weights named 'nope'" in p.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_consecutive_frames_reuse_the_face_box(registry) -> None:
+    from x2studio.face.detect import make_detector
+
+    haar = make_detector("haar")
+    calls = []
+
+    class Counting:
+        def detect(self, rgb):
+            calls.append(1)
+            return haar.detect(rgb)
+
+    r = Reenactor("x2-tiny", detector=Counting(), registry=registry)
+    r.set_sources(r.load_sources([DEMO / "face_0.png"]))
+    calls.clear()
+    frames = [f.image for f, _ in zip(VideoReader(DEMO / "talking_3.mp4"), range(7))]
+    boxes = [r.drive(f, reuse_box=True)[1] for f in frames]
+    assert len(calls) == 3 and all(b is not None for b in boxes)       # frames 0, 3 and 6
+    r.drive(frames[0])                                                  # scrubbing: always detect
+    assert len(calls) == 4

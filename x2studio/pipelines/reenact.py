@@ -118,6 +118,8 @@ class Reenactor:
         self.embedded: torch.Tensor | None = None
         self.v_source: torch.Tensor | None = None
         self.v_first: torch.Tensor | None = None
+        self._box: np.ndarray | None = None
+        self._since_detect = 0
 
     # ------------------------------------------------------------------ sources
     def load_sources(self, paths: Sequence[str | Path], frames_per_video: int = 3, job: Job | None = None) -> list[Source]:
@@ -196,13 +198,21 @@ class Reenactor:
                 v = self.v_source + (v - self.v_first)
             return self._image(self.model.generate(self.embedded, v)[0])
 
-    def drive(self, frame: np.ndarray, relative: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def drive(self, frame: np.ndarray, relative: bool = False,
+              reuse_box: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
         """A full driving frame → (generated crop, crop box of the driving face); (None, None) when
-        no face is found in it."""
-        box = _largest_box(self.detector, frame)
-        if box is None:
+        no face is found in it.  ``reuse_box`` (consecutive frames: playback, webcam) detects only
+        every ``DETECT_STRIDE``-th call and keeps the last box in between."""
+        if reuse_box and self._box is not None and self._since_detect < DETECT_STRIDE - 1:
+            self._since_detect += 1
+            cb = self._box
+        else:
+            box = _largest_box(self.detector, frame)
+            self._box = None if box is None else crop_box(box)
+            self._since_detect = 0
+            cb = self._box
+        if cb is None:
             return None, None
-        cb = crop_box(box)
         return self.drive_crop(crop(frame, cb, self.size), relative), cb
 
     def composite(self, generated: np.ndarray) -> np.ndarray:

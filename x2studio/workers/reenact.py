@@ -39,6 +39,7 @@ class _Driver(QObject):
         self._reader: VideoReader | None = None
         self._lock = threading.Lock()
         self._wanted: tuple | None = None
+        self._last_index: int | None = None
         self.relative = False
 
     def set_wanted(self, request: tuple) -> bool:
@@ -118,10 +119,12 @@ class _Driver(QObject):
                 return None
             frame = self._reader.read(int(payload))
             image, index = frame.image, frame.index
+            reuse = self._last_index is not None and 0 < index - self._last_index <= 3    # playing on
         else:
-            image, index = payload, -1
+            image, index, reuse = payload, -1, True                                        # the webcam
+        self._last_index = index if kind == "frame" else None
         t0 = time.perf_counter()
-        gen, box = self.reenactor.drive(image, relative=self.relative)
+        gen, box = self.reenactor.drive(image, relative=self.relative, reuse_box=reuse)
         out = {"index": index, "driving": to_qimage(image), "found": gen is not None,
                "ms": (time.perf_counter() - t0) * 1000}
         if gen is not None:
