@@ -108,7 +108,13 @@ def test_train_panel_survives_the_child_dying(qtbot, panel: TrainPanel, faces: P
     qtbot.waitUntil(lambda: not panel.proc.is_running(), timeout=30000)
     assert len(errors) == 2 and "error" in panel.status.text()
     assert panel.start_button.isEnabled()
-    # 3. no dataset at all: refused before starting anything
+    # 3. a malformed option is refused before starting anything
+    _setup(panel, faces, tmp_path / "run-opt", 0)
+    panel.options_edit.setText("identity")
+    panel.start_button.click()
+    assert not panel.proc.is_running() and "KEY=VALUE" in errors[-1][0]
+    panel.options_edit.setText("")
+    # 4. no dataset at all: refused before starting anything
     panel.data_edit.setText(str(tmp_path / "nowhere"))
     panel.out_edit.setText(str(tmp_path / "run-3"))
     panel.start_button.click()

@@ -100,6 +100,10 @@ class TrainPanel(QWidget):
         self.steps_spin.setSpecialValueText("recipe's")
         self.name_edit = QLineEdit(self)
         self.name_edit.setPlaceholderText("name for the weights (default TASK-RECIPE-FOLDER)")
+        self.init_edit = QLineEdit(self)
+        self.init_edit.setPlaceholderText("the recipe's (weights name or .safetensors to start from)")
+        self.options_edit = QLineEdit(self)
+        self.options_edit.setPlaceholderText("the recipe's (KEY=VALUE …, e.g. identity=identity-lite)")
 
         self.gen_tracks = QSpinBox(self)
         self.gen_tracks.setRange(3, 100000)
@@ -121,6 +125,8 @@ class TrainPanel(QWidget):
         form.addRow("Output", self._row(self.out_edit, out_browse))
         form.addRow("Device", self.device_box)
         form.addRow("Steps", self.steps_spin)
+        form.addRow("Start from", self.init_edit)
+        form.addRow("Options", self.options_edit)
         form.addRow("Weights name", self.name_edit)
 
         self.start_button = QPushButton("Start", self)
@@ -225,8 +231,13 @@ class TrainPanel(QWidget):
         if not r:
             self.recipe_info.setText("")
             return
+        extra = ""
+        if r.get("init"):
+            extra += f"; starts from {r['init']}"
+        if r.get("options"):
+            extra += "; " + " ".join(f"{k}={v}" for k, v in r["options"].items())
         self.recipe_info.setText(f"{r['steps']} steps, batch {r['batch_size']}, {r['image_size']}² images, "
-                                 f"{r['optimizer']} lr {r['lr']:g}, {r['precision']}")
+                                 f"{r['optimizer']} lr {r['lr']:g}, {r['precision']}{extra}")
 
     # ------------------------------------------------------------------ folders
     def _browse_data(self) -> None:
@@ -290,6 +301,13 @@ class TrainPanel(QWidget):
             args += ["--device", self.device_box.currentText()]
         if self.steps_spin.value() > 0:
             args += ["--steps", str(self.steps_spin.value())]
+        if self.init_edit.text().strip():
+            args += ["--init", self.init_edit.text().strip()]
+        for pair in self.options_edit.text().split():
+            if "=" not in pair:
+                self.errorRaised.emit(f"The option '{pair}' is not KEY=VALUE.", "For example: identity=identity-lite")
+                return
+            args += ["--option", pair]
         if not resume:
             self._clear_curves()
         else:
