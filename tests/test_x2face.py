@@ -139,3 +139,22 @@ def test_stage_two_with_an_identity_network(faces, tmp_path) -> None:
         out = evaluate_weights(x2, w.weights_path, faces, split="train", cache=tmp_path / "c",
                                options={"identity": str(ident.weights.weights_path)})
         assert out["metrics"]["identity_leak"] >= 0 and out["metrics"]["l1_3src"] > 0
+
+
+def test_training_with_several_sources_uses_the_confidence_channel(faces, tmp_path) -> None:
+    from dataclasses import replace
+
+    from training.loop import train
+    from training.tasks import TASKS
+
+    x2 = TASKS["x2face"]
+    torch.manual_seed(0)
+    res = train(x2, replace(x2.recipes["tiny"], options={"train_sources": 3}), faces, tmp_path / "ms")
+    assert res.weights is not None
+    # with one source only the confidence channel gets no gradient; with several it does
+    model = X2Face(**res.weights.card.config)
+    model.train()
+    src = _smooth_images(6, 32).view(2, 3, 3, 32, 32)
+    F.l1_loss(model(src, src[:, 0]), src[:, 0]).backward()
+    head = model.embedding.head[1]
+    assert head.weight.grad[2].abs().sum() > 0            # channel 2: confidence

@@ -103,6 +103,7 @@ class X2FaceTask:
         self._idnet = None
         self._id_weights = ""
         self.stage = 1
+        self.train_sources = 1
 
     def config(self, recipe: Recipe) -> dict:
         return {"image_size": recipe.image_size, **recipe.model}
@@ -115,6 +116,7 @@ class X2FaceTask:
 
     def dataset(self, data: Path, split: str, recipe: Recipe, cache: Path, job=None):
         self.stage = int(recipe.options.get("stage", 1))
+        self.train_sources = int(recipe.options.get("train_sources", 1))
         identity = str(recipe.options.get("identity", ""))
         if identity != self._id_weights:
             self._idnet, self._id_weights = None, identity
@@ -162,7 +164,10 @@ class X2FaceTask:
                 fs = self._id_feats(net, src[:, 0])[-1].mean((2, 3))
                 logs["identity_leak"] = float((1 - F.cosine_similarity(fg, fs)).mean())
             return l1, logs
-        src = src[:, :1]
+        # one source (the paper); with the option train_sources=K, half of the batches fuse K sources,
+        # which is what trains the confidence channel (a single source never uses it)
+        k = self.train_sources if self.train_sources > 1 and int(torch.randint(2, ())) else 1
+        src = src[:, :k]
         gen = model(src, drv)
         photo = F.l1_loss(gen, drv)
         if self.stage < 2:
