@@ -20,11 +20,11 @@ import logging
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from ..core.errors import Cancelled, X2Error, format_error
 from ..core.jobs import CancelToken, Job, ProgressEvent
-from .threads import make_thread
+from .threads import hand_back, make_thread
 
 __all__ = ["JobHandle", "JobRunner"]
 
@@ -70,11 +70,7 @@ class _JobWorker(QObject):
             else:
                 self.succeeded.emit(result)
         finally:
-            # Hand the worker back to the GUI thread before this one ends, so that Python can free it
-            # there (a deleteLater() on a Python-owned object would free it twice).
-            app = QCoreApplication.instance()
-            if app is not None:
-                self.moveToThread(app.thread())
+            hand_back(self)   # before this thread ends
             self.finished.emit()
 
 

@@ -13,13 +13,13 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
 from ..core.errors import X2Error, format_error
 from ..media.audio import load_audio, peak_envelope
 from ..media.video import MediaInfo, VideoReader, probe
-from .threads import make_thread
+from .threads import hand_back, make_thread
 
 __all__ = ["FrameServer", "to_qimage"]
 
@@ -121,9 +121,7 @@ class _Decoder(QObject):
     def finish(self) -> None:
         """Last call on the decoder thread: close, and hand the object back to the GUI thread."""
         self.close()
-        app = QCoreApplication.instance()
-        if app is not None:
-            self.moveToThread(app.thread())
+        hand_back(self)
 
 
 class FrameServer(QObject):

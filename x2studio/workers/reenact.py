@@ -14,13 +14,12 @@ import threading
 import time
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QObject, Signal, Slot
 
 from ..core.errors import X2Error, format_error
 from ..media.video import VideoReader
 from .media import to_qimage
-from .threads import make_thread
+from .threads import hand_back, make_thread
 
 __all__ = ["ReenactServer", "CameraReader"]
 
@@ -141,9 +140,7 @@ class _Driver(QObject):
     @Slot()
     def finish(self) -> None:
         self.close_driving()
-        app = QCoreApplication.instance()
-        if app is not None:
-            self.moveToThread(app.thread())
+        hand_back(self)
 
 
 class ReenactServer(QObject):
@@ -229,9 +226,7 @@ class _Grabber(QObject):
                 self.frame.emit(np.ascontiguousarray(bgr[:, :, ::-1]))
         finally:
             cap.release()
-            app = QCoreApplication.instance()
-            if app is not None:
-                self.moveToThread(app.thread())
+            hand_back(self)
 
 
 class CameraReader(QObject):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import weakref
 
-from PySide6.QtCore import QObject, QThread
+from PySide6.QtCore import QCoreApplication, QObject, QThread
 
-__all__ = ["make_thread", "running_threads"]
+__all__ = ["make_thread", "running_threads", "hand_back"]
 
 _THREADS: "weakref.WeakSet[QThread]" = weakref.WeakSet()
 
@@ -27,3 +27,11 @@ def running_threads() -> list[QThread]:
         except RuntimeError:  # the C++ object is already gone
             continue
     return alive
+
+
+def hand_back(worker: QObject) -> None:
+    """Last call on a worker's thread: move the worker back to the GUI thread, so that Python frees
+    it there (a deleteLater() on a Python-owned object would free it twice)."""
+    app = QCoreApplication.instance()
+    if app is not None:
+        worker.moveToThread(app.thread())
