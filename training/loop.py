@@ -162,9 +162,8 @@ class _Batches(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         n, batch, world, _, _, _, start = self.args
-        k = max(n // (batch * world) - start, 0)
-        if self.endless:
-            k = 2**62 if k or n // (batch * world) else 0
+        per_epoch = n // (batch * world)
+        k = (2**62 if per_epoch else 0) if self.endless else max(per_epoch - start, 0)
         return k if self.limit is None else min(k, self.limit)
 
 
