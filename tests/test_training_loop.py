@@ -192,3 +192,11 @@ def test_eval_measures_exported_weights_and_refuses_others(faces, tmp_path):
     assert samples, "evaluations write sample images"
     evs = [json.loads(x) for x in (tmp_path / "rot" / "progress.jsonl").read_text().splitlines()]
     assert any(e["event"] == "eval" and e.get("sample_image") == str(samples[-1]) for e in evs)
+
+
+def test_a_validation_split_smaller_than_a_batch_is_still_evaluated(faces, tmp_path):
+    task = TASKS["autoencoder"]
+    val = len(task.dataset(faces, "val", task.recipes["tiny"], tmp_path / "c"))
+    res = train(task, replace(task.recipes["tiny"], batch_size=val + 1, steps=2, eval_every=2), faces,
+                tmp_path / "run")
+    assert res.weights is not None and "val_loss" in res.best

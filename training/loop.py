@@ -365,6 +365,11 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
     if per_epoch == 0:
         raise InputError(f"The training split has {n_train} samples, fewer than one batch of "
                          f"{recipe.batch_size * world}.", "Use more data or a smaller batch.")
+    # a validation split smaller than a batch is evaluated in smaller batches, never skipped
+    val_batch = min(recipe.batch_size, len(val_ds) // world)
+    if val_batch == 0:
+        raise InputError(f"The validation split has {len(val_ds)} samples, fewer than one per process "
+                         f"({world}).", "Use more data (every split needs at least one person).")
     total = recipe.steps
     stop_at = min(total, max_steps) if max_steps is not None else total
     t0, s0 = time.perf_counter(), step
@@ -382,7 +387,7 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
             dist.barrier()
 
     def evaluate() -> tuple[dict[str, float], str | None]:
-        sampler = _Batches(len(val_ds), recipe.batch_size, world, rank, recipe.seed, 0, limit=recipe.eval_batches)
+        sampler = _Batches(len(val_ds), val_batch, world, rank, recipe.seed, 0, limit=recipe.eval_batches)
         metrics = _evaluate(task, net, _loader(task, val_ds, sampler, recipe.num_workers, dev, recipe.seed, 0),
                             dev, amp, amp_dtype)
         net.train()
