@@ -42,7 +42,6 @@ def cmd_synth_faces(args: argparse.Namespace) -> int:
 
 
 def cmd_synth_sheet(args: argparse.Namespace) -> int:
-    from x2studio.core.atomic import atomic_path
     from x2studio.core.errors import InputError
 
     from .synth.faces import contact_sheet
@@ -51,12 +50,9 @@ def cmd_synth_sheet(args: argparse.Namespace) -> int:
         raise InputError("--identities must be 1-256 and --size 32-1024.")
     if args.out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise InputError(f"'{args.out}': the sheet is written as .png or .jpg.")
-    import cv2
+    from x2studio.media.image import write_image
 
-    sheet = contact_sheet(args.seed, args.identities, args.size, landmarks=args.landmarks)
-    ok, buf = cv2.imencode(args.out.suffix.lower(), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    with atomic_path(args.out) as tmp:
-        tmp.write_bytes(buf.tobytes())
+    write_image(args.out, contact_sheet(args.seed, args.identities, args.size, landmarks=args.landmarks))
     print(f"wrote {args.out} ({args.identities} identities x 5 poses)")
     return 0
 
@@ -87,6 +83,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from .tasks import TASKS
 
+    if args.task == "pose-check":
+        return cmd_pose_check(args)
     if args.task == "list":
         if args.json:
             print(json.dumps({name: {r.name: r.to_dict() for r in task.recipes.values()}
@@ -175,12 +173,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{res['weights']} on the '{res['split']}' split of {args.data} ({res['samples']} samples, "
               f"{res['seconds']} s):")
         m = res["metrics"]
-        if "l1_3src" in m:     # X2Face: the thesis' Table 1 analog
+        if "mae_yaw" in m:     # head pose: the thesis' Table 2 analog
+            print(f"  {'MAE (degrees)':<26} {'roll':>7} {'pitch':>7} {'yaw':>7} {'mean':>7}")
+            print(f"  {res['weights']:<26} {m['mae_roll']:>7.2f} {m['mae_pitch']:>7.2f} {m['mae_yaw']:>7.2f} {m['mae']:>7.2f}")
+        elif "l1_3src" in m:     # X2Face: the thesis' Table 1 analog
             print(f"  {'L1, generated vs driving':<26} {'1 source':>9} {'3 sources':>10} {'3 vs 1':>8}")
             print(f"  {res['weights']:<26} {m['l1']:>9.4f} {m['l1_3src']:>10.4f} {m['gain_3src_pct']:>7.1f}%")
         else:
             for k, v in m.items():
                 print(f"  {k:<12} {v:.4f}")
+    return 0
+
+
+def cmd_pose_check(args: argparse.Namespace) -> int:
+    from x2studio.core.errors import InputError
+
+    from .tasks.posemap import pose_check
+
+    if args.data is None:
+        raise InputError("The pose check needs --data DIR (a rendered dataset with labelled stills).")
+    res = pose_check(args.data, split=args.split, x2face=args.weights or "x2face-lite", estimator=args.estimator,
+                     sources=args.sources, device=args.device or "cpu")
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    print(f"closed-loop pose check: {res['sources']} held-out sources, X2Face '{res['x2face']}', "
+          f"estimator '{res['estimator']}' (mean ± sd over sources)")
+    print(f"  {'axis':<6}{'commanded':>10}{'f_v→p':>16}{'estimator':>16}")
+    for r in res["rows"]:
+        print(f"  {r['axis']:<6}{r['commanded']:>+10.0f}{r['v2p_mean']:>+10.1f} ± {r['v2p_sd']:<4.1f}"
+              f"{r['estimator_mean']:>+10.1f} ± {r['estimator_sd']:<4.1f}")
+    for a in res["slope_v2p"]:
+        print(f"  {a}: achieved / commanded change {res['slope_v2p'][a]:.2f} (f_v→p), "
+              f"{res['slope_estimator'][a]:.2f} (estimator)")
     return 0
 
 
@@ -213,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth_demo)
     p = sub.add_parser("train", help="train a model ('train list' shows tasks and recipes)",
                        description="train TASK --recipe R --data DIR --out DIR [--resume]  |  train list [--json]  |  "
-                                   "train eval TASK --weights W --data DIR [--split test]")
-    p.add_argument("task", help="task name, 'list' or 'eval'")
+                                   "train eval TASK --weights W --data DIR [--split test]  |  "
+                                   "train pose-check --data STILLS [--weights X2FACE] (closed-loop pose check)")
+    p.add_argument("task", help="task name, 'list', 'eval' or 'pose-check'")
     p.add_argument("what", nargs="?", default=None, help="with 'eval': the task")
     p.add_argument("--recipe", default="lite", help="recipe (default lite)")
     p.add_argument("--data", type=Path, help="dataset folder (x2studio face-track format)")
@@ -234,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="eval: weights name in the registry, or a .safetensors file")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="eval: split (default test)")
     p.add_argument("--batches", type=int, default=None, help="eval: at most this many batches")
-    p.add_argument("--json", action="store_true", help="list/eval: print JSON")
+    p.add_argument("--json", action="store_true", help="list/eval/pose-check: print JSON")
+    p.add_argument("--estimator", default="headpose-lite", help="pose-check: the independent pose estimator")
+    p.add_argument("--sources", type=int, default=8, help="pose-check: near-frontal stills used as sources")
     p.set_defaults(func=cmd_train)
     return parser
 

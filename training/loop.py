@@ -53,6 +53,7 @@ from torch import nn
 
 from x2studio.core.atomic import atomic_path, atomic_write_text
 from x2studio.core.errors import InputError
+from x2studio.media.image import write_image
 from x2studio.weights.registry import ModelCard, WeightsEntry, save_weights
 
 __all__ = ["Recipe", "Task", "TrainResult", "train", "evaluate_weights", "global_batches", "latest_checkpoint"]
@@ -472,8 +473,6 @@ def _evaluate(task, net, loader, dev, amp: bool = False, amp_dtype=torch.float16
 
 def _write_samples(out: Path, step: int, task, model, val_ds, recipe: Recipe, dev) -> str | None:
     """The task's sample image for the first validation batch → ``samples/step-<step>.png`` (last 20 kept)."""
-    import cv2
-
     idx = next(global_batches(len(val_ds), min(recipe.batch_size, len(val_ds), 8), 1, 0, recipe.seed, 0), None)
     if idx is None:
         return None
@@ -484,11 +483,7 @@ def _write_samples(out: Path, step: int, task, model, val_ds, recipe: Recipe, de
     folder = out / "samples"
     folder.mkdir(exist_ok=True)
     path = folder / f"step-{step:08d}.png"
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR))
-    if not ok:
-        return None
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.tobytes())
+    write_image(path, image)
     for old in sorted(folder.glob("step-*.png"))[:-20]:
         old.unlink(missing_ok=True)
     return str(path)

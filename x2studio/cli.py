@@ -179,8 +179,57 @@ def cmd_reenact(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pose(args: argparse.Namespace) -> int:
+    from .core.device import resolve_device
+    from .core.settings import load_settings
+    from .pipelines.pose import HeadPoseEstimator, PoseController, closed_loop, export_sweep
+    from .pipelines.reenact import IMAGE_SUFFIXES, Reenactor
+
+    if not args.source.exists():
+        raise X2Error(f"The file '{args.source}' does not exist.")
+    if args.source.suffix.lower() not in IMAGE_SUFFIXES:
+        raise X2Error(f"'{args.source.name}' is not an image.", f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    if not args.check and args.output is None:
+        raise X2Error("Say where to write the result: -o OUT.png (a pose), OUT.mp4 or OUT.gif (--sweep).")
+    if args.output is not None:
+        want = (".mp4", ".gif") if args.sweep else (".png", ".jpg", ".jpeg")
+        if args.output.suffix.lower() not in want:
+            raise X2Error(f"'{args.output.name}': {'a sweep' if args.sweep else 'a pose'} is written as "
+                          f"{' or '.join(w[1:].upper() for w in want)}.")
+        if not args.output.parent.is_dir():
+            raise X2Error(f"The folder '{args.output.parent}' does not exist.")
+    device = str(args.device or resolve_device(load_settings().device).torch_device)
+    r = Reenactor(args.weights, device=device, detector=args.detector)
+    r.set_sources(r.load_sources([args.source]))
+    ctl = PoseController(r)
+    src = ctl.source_pose()
+    print(f"source pose: yaw {src[0]:+.1f}, pitch {src[1]:+.1f}, roll {src[2]:+.1f} degrees")
+    if args.check:
+        print(closed_loop(ctl, HeadPoseEstimator(args.estimator, device=device)).table())
+        return 0
+    if args.sweep:
+        job, bar = _job()
+        try:
+            export_sweep(ctl, args.sweep, args.output, lo=args.min, hi=args.max, seconds=args.seconds,
+                         paste=not args.no_paste_back, job=job)
+        finally:
+            bar.close()
+        print(f"wrote {args.output}: {args.sweep} sweep")
+        return 0
+    pose = [src[k] if v is None else v for k, v in enumerate((args.yaw, args.pitch, args.roll))]
+    crop = ctl.render(pose)
+    img = crop if args.no_paste_back else r.composite(crop)
+    from .media.image import write_image
+
+    write_image(args.output, img)
+    print(f"wrote {args.output}: yaw {pose[0]:+.1f}, pitch {pose[1]:+.1f}, roll {pose[2]:+.1f}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    from .face.tracks import CROP_MARGIN
+
     parser = argparse.ArgumentParser(prog="x2studio", description="X2 Studio — faces and music from video. "
                                      "With no command, opens the app.")
     parser.add_argument("--version", action="version", version=f"X2 Studio {__version__}")
@@ -218,6 +267,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_reenact)
+    p = sub.add_parser("pose", help="turn a face in a photo to a head pose (X2Face + pose mappings)")
+    p.add_argument("--source", required=True, type=Path, help="the photo with the face")
+    p.add_argument("--yaw", type=float, help="degrees, -60…60 (default: the source's own)")
+    p.add_argument("--pitch", type=float, help="degrees, -30…30 (default: the source's own)")
+    p.add_argument("--roll", type=float, help="degrees, -25…25 (default: the source's own)")
+    p.add_argument("--sweep", choices=["yaw", "pitch", "roll"], help="write an animation along this axis")
+    p.add_argument("--min", type=float, default=None, help="sweep from this angle (default: 3/4 of the range)")
+    p.add_argument("--max", type=float, default=None, help="sweep to this angle (default: 3/4 of the range)")
+    p.add_argument("--seconds", type=float, default=4.0, help="sweep length (default 4 s at 25 fps)")
+    p.add_argument("--check", action="store_true",
+                   help="closed-loop check: command poses, read them back with f_v→p and the headpose CNN")
+    p.add_argument("--estimator", default="headpose-lite", help="pose estimator weights for --check")
+    p.add_argument("-o", "--output", type=Path, help="OUT.png (a pose) or OUT.mp4 / OUT.gif (a sweep)")
+    p.add_argument("--no-paste-back", action="store_true", help="write the face crop, not the full photo")
+    p.add_argument("--weights", default="x2face-lite", help="X2Face weights with pose mappings (default x2face-lite)")
+    p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_pose)
     weights = sub.add_parser("weights", help="model weights: list, add")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     p = wsub.add_parser("list", help="bundled and user weights, with their metrics")
@@ -239,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("faces", help="find, track and crop faces in videos into a face-track dataset")
     p.add_argument("paths", nargs="+", type=Path, metavar="VIDEO", help="videos or folders of videos, then OUT")
     p.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")
-    p.add_argument("--margin", type=float, default=1.6, help="box expansion around the face (default 1.6)")
+    p.add_argument("--margin", type=float, default=CROP_MARGIN,
+                   help=f"box expansion around the face (default {CROP_MARGIN}, the synthetic data's framing)")
     p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto",
                    help="face detector (default: mediapipe when installed, else OpenCV's Haar cascade)")
     p.add_argument("--max-faces", type=int, default=4, help="tracks kept per video, largest first (default 4)")

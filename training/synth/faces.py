@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from x2studio.core.atomic import atomic_path
 from x2studio.core.errors import InputError
 from x2studio.core.jobs import Job
 from x2studio.face.dataset import DatasetWriter, TrackEntry, save_npz, split_identities
+from x2studio.media.image import write_image
 from x2studio.media.video import VideoWriter
 
 from .head import Expression, sample_identity
@@ -306,9 +306,7 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.tobytes())
+    write_image(path, rgb)
 
 
 def _write_stills(writer, renderer, seed, n, n_id, names, splits, job, done, total) -> None:

@@ -1,7 +1,7 @@
 """Offline face detectors: OpenCV's bundled Haar cascades, or mediapipe's BlazeFace when installed.
 
 Both return boxes in the *landmark-box* convention (the tight box of the 68 iBUG points, as the
-synthetic ground truth defines it), so that the ×1.6 crop margin means the same thing whichever
+synthetic ground truth defines it), so that the crop margin (``tracks.CROP_MARGIN``) means the same thing whichever
 detector found the face.  Each detector's raw box is mapped with a scale and offset measured on
 rendered faces where the landmark box is known (``benchmarks/face_detectors.py`` re-measures it).
 """

@@ -12,15 +12,18 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
+from .tracks import CROP_MARGIN
 
 __all__ = ["face_mask", "paste_back"]
 
 
-def face_mask(size: int, feather: float = 0.12, rx: float = 0.36, ry: float = 0.44, cy: float = 0.52) -> np.ndarray:
-    """A soft elliptical face mask ``(size, size) float32`` in [0, 1] for a ×1.6-margin crop."""
+def face_mask(size: int, feather: float = 0.12, margin: float = CROP_MARGIN) -> np.ndarray:
+    """A soft elliptical face mask ``(size, size) float32`` in [0, 1] for a crop of ``margin`` × the
+    landmark box (the ellipse covers the landmark box and the forehead above it)."""
+    rx, ry, cy = 0.576 / margin, 0.704 / margin, 0.5 + 0.032 / margin
     yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size
     d = np.sqrt(((xx - 0.5) / rx) ** 2 + ((yy - cy) / ry) ** 2)
-    f = max(feather, 1e-3) / min(rx, ry)
+    f = max(feather * 1.6 / margin, 1e-3) / min(rx, ry)     # the feather keeps its size on the face
     t = np.clip((1.0 + f / 2 - d) / f, 0.0, 1.0)
     return (t * t * (3 - 2 * t)).astype(np.float32)
 

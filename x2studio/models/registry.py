@@ -17,6 +17,9 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "fabnet-rotation": ("fabnet", "RotationNet"),
     "x2face": ("x2face", "X2Face"),
     "vgg11-identity": ("vgg", "VGG11"),
+    "vgg11-headpose": ("vgg", "PoseVGG11"),
+    "x2face-v2p": ("posemap", "PoseFromVector"),
+    "x2face-p2v": ("posemap", "VectorFromPose"),
 }
 
 

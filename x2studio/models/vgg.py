@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["VGG11", "CONV_CHANNELS"]
+__all__ = ["VGG11", "PoseVGG11", "CONV_CHANNELS"]
 
 CONV_CHANNELS = (1, 2, 4, 4, 8, 8, 8, 8)      # × base
 POOL_AFTER = {0, 1, 3, 5, 7}                   # conv indices (0-based) followed by max-pooling
@@ -48,3 +48,17 @@ class VGG11(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(nn.functional.max_pool2d(self.features(x)[-1], 2))
+
+
+class PoseVGG11(VGG11):
+    """The same network as a supervised head-pose regressor: image → (yaw, pitch, roll) in degrees.
+    X2 Studio's reference for the pose read-out of the driving vector (the thesis compares with a
+    supervised CNN, KEPLER) and the pose estimator that is not part of X2Face."""
+
+    def __init__(self, image_size: int = 64, base: int = 16, fc: int = 256) -> None:
+        super().__init__(3, image_size, base, fc)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from .posemap import DEGREES
+
+        return super().forward(x) * DEGREES

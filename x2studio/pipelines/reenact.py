@@ -1,7 +1,7 @@
 """Reenactment with X2Face: a source face (one or several images, or frames of a video) follows the
 pose and expression of a driving face (a video, or live frames).
 
-- Sources: the largest face of each image is found and cropped (square, ×1.6 margin, the model's
+- Sources: the largest face of each image is found and cropped (square, ×CROP_MARGIN as the training frames, the model's
   size), as the training data were.  From a video, candidate frames are sampled over its length
   and the ``max_frames`` most different face crops are kept (farthest-point choice on small grey
   crops: a stand-in for "spread in pose" until the pose read-out exists).  The embedded face is
@@ -27,12 +27,13 @@ import cv2
 import numpy as np
 import torch
 
-from ..core.errors import InputError, MediaError, X2Error
+from ..core.errors import InputError, X2Error
 from ..core.jobs import Job
 from ..face.detect import FaceDetector, make_detector
 from ..face.paste import paste_back
 from ..face.tracks import VIDEO_SUFFIXES, crop, crop_box, find_tracks
 from ..media.audio import load_audio
+from ..media.image import IMAGE_SUFFIXES, read_image
 from ..media.video import VideoReader, VideoWriter
 from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry
@@ -40,7 +41,6 @@ from ..weights.registry import WeightsRegistry
 __all__ = ["Source", "Reenactor", "ReenactReport", "reenact_video", "IMAGE_SUFFIXES"]
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 DEFAULT_WEIGHTS = "x2face-lite"
 DETECT_STRIDE = 3
 
@@ -75,16 +75,6 @@ def _largest_box(detector: FaceDetector, rgb: np.ndarray) -> np.ndarray | None:
     if not found:
         return None
     return max(found, key=lambda d: d.size).box
-
-
-def _read_image(path: Path) -> np.ndarray:
-    data = np.fromfile(str(path), np.uint8) if path.is_file() else None
-    if data is None:
-        raise InputError(f"The file '{path}' does not exist.")
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise MediaError(f"'{path.name}' is not a readable image.", "Use PNG or JPEG.")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _spread(crops: list[np.ndarray], k: int) -> list[int]:
@@ -131,7 +121,7 @@ class Reenactor:
             if not p.exists():
                 raise InputError(f"The source '{p}' does not exist.")
             if p.suffix.lower() in IMAGE_SUFFIXES:
-                rgb = _read_image(p)
+                rgb = read_image(p)
                 box = _largest_box(self.detector, rgb)
                 if box is None:
                     raise InputError(f"No face was found in '{p.name}'.", "Use a photo where the face is clearly visible.")

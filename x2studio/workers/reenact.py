@@ -10,14 +10,13 @@ of its own with OpenCV.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
-from ..core.errors import X2Error, format_error
 from ..media.video import VideoReader
+from .latest import LatestWins
 from .media import to_qimage
 from .threads import hand_back, make_thread
 
@@ -26,35 +25,17 @@ __all__ = ["ReenactServer", "CameraReader"]
 log = logging.getLogger(__name__)
 
 
-class _Driver(QObject):
+class _Driver(LatestWins):
     ready = Signal(object)                   # dict: embedded (QImage), sources [QImage], origins, weights
     drivingOpened = Signal(int, float)       # frames, fps
-    result = Signal(object)                  # dict: index, driving, generated, composite (QImage), found
-    failed = Signal(str)
+    # result: dict: index, driving, generated, composite (QImage), found
 
     def __init__(self) -> None:
         super().__init__()
         self.reenactor = None
         self._reader: VideoReader | None = None
-        self._lock = threading.Lock()
-        self._wanted: tuple | None = None
         self._last_index: int | None = None
         self.relative = False
-
-    def set_wanted(self, request: tuple) -> bool:
-        with self._lock:
-            idle = self._wanted is None
-            self._wanted = request
-            return idle
-
-    def _guard(self, fn, *args) -> None:
-        try:
-            fn(*args)
-        except X2Error as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001 - reach the user as a message
-            log.exception("reenactment failed")
-            self.failed.emit(format_error(exc))
 
     @Slot(str, str, object)
     def setup(self, weights: str, device: str, sources: list) -> None:
@@ -86,32 +67,10 @@ class _Driver(QObject):
             self._reader.close()
             self._reader = None
 
-    @Slot()
-    def serve(self) -> None:
-        while True:
-            with self._lock:
-                req = self._wanted
-            if req is None or self.reenactor is None or self.reenactor.embedded is None:
-                with self._lock:
-                    self._wanted = None
-                return
-            try:
-                out = self._drive(req)
-            except Exception as exc:  # noqa: BLE001
-                with self._lock:
-                    self._wanted = None
-                self.failed.emit(str(exc) if isinstance(exc, X2Error) else format_error(exc))
-                return
-            with self._lock:
-                done = self._wanted is req
-                if done:
-                    self._wanted = None
-            if out is not None:
-                self.result.emit(out)
-            if done:
-                return
+    def ready_to_serve(self) -> bool:
+        return self.reenactor is not None and self.reenactor.embedded is not None
 
-    def _drive(self, req: tuple) -> dict | None:
+    def handle(self, req: tuple) -> dict | None:
         kind, payload = req
         if kind == "frame":
             if self._reader is None:

@@ -8,9 +8,10 @@ simply not listed (no placeholders).
 from __future__ import annotations
 
 from .media_panel import MediaPanel
+from .pose_panel import PosePanel
 from .reenact_panel import ReenactPanel
 from .train_panel import TrainPanel
 
-PANEL_CLASSES = [MediaPanel, ReenactPanel, TrainPanel]
+PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, TrainPanel]
 
-__all__ = ["PANEL_CLASSES", "MediaPanel", "ReenactPanel", "TrainPanel"]
+__all__ = ["PANEL_CLASSES", "MediaPanel", "PosePanel", "ReenactPanel", "TrainPanel"]

@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QListWidget,
-                               QListWidgetItem, QPushButton, QRadioButton, QSizePolicy, QSlider, QVBoxLayout, QWidget)
+                               QListWidgetItem, QPushButton, QRadioButton, QSlider, QVBoxLayout, QWidget)
 
 from ...core.settings import Settings
+from ..widgets.image_view import ImageView, demo_file
 from ...workers.jobs import JobRunner
 from ...workers.reenact import CameraReader, ReenactServer
 
@@ -28,46 +29,6 @@ log = logging.getLogger(__name__)
 MODE_HELP = {False: "Absolute (the paper): the face takes the driving face's pose, expression and face shape.",
              True: "Relative: only changes from the first driving frame are applied, so the source keeps "
                    "its own face shape."}
-
-
-def _demo(name: str) -> Path:
-    from importlib import resources
-
-    return Path(str(resources.files("x2studio") / "resources" / "demo" / name))
-
-
-class _ImageView(QLabel):
-    """A titled image that scales with its box."""
-
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title = title
-        self._image: QImage | None = None
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(96, 96)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setStyleSheet("background: #202024; color: #aaa;")
-        self.setText(title)
-
-    def set_image(self, image: QImage | None) -> None:
-        self._image = image
-        self._rescale()
-
-    def image(self) -> QImage | None:
-        return self._image
-
-    def _rescale(self) -> None:
-        if self._image is None or self._image.isNull():
-            self.setPixmap(QPixmap())
-            self.setText(self.title)
-            return
-        self.setPixmap(QPixmap.fromImage(self._image).scaled(self.width() - 4, self.height() - 4,
-                                                             Qt.AspectRatioMode.KeepAspectRatio,
-                                                             Qt.TransformationMode.SmoothTransformation))
-
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self._rescale()
 
 
 class ReenactPanel(QWidget):
@@ -126,10 +87,10 @@ class ReenactPanel(QWidget):
         self.source_strip.setViewMode(QListWidget.ViewMode.IconMode)
         self.source_strip.setIconSize(QPixmap(72, 72).size())
         self.source_strip.setFixedWidth(100)
-        self.embedded_view = _ImageView("embedded face", self)
-        self.driving_view = _ImageView("driving", self)
-        self.generated_view = _ImageView("generated", self)
-        self.composite_view = _ImageView("pasted back", self)
+        self.embedded_view = ImageView("embedded face", self)
+        self.driving_view = ImageView("driving", self)
+        self.generated_view = ImageView("generated", self)
+        self.composite_view = ImageView("pasted back", self)
         views = QGridLayout()
         views.addWidget(self.source_strip, 0, 0, 2, 1)
         for col, (view, name) in enumerate(((self.embedded_view, "Embedded face"), (self.driving_view, "Driving"),
@@ -187,7 +148,7 @@ class ReenactPanel(QWidget):
         if not self._started:
             self._started = True
             self.refresh_weights()
-            demo_src, demo_drv = _demo("face_0.png"), _demo("talking_3.mp4")
+            demo_src, demo_drv = demo_file("face_0.png"), demo_file("talking_3.mp4")
             if self.weights_box.count() and demo_src.is_file() and demo_drv.is_file():
                 self.set_sources([str(demo_src)])
                 self.set_driving(demo_drv)

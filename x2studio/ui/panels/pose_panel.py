@@ -1,0 +1,298 @@
+"""The Pose panel: turn the face in a photo with yaw / pitch / roll sliders (X2Face + pose mappings).
+
+The source's own pose (read from its driving vector by f_v→p) is where the sliders start and what
+"Reset" returns to.  Each slider move asks :class:`~x2studio.workers.pose.PoseServer` for a
+preview; only the newest request is rendered, so dragging never queues work.  "Export sweep" writes
+an animation along one axis (MP4 or GIF) as a job with progress and cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
+                               QPushButton, QSlider, QVBoxLayout, QWidget)
+
+from ...core.settings import Settings
+from ...workers.jobs import JobRunner
+from ...workers.pose import PoseServer
+from ..widgets.image_view import ImageView, demo_file
+
+__all__ = ["PosePanel"]
+
+log = logging.getLogger(__name__)
+AXES = ("yaw", "pitch", "roll")
+LIMITS = {"yaw": (-60.0, 60.0), "pitch": (-30.0, 30.0), "roll": (-25.0, 25.0)}   # as pipelines.pose.LIMITS
+STEPS = 2          # slider ticks per degree
+
+
+class PosePanel(QWidget):
+    panel_id = "pose"
+    title = "Pose"
+
+    errorRaised = Signal(str, str)
+    statusMessage = Signal(str)
+    resultShown = Signal(object)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.device = "cpu"
+        self.source: str | None = None
+        self.source_pose = [0.0, 0.0, 0.0]
+        self.ready = False
+        self.last_result: dict | None = None
+        self._started = False
+        self.jobs = JobRunner(self)
+
+        self.server = PoseServer(self)
+        self.server.ready.connect(self._on_ready)
+        self.server.result.connect(self._on_result)
+        self.server.failed.connect(self._on_failed)
+
+        self.source_button = QPushButton("Source photo…", self)
+        self.source_button.clicked.connect(self._choose_source)
+        self.weights_box = QComboBox(self)
+        self.weights_box.currentTextChanged.connect(lambda _t: self._setup())
+        self.paste = QCheckBox("Paste back", self)
+        self.paste.setChecked(True)
+        top = QHBoxLayout()
+        for w in (self.source_button, QLabel("Weights", self), self.weights_box, self.paste):
+            top.addWidget(w)
+        top.addStretch(1)
+
+        self.source_view = ImageView("source", self)
+        self.embedded_view = ImageView("embedded face", self)
+        self.generated_view = ImageView("generated", self)
+        self.composite_view = ImageView("pasted back", self)
+        views = QGridLayout()
+        for col, (view, name) in enumerate(((self.source_view, "Source"), (self.embedded_view, "Embedded face"),
+                                            (self.generated_view, "Generated"), (self.composite_view, "Pasted back"))):
+            views.addWidget(QLabel(name, self), 0, col, alignment=Qt.AlignmentFlag.AlignHCenter)
+            views.addWidget(view, 1, col)
+            views.setColumnStretch(col, 1)
+        views.setRowStretch(1, 1)
+
+        self.sliders: dict[str, QSlider] = {}
+        self.spins: dict[str, QDoubleSpinBox] = {}
+        grid = QGridLayout()
+        for row, axis in enumerate(AXES):
+            lo, hi = LIMITS[axis]
+            slider = QSlider(Qt.Orientation.Horizontal, self)
+            slider.setRange(int(lo * STEPS), int(hi * STEPS))
+            slider.setObjectName(f"{axis}Slider")
+            spin = QDoubleSpinBox(self)
+            spin.setRange(lo, hi)
+            spin.setDecimals(1)
+            spin.setSingleStep(1.0)
+            spin.setSuffix("°")
+            slider.valueChanged.connect(lambda v, a=axis: self._on_slider(a, v))
+            spin.valueChanged.connect(lambda v, a=axis: self._on_spin(a, v))
+            self.sliders[axis], self.spins[axis] = slider, spin
+            grid.addWidget(QLabel(axis.capitalize(), self), row, 0)
+            grid.addWidget(slider, row, 1)
+            grid.addWidget(spin, row, 2)
+        grid.setColumnStretch(1, 1)
+        self.source_pose_label = QLabel("", self)
+        self.reset_button = QPushButton("Reset to the source's pose", self)
+        self.reset_button.clicked.connect(self.reset)
+        self.latency = QLabel("", self)
+        pose_row = QHBoxLayout()
+        pose_row.addWidget(self.source_pose_label, 1)
+        pose_row.addWidget(self.latency)
+        pose_row.addWidget(self.reset_button)
+
+        self.sweep_axis = QComboBox(self)
+        self.sweep_axis.addItems(AXES)
+        self.sweep_button = QPushButton("Export sweep…", self)
+        self.sweep_button.setToolTip("An animation along one axis (there and back), as MP4 or GIF")
+        self.sweep_button.clicked.connect(self._choose_sweep)
+        self.still_button = QPushButton("Save image…", self)
+        self.still_button.clicked.connect(self._choose_still)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        bottom = QHBoxLayout()
+        for w in (QLabel("Sweep", self), self.sweep_axis, self.sweep_button, self.still_button):
+            bottom.addWidget(w)
+        bottom.addWidget(self.status, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(views, 1)
+        layout.addLayout(grid)
+        layout.addLayout(pose_row)
+        layout.addLayout(bottom)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ start-up
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._started:
+            self._started = True
+            self.refresh_weights()
+            demo = demo_file("face_2.png")
+            if self.weights_box.count() and demo.is_file():
+                self.set_source(str(demo))
+
+    def refresh_weights(self) -> None:
+        from ...weights.registry import WeightsRegistry
+
+        reg = WeightsRegistry()
+        have = set(reg.names())
+        names = [n for n in reg.names("x2face") if f"{n}-v2p" in have and f"{n}-p2v" in have]
+        current = self.weights_box.currentText()
+        self.weights_box.blockSignals(True)
+        self.weights_box.clear()
+        self.weights_box.addItems(names)
+        if current in names:
+            self.weights_box.setCurrentText(current)
+        elif "x2face-lite" in names:
+            self.weights_box.setCurrentText("x2face-lite")
+        self.weights_box.blockSignals(False)
+        if not names:
+            self.status.setText("No X2Face weights with pose mappings are installed: train 'x2face-v2p' and "
+                                "'x2face-p2v' in the Train panel.")
+
+    def set_device(self, device: str) -> None:
+        self.device = device
+        self._setup()
+
+    # ------------------------------------------------------------------ source
+    def _choose_source(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Source photo", "",
+                                              "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)")
+        if path:
+            self.set_source(path)
+
+    def set_source(self, path: str) -> None:
+        self.source = str(path)
+        self._setup()
+
+    def _setup(self) -> None:
+        if not self.source or not self.weights_box.currentText():
+            return
+        self.ready = False
+        self.status.setText("Finding the face and reading its pose…")
+        self.server.setup(self.weights_box.currentText(), self.device, self.source)
+        self._update_buttons()
+
+    def _on_ready(self, info: dict) -> None:
+        self.ready = True
+        self.source_pose = list(info["pose"])
+        self.source_view.set_image(info["source"])
+        self.embedded_view.set_image(info["embedded"])
+        y, p, r = self.source_pose
+        self.source_pose_label.setText(f"Source pose (read by f_v→p): yaw {y:+.1f}°, pitch {p:+.1f}°, roll {r:+.1f}°")
+        self.status.setText(f"Weights '{info['weights']}' on {self.device.upper()}. Move the sliders.")
+        self._update_buttons()
+        self.reset()
+
+    # ------------------------------------------------------------------ sliders
+    def pose(self) -> list[float]:
+        return [self.spins[a].value() for a in AXES]
+
+    def set_pose(self, pose) -> None:
+        """Move the controls to ``pose`` (degrees) and ask for one preview."""
+        for axis, value in zip(AXES, pose):
+            for w, v in ((self.spins[axis], float(value)), (self.sliders[axis], int(round(float(value) * STEPS)))):
+                w.blockSignals(True)
+                w.setValue(v)
+                w.blockSignals(False)
+        self._request()
+
+    def reset(self) -> None:
+        self.set_pose(self.source_pose)
+
+    def _on_slider(self, axis: str, value: int) -> None:
+        spin = self.spins[axis]
+        spin.blockSignals(True)
+        spin.setValue(value / STEPS)
+        spin.blockSignals(False)
+        self._request()
+
+    def _on_spin(self, axis: str, value: float) -> None:
+        slider = self.sliders[axis]
+        slider.blockSignals(True)
+        slider.setValue(int(round(value * STEPS)))
+        slider.blockSignals(False)
+        self._request()
+
+    def _request(self) -> None:
+        if self.ready:
+            self.server.want(self.pose())
+
+    def _on_result(self, out: dict) -> None:
+        self.last_result = out
+        self.generated_view.set_image(out["generated"])
+        self.composite_view.set_image(out["composite"] if self.paste.isChecked() else out["generated"])
+        self.latency.setText(f"{out['ms']:.0f} ms")
+        self.resultShown.emit(out)
+
+    def _on_failed(self, message: str) -> None:
+        self.status.setText(message)
+        self.errorRaised.emit(message, "")
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ export
+    def _choose_sweep(self) -> None:
+        axis = self.sweep_axis.currentText()
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {axis} sweep", f"sweep_{axis}.mp4",
+                                              "MP4 video (*.mp4);;GIF animation (*.gif)")
+        if path:
+            self.export_sweep(Path(path), axis)
+
+    def export_sweep(self, out: Path, axis: str):
+        """The source swept along ``axis`` from the current pose (there and back) → ``out`` as a job."""
+        if not self.ready:
+            self.errorRaised.emit("Choose a source photo first.", "")
+            return None
+        weights, device, source, start, paste = (self.weights_box.currentText(), self.device, self.source,
+                                                 self.pose(), self.paste.isChecked())
+
+        def work(job):
+            from ...pipelines.pose import PoseController, export_sweep
+            from ...pipelines.reenact import Reenactor
+
+            r = Reenactor(weights, device=device)
+            r.set_sources(r.load_sources([source]))
+            return export_sweep(PoseController(r), axis, out, start=start, paste=paste, job=job)
+
+        self.status.setText(f"Exporting {out.name}…")
+        handle = self.jobs.start(f"Exporting {out.name}", work, on_success=self._on_exported,
+                                 on_failure=lambda m, d: self._on_failed(f"Export failed: {m}"))
+        handle.progress.connect(lambda ev: self.status.setText(f"Exporting: {100 * (ev.fraction or 0):.0f}%"))
+        handle.cancelled.connect(lambda: self.status.setText("Export cancelled; nothing was written."))
+        return handle
+
+    def _on_exported(self, path) -> None:
+        self.status.setText(f"Wrote {path}.")
+        self.statusMessage.emit(f"Exported {path}")
+
+    def _choose_still(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save image", "posed.png", "PNG image (*.png)")
+        if path:
+            self.save_image(Path(path))
+
+    def save_image(self, path: Path) -> bool:
+        from ...core.atomic import atomic_path
+
+        img = self.composite_view.image()
+        if img is None or img.isNull():
+            return False
+        with atomic_path(path) as tmp:
+            if not img.save(str(tmp), "PNG"):
+                self.errorRaised.emit(f"Could not write '{path}'.", "Is the folder writable?")
+                return False
+        self.status.setText(f"Saved {path}.")
+        return True
+
+    def _update_buttons(self) -> None:
+        for w in (*self.sliders.values(), *self.spins.values(), self.reset_button, self.sweep_button,
+                  self.still_button):
+            w.setEnabled(self.ready)
+
+    def shutdown(self) -> None:
+        self.jobs.shutdown()
+        self.server.shutdown()

@@ -1,0 +1,82 @@
+"""A worker that serves only the newest request ("latest wins").
+
+The GUI thread calls :meth:`LatestWins.set_wanted`; when it returns True (the worker was idle) the GUI
+also queues :meth:`serve` on the worker's thread.  Requests that arrive while one is being handled
+replace each other, so a slow model drops stale requests (slider drags, camera frames, playback)
+instead of lagging behind them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from ..core.errors import X2Error, format_error
+
+__all__ = ["LatestWins"]
+
+log = logging.getLogger(__name__)
+
+
+class LatestWins(QObject):
+    result = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._wanted: object | None = None
+
+    def set_wanted(self, request: object) -> bool:
+        """Remember ``request`` (replacing any unserved one); True if the worker must be woken."""
+        with self._lock:
+            idle = self._wanted is None
+            self._wanted = request
+            return idle
+
+    def ready_to_serve(self) -> bool:
+        """Whether requests can be handled now (e.g. a model is loaded); unhandled ones are dropped."""
+        return True
+
+    def handle(self, request: object) -> dict | None:
+        """Serve one request on the worker's thread; the returned dict is emitted as ``result``."""
+        raise NotImplementedError
+
+    def _guard(self, fn, *args) -> None:
+        """Run ``fn``; errors reach the GUI as ``failed`` messages, never as crashes."""
+        try:
+            fn(*args)
+        except X2Error as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - reach the user as a message
+            log.exception("%s failed", type(self).__name__)
+            self.failed.emit(format_error(exc))
+
+    @Slot()
+    def serve(self) -> None:
+        while True:
+            with self._lock:
+                req = self._wanted
+            if req is None or not self.ready_to_serve():
+                with self._lock:
+                    self._wanted = None
+                return
+            try:
+                out = self.handle(req)
+            except Exception as exc:  # noqa: BLE001
+                with self._lock:
+                    self._wanted = None
+                if not isinstance(exc, X2Error):
+                    log.exception("%s failed", type(self).__name__)
+                self.failed.emit(str(exc) if isinstance(exc, X2Error) else format_error(exc))
+                return
+            with self._lock:
+                done = self._wanted is req
+                if done:
+                    self._wanted = None
+            if out is not None:
+                self.result.emit(out)
+            if done:
+                return

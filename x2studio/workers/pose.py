@@ -1,0 +1,90 @@
+"""Pose-slider previews off the GUI thread: one thread owns the X2Face model and the pose mappings;
+slider moves are requests, and only the newest is rendered (a drag coalesces)."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from .latest import LatestWins
+from .media import to_qimage
+from .threads import hand_back, make_thread
+
+__all__ = ["PoseServer"]
+
+
+class _PoseWorker(LatestWins):
+    ready = Signal(object)       # dict: source, embedded (QImage), pose (yaw, pitch, roll), weights
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reenactor = None
+        self.controller = None
+
+    @Slot(str, str, str)
+    def setup(self, weights: str, device: str, source: str) -> None:
+        self._guard(self._setup, weights, device, source)
+
+    def _setup(self, weights: str, device: str, source: str) -> None:
+        from ..pipelines.pose import PoseController
+        from ..pipelines.reenact import Reenactor
+
+        self.controller = None
+        if self.reenactor is None or self.reenactor.weights != weights or str(self.reenactor.device) != device:
+            self.reenactor = Reenactor(weights, device=device)
+        self.reenactor.set_sources(self.reenactor.load_sources([source]))
+        self.controller = PoseController(self.reenactor)
+        pose = self.controller.source_pose()
+        self.ready.emit({"source": to_qimage(self.reenactor.sources[0].crop),
+                         "embedded": to_qimage(self.reenactor.embedded_face()),
+                         "pose": [float(x) for x in pose], "weights": weights})
+
+    def ready_to_serve(self) -> bool:
+        return self.controller is not None
+
+    def handle(self, pose) -> dict:
+        t0 = time.perf_counter()
+        crop = self.controller.render(pose)
+        return {"pose": list(pose), "generated": to_qimage(crop),
+                "composite": to_qimage(self.reenactor.composite(crop)), "ms": (time.perf_counter() - t0) * 1000}
+
+    @Slot()
+    def finish(self) -> None:
+        hand_back(self)
+
+
+class PoseServer(QObject):
+    """The GUI's handle: ``setup`` a source, then ``want(pose)`` as often as the sliders move."""
+
+    ready = Signal(object)
+    result = Signal(object)
+    failed = Signal(str)
+    _setup = Signal(str, str, str)
+    _serve = Signal()
+    _finish = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = make_thread("pose")
+        self._worker = _PoseWorker()
+        self._worker.moveToThread(self._thread)
+        self._setup.connect(self._worker.setup)
+        self._serve.connect(self._worker.serve)
+        self._finish.connect(self._worker.finish)
+        for name in ("ready", "result", "failed"):
+            getattr(self._worker, name).connect(getattr(self, name))
+        self._thread.start()
+
+    def setup(self, weights: str, device: str, source: str) -> None:
+        self._setup.emit(weights, device, str(source))
+
+    def want(self, pose) -> None:
+        if self._worker.set_wanted(tuple(float(x) for x in pose)):
+            self._serve.emit()
+
+    def shutdown(self) -> None:
+        if self._thread.isRunning():
+            self._finish.emit()
+            self._thread.quit()
+            self._thread.wait(10000)
