@@ -8,7 +8,7 @@ import pytest
 
 from x2studio.cli import main
 from x2studio.face.dataset import load_labels, load_manifest
-from x2studio.face.paste import face_mask, paste_back
+from x2studio.face.paste import crop_mask, paste_back
 from x2studio.face.tracks import crop, crop_box, extract_face_tracks, link_detections
 from x2studio.media.video import VideoWriter
 
@@ -101,7 +101,7 @@ def test_paste_back_round_trip_and_colour_matching():
     tinted = np.clip(face.astype(int) + 40, 0, 255).astype(np.uint8)
     plain = paste_back(frame, tinted, box, color_match=False)
     matched = paste_back(frame, tinted, box, color_match=True)
-    m = face_mask(128)
+    m = crop_mask(128)
     ring = np.zeros(frame.shape[:2], bool)          # inside the feathered seam
     ring[40:168, 100:228] = (m > 0.2) & (m < 0.8)
     e_plain = np.abs(plain[ring].astype(int) - frame[ring].astype(int)).mean()

@@ -3,7 +3,8 @@
 The crop (``S×S``, cut from the frame at the square ``box``) is warped back into the frame, its
 colours matched to the frame's on a ring around the seam (mean and spread per channel in Lab,
 so a generator's colour cast or exposure shift does not show at the border), and blended with a
-feathered elliptical mask so no edge is visible.
+feathered mask so no edge is visible: by default a rounded square over nearly the whole crop
+(:func:`crop_mask`; the generator redraws the whole crop), or the face ellipse (:func:`face_mask`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from ..core.errors import InputError
 from .tracks import CROP_MARGIN
 
-__all__ = ["face_mask", "paste_back"]
+__all__ = ["face_mask", "crop_mask", "paste_back"]
 
 
 def face_mask(size: int, feather: float = 0.12, margin: float = CROP_MARGIN) -> np.ndarray:
@@ -28,8 +29,19 @@ def face_mask(size: int, feather: float = 0.12, margin: float = CROP_MARGIN) -> 
     return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
+def crop_mask(size: int, feather: float = 0.1, extent: float = 0.47) -> np.ndarray:
+    """A soft rounded-square mask ``(size, size) float32`` covering nearly the whole crop: the
+    default for X2Face's output, which regenerates the whole crop (head, hair and background), so a
+    head that turns or tilts is pasted whole instead of ghosting over the source's own face."""
+    yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size - 0.5
+    d = ((np.abs(xx) / extent) ** 4 + (np.abs(yy) / extent) ** 4) ** 0.25
+    f = max(feather, 1e-3) / extent
+    t = np.clip((1.0 - d) / f, 0.0, 1.0)
+    return (t * t * (3 - 2 * t)).astype(np.float32)
+
+
 def paste_back(frame: np.ndarray, face: np.ndarray, box, *, mask: np.ndarray | None = None,
-               color_match: bool = True, feather: float = 0.12) -> np.ndarray:
+               color_match: bool = True, feather: float = 0.1) -> np.ndarray:
     """Return a copy of ``frame (H, W, 3) uint8`` with ``face (S, S, 3) uint8`` composited into the
     square ``box`` (x0, y0, x1, y1, frame pixels; may extend past the frame)."""
     if frame.ndim != 3 or frame.shape[2] != 3 or face.ndim != 3 or face.shape[2] != 3:
@@ -57,7 +69,7 @@ def paste_back(frame: np.ndarray, face: np.ndarray, box, *, mask: np.ndarray | N
     rw, rh = fx1 - fx0, fy1 - fy0
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(face, mi, (rw, rh), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    mk = face_mask(s, feather) if mask is None else np.asarray(mask, np.float32)
+    mk = crop_mask(s, feather) if mask is None else np.asarray(mask, np.float32)
     if mk.shape != (s, s):
         raise InputError(f"The mask must be {s}x{s} like the face crop.")
     mw = cv2.warpAffine(mk, mi, (rw, rh), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
