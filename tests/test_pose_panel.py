@@ -46,6 +46,16 @@ def test_pose_panel_sliders_preview_and_export(qtbot, panel: PosePanel, tmp_path
     panel.reset()
     assert panel.pose()[0] == pytest.approx(panel.source_pose[0], abs=0.05)
     assert panel.save_image(tmp_path / "posed.png") and (tmp_path / "posed.png").stat().st_size > 0
+    # a paint layer (from the Paint panel) shows on the posed face
+    from x2studio.pipelines.paint import PaintLayer
+
+    layer = PaintLayer(128)
+    layer.stroke([(30, 60), (100, 60)], size=8, color=(0, 255, 0))
+    plain, n = results[-1]["generated"], len(results)
+    assert panel.set_layer(layer.save(tmp_path / "layer.png"))
+    qtbot.waitUntil(lambda: len(results) > n, timeout=30000)
+    assert results[-1]["generated"] != plain
+    assert panel.set_layer(None)
     handle = panel.export_sweep(tmp_path / "sweep.gif", "pitch")
     with qtbot.waitSignal(handle.ended, timeout=120000):
         pass

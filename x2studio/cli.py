@@ -226,6 +226,25 @@ def cmd_pose(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_paint(args: argparse.Namespace) -> int:
+    from .core.device import resolve_device
+    from .core.settings import load_settings
+    from .pipelines.paint import paint_video
+
+    if args.output.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise X2Error(f"'{args.output.name}': the output is written as MP4.", "Use a name ending in .mp4.")
+    device = str(args.device or resolve_device(load_settings().device).torch_device)
+    job, bar = _job()
+    try:
+        report = paint_video(args.source, args.layer, args.driving, args.output, weights=args.weights, device=device,
+                             detector=args.detector, relative=args.relative, paste=not args.no_paste_back, job=job)
+    finally:
+        bar.close()
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .face.tracks import CROP_MARGIN
@@ -285,6 +304,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_pose)
+    p = sub.add_parser("paint", help="drive a face whose embedded face carries a paint layer (tattoo, scar, glasses)")
+    p.add_argument("--source", required=True, type=Path, help="the source face (photo or video)")
+    p.add_argument("--layer", required=True, type=Path,
+                   help="a PNG with transparency, the embedded face's size (drawn in the Paint panel)")
+    p.add_argument("--driving", required=True, type=Path, help="driving video")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output MP4 (with the driving video's audio)")
+    p.add_argument("--relative", action="store_true", help="transfer changes only (keeps the source's face shape)")
+    p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full frame")
+    p.add_argument("--weights", default="x2face-lite", help="X2Face weights (default x2face-lite)")
+    p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_paint)
     weights = sub.add_parser("weights", help="model weights: list, add")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     p = wsub.add_parser("list", help="bundled and user weights, with their metrics")

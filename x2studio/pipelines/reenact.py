@@ -110,6 +110,8 @@ class Reenactor:
         self.v_first: torch.Tensor | None = None
         self._box: np.ndarray | None = None
         self._since_detect = 0
+        self._embedded_plain: torch.Tensor | None = None
+        self._paint = None
 
     # ------------------------------------------------------------------ sources
     def load_sources(self, paths: Sequence[str | Path], frames_per_video: int = 3, job: Job | None = None) -> list[Source]:
@@ -162,12 +164,30 @@ class Reenactor:
             self.embedded = self.model.embed(x[None])
             self.v_source = self.model.driving.vector(x[:1])
         self.v_first = None
+        self._embedded_plain = self.embedded
+        if self._paint is not None:
+            self.set_paint(self._paint)
 
-    def embedded_face(self) -> np.ndarray:
-        """The embedded face as an RGB ``uint8`` image (what paint edits will draw on)."""
+    def set_paint(self, layer) -> None:
+        """Draw a paint layer (:class:`~x2studio.pipelines.paint.PaintLayer`, or None to remove it) on
+        the embedded face; it stays on when the sources change (the same edit on another person)."""
+        if layer is not None and layer.size != self.size:
+            raise InputError(f"The paint layer is {layer.size}², the embedded face {self.size}².")
+        self._paint = layer
+        if self._embedded_plain is None:
+            return
+        if layer is None:
+            self.embedded = self._embedded_plain
+            return
+        rgba = torch.from_numpy(layer.rgba.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(self.device)
+        a = rgba[:, 3:]
+        self.embedded = rgba[:, :3] * a + self._embedded_plain * (1 - a)
+
+    def embedded_face(self, painted: bool = True) -> np.ndarray:
+        """The embedded face as an RGB ``uint8`` image (with the paint layer, or without: the canvas)."""
         if self.embedded is None:
             raise InputError("Choose the source faces first.")
-        return self._image(self.embedded[0])
+        return self._image((self.embedded if painted else self._embedded_plain)[0])
 
     # ------------------------------------------------------------------ driving
     def restart(self) -> None:

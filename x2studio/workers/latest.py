@@ -28,6 +28,23 @@ class LatestWins(QObject):
         super().__init__()
         self._lock = threading.Lock()
         self._wanted: object | None = None
+        self._offers: dict = {}
+
+    def offer(self, name: str, value: object) -> None:
+        """(Any thread.)  A setting (e.g. a paint layer) applied before the next request is served.
+        A queued signal would not do: requests already waiting could be served before it arrives."""
+        with self._lock:
+            self._offers[name] = value
+
+    def take_offers(self) -> None:
+        """Apply the settings offered since the last call (on the worker's thread)."""
+        with self._lock:
+            offers, self._offers = self._offers, {}
+        if offers:
+            self.apply_offers(offers)
+
+    def apply_offers(self, offers: dict) -> None:
+        """Subclasses: apply ``{name: value}`` settings."""
 
     def set_wanted(self, request: object) -> bool:
         """Remember ``request`` (replacing any unserved one); True if the worker must be woken."""
@@ -64,6 +81,7 @@ class LatestWins(QObject):
                     self._wanted = None
                 return
             try:
+                self.take_offers()
                 out = self.handle(req)
             except Exception as exc:  # noqa: BLE001
                 with self._lock:

@@ -27,10 +27,11 @@ log = logging.getLogger(__name__)
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
-    """A QImage that owns a copy of an ``(H, W, 3)`` uint8 RGB array."""
+    """A QImage that owns a copy of an ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA uint8 array."""
     rgb = np.ascontiguousarray(rgb)
-    h, w, _ = rgb.shape
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    h, w, c = rgb.shape
+    fmt = QImage.Format.Format_RGBA8888 if c == 4 else QImage.Format.Format_RGB888
+    return QImage(rgb.data, w, h, c * w, fmt).copy()
 
 
 class _Decoder(QObject):

@@ -21,6 +21,7 @@ class _PoseWorker(LatestWins):
         super().__init__()
         self.reenactor = None
         self.controller = None
+        self.layer = None
 
     @Slot(str, str, str)
     def setup(self, weights: str, device: str, source: str) -> None:
@@ -31,8 +32,11 @@ class _PoseWorker(LatestWins):
         from ..pipelines.reenact import Reenactor
 
         self.controller = None
+        self.take_offers()
         if self.reenactor is None or self.reenactor.weights != weights or str(self.reenactor.device) != device:
             self.reenactor = Reenactor(weights, device=device)
+            if self.layer is not None and self.layer.size == self.reenactor.size:
+                self.reenactor.set_paint(self.layer)
         self.reenactor.set_sources(self.reenactor.load_sources([source]))
         self.controller = PoseController(self.reenactor)
         pose = self.controller.source_pose()
@@ -42,6 +46,15 @@ class _PoseWorker(LatestWins):
 
     def ready_to_serve(self) -> bool:
         return self.controller is not None
+
+    def apply_offers(self, offers: dict) -> None:
+        from ..pipelines.paint import PaintLayer
+
+        if "layer" in offers:
+            self.layer = PaintLayer.from_rgba(offers["layer"])
+            if self.reenactor is not None:
+                self.reenactor.set_paint(self.layer if self.layer is None or self.layer.size == self.reenactor.size
+                                         else None)
 
     def handle(self, pose) -> dict:
         t0 = time.perf_counter()
@@ -78,6 +91,10 @@ class PoseServer(QObject):
 
     def setup(self, weights: str, device: str, source: str) -> None:
         self._setup.emit(weights, device, str(source))
+
+    def set_layer(self, rgba) -> None:
+        """Draw this paint layer (RGBA; None removes it) on the embedded face of the previews."""
+        self._worker.offer("layer", None if rgba is None else rgba.copy())
 
     def want(self, pose) -> None:
         if self._worker.set_wanted(tuple(float(x) for x in pose)):

@@ -36,6 +36,7 @@ class _Driver(LatestWins):
         self._reader: VideoReader | None = None
         self._last_index: int | None = None
         self.relative = False
+        self.layer = None
 
     @Slot(str, str, object)
     def setup(self, weights: str, device: str, sources: list) -> None:
@@ -44,13 +45,25 @@ class _Driver(LatestWins):
     def _setup(self, weights: str, device: str, sources: list) -> None:
         from ..pipelines.reenact import Reenactor
 
+        self.take_offers()
         if self.reenactor is None or self.reenactor.weights != weights or str(self.reenactor.device) != device:
             self.reenactor = Reenactor(weights, device=device)
+            if self.layer is not None and self.layer.size == self.reenactor.size:
+                self.reenactor.set_paint(self.layer)
         srcs = self.reenactor.load_sources(sources)
         self.reenactor.set_sources(srcs)
         self.ready.emit({"embedded": to_qimage(self.reenactor.embedded_face()),
+                         "embedded_plain": to_qimage(self.reenactor.embedded_face(painted=False)),
                          "sources": [to_qimage(s.crop) for s in srcs], "origins": [s.origin for s in srcs],
                          "weights": self.reenactor.weights, "size": self.reenactor.size})
+
+    def apply_offers(self, offers: dict) -> None:
+        from ..pipelines.paint import PaintLayer
+
+        if "layer" in offers:
+            self.layer = PaintLayer.from_rgba(offers["layer"])
+            if self.reenactor is not None:
+                self.reenactor.set_paint(self.layer)
 
     @Slot(str)
     def open_driving(self, path: str) -> None:
@@ -145,6 +158,10 @@ class ReenactServer(QObject):
 
     def set_relative(self, relative: bool) -> None:
         self._relative.emit(bool(relative))
+
+    def set_layer(self, rgba) -> None:
+        """Paint this RGBA layer (a copy is sent; None removes it) on the embedded face."""
+        self._driver.offer("layer", None if rgba is None else rgba.copy())
 
     def shutdown(self) -> None:
         if self._thread.isRunning():

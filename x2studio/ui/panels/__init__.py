@@ -8,10 +8,11 @@ simply not listed (no placeholders).
 from __future__ import annotations
 
 from .media_panel import MediaPanel
+from .paint_panel import PaintPanel
 from .pose_panel import PosePanel
 from .reenact_panel import ReenactPanel
 from .train_panel import TrainPanel
 
-PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, TrainPanel]
+PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, PaintPanel, TrainPanel]
 
-__all__ = ["PANEL_CLASSES", "MediaPanel", "PosePanel", "ReenactPanel", "TrainPanel"]
+__all__ = ["PANEL_CLASSES", "MediaPanel", "PaintPanel", "PosePanel", "ReenactPanel", "TrainPanel"]

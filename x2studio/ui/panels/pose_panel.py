@@ -43,6 +43,7 @@ class PosePanel(QWidget):
         self.source: str | None = None
         self.source_pose = [0.0, 0.0, 0.0]
         self.ready = False
+        self.layer = None                    # a PaintLayer shown on the posed face
         self.last_result: dict | None = None
         self._started = False
         self.jobs = JobRunner(self)
@@ -111,10 +112,13 @@ class PosePanel(QWidget):
         self.sweep_button.clicked.connect(self._choose_sweep)
         self.still_button = QPushButton("Save image…", self)
         self.still_button.clicked.connect(self._choose_still)
+        self.layer_button = QPushButton("Paint layer…", self)
+        self.layer_button.setToolTip("Show a layer painted in the Paint panel on the posed face (empty: none)")
+        self.layer_button.clicked.connect(self._choose_layer)
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         bottom = QHBoxLayout()
-        for w in (QLabel("Sweep", self), self.sweep_axis, self.sweep_button, self.still_button):
+        for w in (QLabel("Sweep", self), self.sweep_axis, self.sweep_button, self.still_button, self.layer_button):
             bottom.addWidget(w)
         bottom.addWidget(self.status, 1)
 
@@ -235,6 +239,26 @@ class PosePanel(QWidget):
         self.errorRaised.emit(message, "")
         self._update_buttons()
 
+    # ------------------------------------------------------------------ paint layer
+    def _choose_layer(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Paint layer (cancel: none)", "", "PNG (*.png)")
+        self.set_layer(Path(path) if path else None)
+
+    def set_layer(self, path: Path | None) -> bool:
+        """Show the paint layer saved at ``path`` on the posed face (None: no layer)."""
+        from ...core.errors import X2Error
+        from ...pipelines.paint import PaintLayer
+
+        try:
+            self.layer = None if path is None else PaintLayer.load(path)
+        except X2Error as exc:
+            self._on_failed(str(exc))
+            return False
+        self.server.set_layer(None if self.layer is None else self.layer.rgba)
+        self._request()
+        self.status.setText("No paint layer." if path is None else f"Paint layer {Path(path).name} on the face.")
+        return True
+
     # ------------------------------------------------------------------ export
     def _choose_sweep(self) -> None:
         axis = self.sweep_axis.currentText()
@@ -250,6 +274,7 @@ class PosePanel(QWidget):
             return None
         weights, device, source, start, paste = (self.weights_box.currentText(), self.device, self.source,
                                                  self.pose(), self.paste.isChecked())
+        layer = self.layer
 
         def work(job):
             from ...pipelines.pose import PoseController, export_sweep
@@ -257,6 +282,8 @@ class PosePanel(QWidget):
 
             r = Reenactor(weights, device=device)
             r.set_sources(r.load_sources([source]))
+            if layer is not None:
+                r.set_paint(layer)
             return export_sweep(PoseController(r), axis, out, start=start, paste=paste, job=job)
 
         self.status.setText(f"Exporting {out.name}…")
@@ -290,7 +317,7 @@ class PosePanel(QWidget):
 
     def _update_buttons(self) -> None:
         for w in (*self.sliders.values(), *self.spins.values(), self.reset_button, self.sweep_button,
-                  self.still_button):
+                  self.still_button, self.layer_button):
             w.setEnabled(self.ready)
 
     def shutdown(self) -> None:
