@@ -214,6 +214,9 @@ def test_pose_cli_writes_a_posed_photo_and_refuses_bad_input(tmp_path: Path) -> 
     assert "source pose: yaw" in proc.stdout and "roll -10.0" in proc.stdout
     img = cv2.imread(str(out))
     assert img is not None and img.shape == (256, 256, 3)
+    proc = _cli("pose", "--source", str(DEMO / "face_2.png"), "--check", "--detector", "haar")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("achieved/commanded change") == 3 and "estimator" in proc.stdout
 
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
