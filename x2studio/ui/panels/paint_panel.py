@@ -26,6 +26,7 @@ from ...workers.media import to_qimage
 from ...workers.reenact import ReenactServer
 from ..widgets.image_view import ImageView, demo_file
 from ..widgets.paint_canvas import PaintCanvas
+from .common import fill_weights_box, start_export
 
 __all__ = ["PaintPanel"]
 
@@ -172,12 +173,7 @@ class PaintPanel(QWidget):
         from ...weights.registry import WeightsRegistry
 
         names = WeightsRegistry().names("x2face")
-        current = self.weights_box.currentText()
-        self.weights_box.blockSignals(True)
-        self.weights_box.clear()
-        self.weights_box.addItems(names)
-        self.weights_box.setCurrentText(current if current in names else "x2face-lite")
-        self.weights_box.blockSignals(False)
+        fill_weights_box(self.weights_box, names)
         if not names:
             self.status.setText("No X2Face weights are installed: train them in the Train panel (task x2face).")
 
@@ -396,11 +392,8 @@ class PaintPanel(QWidget):
             r.set_paint(layer)
             return reenact_video(r, driving, out, job=job)
 
-        handle = self.jobs.start(f"Exporting {out.name}", work, on_success=lambda rep: self.status.setText(
-            " ".join(rep.lines())), on_failure=lambda m, d: self._on_failed(f"Export failed: {m}"))
-        handle.progress.connect(lambda ev: self.status.setText(f"Exporting: {100 * (ev.fraction or 0):.0f}%"))
-        handle.cancelled.connect(lambda: self.status.setText("Export cancelled; nothing was written."))
-        return handle
+        return start_export(self, out, work, lambda rep: self.status.setText(" ".join(rep.lines())), self.status,
+                            self._on_failed)
 
     def _update_buttons(self) -> None:
         has = self.layer is not None

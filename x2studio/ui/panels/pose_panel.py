@@ -19,6 +19,7 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.pose import PoseServer
 from ..widgets.image_view import ImageView, demo_file
+from .common import fill_weights_box, start_export
 
 __all__ = ["PosePanel"]
 
@@ -146,15 +147,7 @@ class PosePanel(QWidget):
         reg = WeightsRegistry()
         have = set(reg.names())
         names = [n for n in reg.names("x2face") if f"{n}-v2p" in have and f"{n}-p2v" in have]
-        current = self.weights_box.currentText()
-        self.weights_box.blockSignals(True)
-        self.weights_box.clear()
-        self.weights_box.addItems(names)
-        if current in names:
-            self.weights_box.setCurrentText(current)
-        elif "x2face-lite" in names:
-            self.weights_box.setCurrentText("x2face-lite")
-        self.weights_box.blockSignals(False)
+        fill_weights_box(self.weights_box, names)
         if not names:
             self.status.setText("No X2Face weights with pose mappings are installed: train 'x2face-v2p' and "
                                 "'x2face-p2v' in the Train panel.")
@@ -286,12 +279,7 @@ class PosePanel(QWidget):
                 r.set_paint(layer)
             return export_sweep(PoseController(r), axis, out, start=start, paste=paste, job=job)
 
-        self.status.setText(f"Exporting {out.name}…")
-        handle = self.jobs.start(f"Exporting {out.name}", work, on_success=self._on_exported,
-                                 on_failure=lambda m, d: self._on_failed(f"Export failed: {m}"))
-        handle.progress.connect(lambda ev: self.status.setText(f"Exporting: {100 * (ev.fraction or 0):.0f}%"))
-        handle.cancelled.connect(lambda: self.status.setText("Export cancelled; nothing was written."))
-        return handle
+        return start_export(self, out, work, self._on_exported, self.status, self._on_failed)
 
     def _on_exported(self, path) -> None:
         self.status.setText(f"Wrote {path}.")

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, Q
 
 from ...core.settings import Settings
 from ..widgets.image_view import ImageView, demo_file
+from .common import fill_weights_box, start_export
 from ...workers.jobs import JobRunner
 from ...workers.reenact import CameraReader, ReenactServer
 
@@ -157,15 +158,7 @@ class ReenactPanel(QWidget):
         from ...weights.registry import WeightsRegistry
 
         names = WeightsRegistry().names("x2face")
-        current = self.weights_box.currentText()
-        self.weights_box.blockSignals(True)
-        self.weights_box.clear()
-        self.weights_box.addItems(names)
-        if current in names:
-            self.weights_box.setCurrentText(current)
-        elif "x2face-lite" in names:
-            self.weights_box.setCurrentText("x2face-lite")
-        self.weights_box.blockSignals(False)
+        fill_weights_box(self.weights_box, names)
         if not names:
             self.status.setText("No X2Face weights are installed: train them in the Train panel (task x2face).")
 
@@ -322,13 +315,7 @@ class ReenactPanel(QWidget):
             r.set_sources(r.load_sources(sources))
             return reenact_video(r, driving, out, relative=relative, paste=paste, job=job)
 
-        self.status.setText(f"Exporting {out.name}…")
-        handle = self.jobs.start(f"Exporting {out.name}", work, on_success=self._on_exported,
-                                 on_failure=lambda m, d: self._on_failed(f"Export failed: {m}"))
-        handle.progress.connect(lambda ev: self.status.setText(
-            f"Exporting: {100 * (ev.fraction or 0):.0f}%"))
-        handle.cancelled.connect(lambda: self.status.setText("Export cancelled; nothing was written."))
-        return handle
+        return start_export(self, out, work, self._on_exported, self.status, self._on_failed)
 
     def _on_exported(self, report) -> None:
         self.status.setText(" ".join(report.lines()))
