@@ -16,10 +16,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..core.poses import AXES
+
 __all__ = ["PoseFromVector", "VectorFromPose", "pose_delta", "closed_loop_gain", "DEGREES", "AXES"]
 
 DEGREES = 30.0
-AXES = ("yaw", "pitch", "roll")
 
 
 class PoseFromVector(nn.Module):

@@ -30,7 +30,8 @@ from ..core.atomic import atomic_path
 from ..core.errors import InputError
 from ..core.jobs import Job
 from ..media.video import VideoWriter
-from ..models.posemap import AXES, pose_delta
+from ..core.poses import AXES, LIMITS
+from ..models.posemap import pose_delta
 from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry
 from .reenact import Reenactor
@@ -39,8 +40,6 @@ __all__ = ["PoseController", "LIMITS", "sweep_poses", "export_sweep", "closed_lo
 
 log = logging.getLogger(__name__)
 
-# the ranges the sliders offer (degrees); the training data cover yaw ±60, pitch ±30, roll ±25
-LIMITS = {"yaw": (-60.0, 60.0), "pitch": (-30.0, 30.0), "roll": (-25.0, 25.0)}
 SWEEP_SUFFIXES = (".mp4", ".gif")
 
 

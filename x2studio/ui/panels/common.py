@@ -7,7 +7,9 @@ from typing import Callable
 
 from PySide6.QtWidgets import QComboBox, QLabel
 
-__all__ = ["fill_weights_box", "start_export"]
+__all__ = ["fill_weights_box", "start_export", "SOURCE_FILTER"]
+
+SOURCE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 
 
 def fill_weights_box(box: QComboBox, names: list[str], preferred: str = "x2face-lite") -> None:

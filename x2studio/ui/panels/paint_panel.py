@@ -26,7 +26,7 @@ from ...workers.media import to_qimage
 from ...workers.reenact import ReenactServer
 from ..widgets.image_view import ImageView, demo_file
 from ..widgets.paint_canvas import PaintCanvas
-from .common import fill_weights_box, start_export
+from .common import SOURCE_FILTER, fill_weights_box, start_export
 
 __all__ = ["PaintPanel"]
 
@@ -183,8 +183,7 @@ class PaintPanel(QWidget):
 
     # ------------------------------------------------------------------ source and driving
     def _choose_source(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Source face", "", "Images and videos (*.png *.jpg *.jpeg *.bmp "
-                                              "*.webp *.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Source face", "", SOURCE_FILTER)
         if path:
             self.set_source(path)
 

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
                                QPushButton, QSlider, QVBoxLayout, QWidget)
 
+from ...core.poses import AXES, LIMITS
 from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.pose import PoseServer
@@ -24,8 +25,6 @@ from .common import fill_weights_box, start_export
 __all__ = ["PosePanel"]
 
 log = logging.getLogger(__name__)
-AXES = ("yaw", "pitch", "roll")
-LIMITS = {"yaw": (-60.0, 60.0), "pitch": (-30.0, 30.0), "roll": (-25.0, 25.0)}   # as pipelines.pose.LIMITS
 STEPS = 2          # slider ticks per degree
 
 

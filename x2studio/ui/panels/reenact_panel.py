@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, Q
 
 from ...core.settings import Settings
 from ..widgets.image_view import ImageView, demo_file
-from .common import fill_weights_box, start_export
+from .common import SOURCE_FILTER, fill_weights_box, start_export
 from ...workers.jobs import JobRunner
 from ...workers.reenact import CameraReader, ReenactServer
 
@@ -168,9 +168,7 @@ class ReenactPanel(QWidget):
 
     # ------------------------------------------------------------------ sources and driving
     def _choose_sources(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Source faces", "",
-                                                "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov "
-                                                "*.mkv *.avi *.webm *.m4v);;All files (*)")
+        paths, _ = QFileDialog.getOpenFileNames(self, "Source faces", "", SOURCE_FILTER)
         if paths:
             self.set_sources(paths)
 
