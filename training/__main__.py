@@ -85,6 +85,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.task == "pose-check":
         return cmd_pose_check(args)
+    if args.task == "audio-map":
+        return cmd_audio_map(args)
+    if args.task == "speech-check":
+        return cmd_speech_check(args)
     if args.task == "list":
         if args.json:
             print(json.dumps({name: {r.name: r.to_dict() for r in task.recipes.values()}
@@ -209,6 +213,51 @@ def cmd_pose_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audio_map(args: argparse.Namespace) -> int:
+    from x2studio.core.errors import InputError
+
+    from .tasks.audiomap import fit_audio_map
+
+    if args.data is None:
+        raise InputError("Fitting f_a→v needs --data DIR (face tracks with sound).")
+    res = fit_audio_map(args.data, x2face=args.weights or "x2face-lite", features=args.features, name=args.name,
+                        weights_dir=args.weights_dir, device=args.device or "cpu")
+    m = res["metrics"]
+    if args.json:
+        print(json.dumps({"weights": str(res["entry"].weights_path), "metrics": m}))
+        return 0
+    print(f"f_a→v '{res['entry'].name}' ({args.features} features) in {res['entry'].weights_path.parent}; "
+          f"ridge {m['ridge']:g} (validation R² of plain OLS {m['r2_val_ols']:.4f})")
+    for split in ("train", "val", "test"):
+        if f"r2_{split}" in m:
+            pooled = f", pooled {m[f'r2_pooled_{split}']:.4f}" if f"r2_pooled_{split}" in m else ""
+            mouth = f"; features → true mouth {m[f'r2_mouth_{split}']:.4f}" if f"r2_mouth_{split}" in m else ""
+            print(f"  R² {split:<5} {m[f'r2_{split}']:.4f} within tracks{pooled}{mouth}  ({m[f'frames_{split}']} frames)")
+    return 0
+
+
+def cmd_speech_check(args: argparse.Namespace) -> int:
+    from x2studio.core.errors import InputError
+
+    from .tasks.audiomap import speech_check
+
+    if args.data is None:
+        raise InputError("The speech check needs --data DIR (face tracks with sound and labels).")
+    res = speech_check(args.data, split=args.split, x2face=args.weights or "x2face-lite", mapping=args.mapping,
+                       reader=args.reader, tracks=args.tracks, device=args.device or "cpu")
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    print(f"mouth opening, speech-driven X2Face '{res['x2face']}' ({res['features']} features), "
+          f"read by '{res['reader']}': Pearson r with the true jaw opening of the speech's own track")
+    print(f"  {'speech of':<10}{'drives':<10}{'frames':>7}{'by speech':>11}{'reenacted':>11}{'real frames':>13}")
+    for r in res["rows"]:
+        print(f"  {r['track']:<10}{r['source']:<10}{r['frames']:>7}{r['r_generated']:>11.3f}{r['r_reenacted']:>11.3f}"
+              f"{r['r_real']:>13.3f}")
+    print(f"  {'mean':<27}{res['r_generated']:>11.3f}{res['r_reenacted']:>11.3f}{res['r_real']:>13.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="x2studio data synth", description="Generate synthetic training data.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -239,8 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model ('train list' shows tasks and recipes)",
                        description="train TASK --recipe R --data DIR --out DIR [--resume]  |  train list [--json]  |  "
                                    "train eval TASK --weights W --data DIR [--split test]  |  "
-                                   "train pose-check --data STILLS [--weights X2FACE] (closed-loop pose check)")
-    p.add_argument("task", help="task name, 'list', 'eval' or 'pose-check'")
+                                   "train pose-check --data STILLS [--weights X2FACE] (closed-loop pose check)  |  "
+                                   "train audio-map --data TRACKS [--features avsync-face-lite|mfcc] (fit f_a→v)  |  "
+                                   "train speech-check --data TRACKS (mouth-opening correlation)")
+    p.add_argument("task", help="task name, 'list', 'eval', 'pose-check', 'audio-map' or 'speech-check'")
     p.add_argument("what", nargs="?", default=None, help="with 'eval': the task")
     p.add_argument("--recipe", default="lite", help="recipe (default lite)")
     p.add_argument("--data", type=Path, help="dataset folder (x2studio face-track format)")
@@ -263,6 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="list/eval/pose-check: print JSON")
     p.add_argument("--estimator", default="headpose-lite", help="pose-check: the independent pose estimator")
     p.add_argument("--sources", type=int, default=8, help="pose-check: near-frontal stills used as sources")
+    p.add_argument("--features", default="avsync-face-lite",
+                   help="audio-map: speech features, avsync weights or 'mfcc' (the baseline)")
+    p.add_argument("--mapping", default=None, help="speech-check: the f_a→v weights (default X2FACE-a2v)")
+    p.add_argument("--reader", default="expression-lite", help="speech-check: the expression CNN reading the mouth")
+    p.add_argument("--tracks", type=int, default=12, help="speech-check: held-out tracks whose speech is used")
     p.set_defaults(func=cmd_train)
     return parser
 

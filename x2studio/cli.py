@@ -245,6 +245,38 @@ def cmd_paint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_speak(args: argparse.Namespace) -> int:
+    from .core.device import resolve_device
+    from .core.settings import load_settings
+    from .pipelines.reenact import IMAGE_SUFFIXES, Reenactor
+    from .pipelines.speech import SpeechDriver, speak_video
+
+    for path, what in ((args.source, "source"), (args.audio, "audio")):
+        if not path.exists():
+            raise X2Error(f"The {what} file '{path}' does not exist.")
+    if args.source.suffix.lower() not in IMAGE_SUFFIXES:
+        raise X2Error(f"'{args.source.name}' is not an image.", f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    if args.output.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise X2Error(f"'{args.output.name}': the talking video is written as MP4.", "Use a name ending in .mp4.")
+    if not args.output.parent.is_dir():
+        raise X2Error(f"The folder '{args.output.parent}' does not exist.")
+    if not 0.0 <= args.strength <= 3.0:
+        raise X2Error(f"--strength {args.strength} is outside 0…3.")
+    device = str(args.device or resolve_device(load_settings().device).torch_device)
+    r = Reenactor(args.weights, device=device, detector=args.detector)
+    r.set_sources(r.load_sources([args.source]))
+    driver = SpeechDriver(r, args.mapping)
+    job, bar = _job()
+    try:
+        report = speak_video(driver, args.audio, args.output, strength=args.strength, fps=args.fps,
+                             paste=not args.no_paste_back, job=job)
+    finally:
+        bar.close()
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .face.tracks import CROP_MARGIN
@@ -304,6 +336,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_pose)
+    p = sub.add_parser("speak", help="make a face in a photo say a recording (X2Face + speech features)")
+    p.add_argument("--source", required=True, type=Path, help="the photo with the face")
+    p.add_argument("--audio", required=True, type=Path, help="speech: WAV, FLAC, MP3, OGG (or a video with sound)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output MP4 (with the speech)")
+    p.add_argument("--strength", type=float, default=1.0, help="mouth movement, 0…3 (default 1, as trained)")
+    p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
+    p.add_argument("--mapping", default=None, help="f_a→v weights (default: WEIGHTS-a2v)")
+    p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full photo")
+    p.add_argument("--weights", default="x2face-lite", help="X2Face weights with audio and pose mappings")
+    p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_speak)
     p = sub.add_parser("paint", help="drive a face whose embedded face carries a paint layer (tattoo, scar, glasses)")
     p.add_argument("--source", required=True, type=Path, help="the source face (photo or video)")
     p.add_argument("--layer", required=True, type=Path,

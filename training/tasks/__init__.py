@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from .avsync import AVSyncTask
 from .baselines import AutoencoderTask, RotationTask
 from .identity import IdentityTask
-from .posemap import HeadPoseTask, PoseFromVectorTask, VectorFromPoseTask
+from .posemap import ExpressionTask, HeadPoseTask, PoseFromVectorTask, VectorFromPoseTask
 from .x2face import X2FaceTask
 
 TASKS = {t.name: t for t in (AutoencoderTask(), RotationTask(), IdentityTask(), X2FaceTask(), PoseFromVectorTask(),
-                              VectorFromPoseTask(), HeadPoseTask())}
+                              VectorFromPoseTask(), HeadPoseTask(), ExpressionTask(), AVSyncTask())}
 
 __all__ = ["TASKS"]

@@ -8,6 +8,8 @@
 - ``headpose`` — a CNN (VGG-11 layout) trained on the same stills with pose labels: the supervised
   reference of Table 2 (the thesis quotes KEPLER), and the pose estimator that is not part of
   X2Face for the closed-loop check of the pose sliders.
+- ``expression`` — the same CNN on the stills' expression labels: the reader of mouth opening in
+  speech-driven faces (:mod:`x2studio.pipelines.speech`), also not part of X2Face.
 
 The mappings belong to one X2Face model (option ``x2face``, default the bundled ``x2face-lite``;
 recorded in the card's recipe): its driving encoder turns every image into a vector once, and the
@@ -25,13 +27,13 @@ import torch.nn.functional as F
 
 from x2studio.core.atomic import atomic_path
 from x2studio.models.posemap import AXES, PoseFromVector, VectorFromPose
-from x2studio.models.vgg import PoseVGG11
+from x2studio.models.vgg import ExpressionVGG11, PoseVGG11
 
 from ..data.faces import FaceFrames, manifest_hash
 from ..data.stills import StillImages
 from ..loop import Recipe, resolve_weights
 
-__all__ = ["PoseFromVectorTask", "VectorFromPoseTask", "HeadPoseTask", "driving_vectors", "pose_errors"]
+__all__ = ["PoseFromVectorTask", "VectorFromPoseTask", "HeadPoseTask", "ExpressionTask", "driving_vectors", "pose_errors"]
 
 log = logging.getLogger(__name__)
 DEFAULT_X2FACE = "x2face-lite"
@@ -198,11 +200,14 @@ class VectorFromPoseTask:
 
 
 class _FlippedStills:
-    """Stills and their mirror images (yaw and roll change sign): ``2 N`` items ``(uint8 CHW, pose)``."""
+    """Stills and their mirror images: ``2 N`` items ``(uint8 CHW, label)``; a mirrored label is
+    multiplied by ``mirror`` (pose: yaw and roll change sign; expression: unchanged)."""
 
-    def __init__(self, stills: StillImages, flip: bool) -> None:
+    def __init__(self, stills: StillImages, flip: bool, key: str = "pose",
+                 mirror: tuple[float, ...] = (-1.0, 1.0, -1.0)) -> None:
         self.stills, self.flip = stills, flip
-        self.pose = torch.from_numpy(np.asarray(stills.labels["pose"], np.float32))
+        self.labels = torch.from_numpy(np.asarray(stills.labels[key], np.float32))
+        self.mirror = torch.tensor(mirror)
 
     def __len__(self) -> int:
         return len(self.stills) * (2 if self.flip else 1)
@@ -210,11 +215,11 @@ class _FlippedStills:
     def __getitem__(self, i: int):
         n = len(self.stills)
         img = np.asarray(self.stills.images[i % n])
-        pose = self.pose[i % n]
+        label = self.labels[i % n]
         if i >= n:
             img = img[:, ::-1]
-            pose = pose * torch.tensor([-1.0, 1.0, -1.0])
-        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), pose
+            label = label * self.mirror
+        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), label
 
 
 class HeadPoseTask:
@@ -253,6 +258,27 @@ class HeadPoseTask:
 
     def export(self, model, recipe: Recipe):
         return model.state_dict(), self.config(recipe)
+
+
+class ExpressionTask(HeadPoseTask):
+    """``expression`` — the same CNN regressing the five expression parameters of the stills (L1):
+    the mouth-opening reader of the speech-driven faces (not part of X2Face)."""
+
+    name = "expression"
+    architecture = "vgg11-expression"
+
+    def model_from_config(self, config: dict) -> torch.nn.Module:
+        return ExpressionVGG11(**config)
+
+    def dataset(self, data: Path, split: str, recipe: Recipe, cache: Path, job=None):
+        return _FlippedStills(StillImages(data, split, recipe.image_size, cache), flip=split == "train",
+                              key="expression", mirror=(1.0,) * len(ExpressionVGG11.NAMES))
+
+    def loss(self, model, batch):
+        x, expr = batch
+        pred = model(x)
+        err = (pred.detach() - expr).abs().mean(0)
+        return F.l1_loss(pred, expr), {f"mae_{n}": float(e) for n, e in zip(ExpressionVGG11.NAMES, err)}
 
 
 def pose_check(data: Path, split: str = "test", x2face: str = DEFAULT_X2FACE, estimator: str = "headpose-lite",

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from x2studio.models.avsync import MOUTH_BOX
 from x2studio.models.x2face import X2Face
 
 from x2studio.core.errors import InputError
@@ -104,6 +105,7 @@ class X2FaceTask:
         self._id_weights = ""
         self.stage = 1
         self.train_sources = 1
+        self.mouth_weight = 0.0
 
     def config(self, recipe: Recipe) -> dict:
         return {"image_size": recipe.image_size, **recipe.model}
@@ -117,6 +119,7 @@ class X2FaceTask:
     def dataset(self, data: Path, split: str, recipe: Recipe, cache: Path, job=None):
         self.stage = int(recipe.options.get("stage", 1))
         self.train_sources = int(recipe.options.get("train_sources", 1))
+        self.mouth_weight = float(recipe.options.get("mouth_weight", 0.0))
         identity = str(recipe.options.get("identity", ""))
         if identity != self._id_weights:
             self._idnet, self._id_weights = None, identity
@@ -170,8 +173,17 @@ class X2FaceTask:
         src = src[:, :k]
         gen = model(src, drv)
         photo = F.l1_loss(gen, drv)
+        logs = {"l1": float(photo.detach())}
+        if self.mouth_weight > 0:
+            # the mouth is a few per cent of a face crop's pixels: without extra weight the driving
+            # vector learns pose and barely any mouth opening (option mouth_weight)
+            s = gen.shape[-1]
+            x0, y0, x1, y1 = (int(round(f * s)) for f in MOUTH_BOX)
+            mouth = F.l1_loss(gen[..., y0:y1, x0:x1], drv[..., y0:y1, x0:x1])
+            logs["l1_mouth"] = float(mouth.detach())
+            photo = photo + self.mouth_weight * mouth
         if self.stage < 2:
-            return photo, {"l1": float(photo.detach())}
+            return photo, logs
         net = self.identity_net(src.device)
         fg = self._id_feats(net, gen, 7)
         with torch.no_grad():
@@ -181,7 +193,7 @@ class X2FaceTask:
         fo = self._id_feats(net, model(src, other), 7)
         diff = sum(self._scaled(fo[k], fs[k], photo, 0.1) for k in (5, 6))                 # conv6-7
         loss = photo + same + diff
-        return loss, {"l1": float(photo.detach()), "id_same": float(same.detach()), "id_other": float(diff.detach())}
+        return loss, {**logs, "id_same": float(same.detach()), "id_other": float(diff.detach())}
 
     @staticmethod
     def _scaled(a, b, photo, weight):

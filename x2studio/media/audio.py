@@ -21,7 +21,8 @@ from ..core.atomic import atomic_path
 from ..core.errors import InputError, MediaError, OutputError
 from .video import _check_input, open_container
 
-__all__ = ["AudioClip", "load_audio", "save_audio", "resample", "to_mono", "peak_envelope"]
+__all__ = ["AudioClip", "load_audio", "save_audio", "resample", "to_mono", "peak_envelope", "frame_windows",
+           "frame_count"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,34 @@ def peak_envelope(clip: AudioClip, bins: int = 2000) -> tuple[np.ndarray, np.nda
     bins = max(1, min(bins, len(mono)))
     starts = np.linspace(0, len(mono), bins, endpoint=False).astype(np.int64)
     return starts / float(clip.sample_rate), np.maximum.reduceat(mono, starts)
+
+
+def frame_count(duration_s: float, fps: float) -> int:
+    """How many video frames at ``fps`` audio of ``duration_s`` covers (frame ``k`` is at ``k / fps``)."""
+    return max(0, int(np.floor(duration_s * fps + 1e-6)))
+
+
+def frame_windows(samples: np.ndarray, sample_rate: int, fps: float, window_s: float = 0.2,
+                  frames: np.ndarray | None = None) -> np.ndarray:
+    """The audio window of each video frame: ``(n_frames, round(window_s · rate))`` float32.
+
+    Frame ``k`` is shown at ``k / fps``; its window is the ``window_s`` of audio centred on that
+    time (samples before the start or past the end are zeros).  ``frames`` picks frame indices
+    (default: every frame the audio covers).  ``samples`` is mono ``(n,)``.
+    """
+    mono = to_mono(samples)
+    win = int(round(window_s * sample_rate))
+    if frames is None:
+        frames = np.arange(frame_count(len(mono) / float(sample_rate), fps))
+    frames = np.asarray(frames, np.int64)
+    if win <= 0:
+        raise InputError(f"An audio window of {window_s} s at {sample_rate} Hz has no samples.")
+    half = win // 2
+    padded = np.concatenate([np.zeros(half, np.float32), mono, np.zeros(win, np.float32)])
+    centres = np.round(frames * (sample_rate / float(fps))).astype(np.int64)   # index into mono
+    starts = np.clip(centres, 0, len(mono) + half)     # window start in padded = centre − half + half
+    idx = starts[:, None] + np.arange(win)[None, :]
+    return padded[idx]
 
 
 def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 from ..core.errors import AudioDeviceError
 from .audio import AudioClip
 
-__all__ = ["OutputDevice", "list_output_devices", "portaudio_version", "AudioPlayer"]
+__all__ = ["OutputDevice", "list_output_devices", "portaudio_version", "AudioPlayer", "AudioRecorder"]
 
 log = logging.getLogger(__name__)
 
@@ -179,3 +179,65 @@ class AudioPlayer:
     def close(self) -> None:
         self._playing = False
         self._close_stream()
+
+
+class AudioRecorder:
+    """Record mono audio from an input device (the microphone) into a preallocated buffer.
+
+    The PortAudio callback only copies each block into the buffer (no allocation); recording stops
+    by itself when ``max_seconds`` are filled.  ``level`` is the peak of the last block (a meter).
+
+    Raises:
+        AudioDeviceError: on :meth:`start` when no input device can record.
+    """
+
+    def __init__(self, sample_rate: int = 16000, max_seconds: float = 120.0, device: str | int | None = None) -> None:
+        self.sample_rate = int(sample_rate)
+        self.device = device if device not in ("", None) else None
+        self._buffer = np.zeros(int(max_seconds * self.sample_rate), np.float32)
+        self._pos = 0
+        self._stream = None
+        self.level = 0.0
+
+    def _callback(self, indata, frames, time_info, status) -> None:  # real-time thread
+        pos = self._pos
+        n = min(frames, len(self._buffer) - pos)
+        if n > 0:
+            self._buffer[pos:pos + n] = indata[:n, 0]
+            self.level = float(np.abs(indata[:n, 0]).max())
+        self._pos = pos + max(n, 0)
+
+    @property
+    def seconds(self) -> float:
+        return self._pos / self.sample_rate
+
+    @property
+    def full(self) -> bool:
+        return self._pos >= len(self._buffer)
+
+    @property
+    def recording(self) -> bool:
+        return self._stream is not None and not self.full
+
+    def start(self) -> None:
+        sd = _sd()
+        self._pos, self.level = 0, 0.0
+        try:
+            self._stream = sd.InputStream(samplerate=self.sample_rate, channels=1, dtype="float32",
+                                          device=self.device, callback=self._callback)
+            self._stream.start()
+        except Exception as exc:  # noqa: BLE001 - PortAudioError, ValueError for bad device names
+            self._stream = None
+            raise AudioDeviceError(f"The microphone cannot record ({exc}).",
+                                   "Connect a microphone or choose another input device; loading a file works.") from exc
+
+    def stop(self) -> AudioClip:
+        """Stop and return what was recorded."""
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("stopping the recording failed: %s", exc)
+            self._stream = None
+        return AudioClip(self._buffer[:self._pos, None].copy(), self.sample_rate)

@@ -18,8 +18,11 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "x2face": ("x2face", "X2Face"),
     "vgg11-identity": ("vgg", "VGG11"),
     "vgg11-headpose": ("vgg", "PoseVGG11"),
+    "vgg11-expression": ("vgg", "ExpressionVGG11"),
     "x2face-v2p": ("posemap", "PoseFromVector"),
     "x2face-p2v": ("posemap", "VectorFromPose"),
+    "avsync": ("avsync", "AVSync"),
+    "x2face-a2v": ("audiomap", "VectorFromAudio"),
 }
 
 

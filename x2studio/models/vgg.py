@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["VGG11", "PoseVGG11", "CONV_CHANNELS"]
+__all__ = ["VGG11", "PoseVGG11", "ExpressionVGG11", "CONV_CHANNELS"]
 
 CONV_CHANNELS = (1, 2, 4, 4, 8, 8, 8, 8)      # × base
 POOL_AFTER = {0, 1, 3, 5, 7}                   # conv indices (0-based) followed by max-pooling
@@ -62,3 +62,14 @@ class PoseVGG11(VGG11):
         from .posemap import DEGREES
 
         return super().forward(x) * DEGREES
+
+
+class ExpressionVGG11(VGG11):
+    """The same network as a supervised expression regressor: image → the face data's expression
+    parameters (``jaw_open, lip_round, smile, brow_raise, blink``, each 0…1).  X2 Studio's reader of
+    mouth opening in generated faces (speech-driven X2Face) that is not part of X2Face."""
+
+    NAMES = ("jaw_open", "lip_round", "smile", "brow_raise", "blink")
+
+    def __init__(self, image_size: int = 64, base: int = 16, fc: int = 256) -> None:
+        super().__init__(len(self.NAMES), image_size, base, fc)

@@ -7,12 +7,13 @@ simply not listed (no placeholders).
 
 from __future__ import annotations
 
+from .audio_panel import AudioPanel
 from .media_panel import MediaPanel
 from .paint_panel import PaintPanel
 from .pose_panel import PosePanel
 from .reenact_panel import ReenactPanel
 from .train_panel import TrainPanel
 
-PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, PaintPanel, TrainPanel]
+PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, AudioPanel, PaintPanel, TrainPanel]
 
-__all__ = ["PANEL_CLASSES", "MediaPanel", "PaintPanel", "PosePanel", "ReenactPanel", "TrainPanel"]
+__all__ = ["PANEL_CLASSES", "AudioPanel", "MediaPanel", "PaintPanel", "PosePanel", "ReenactPanel", "TrainPanel"]

@@ -1,0 +1,446 @@
+"""The Audio panel: make the face in a photo say a recording (X2Face driven by speech features).
+
+Pick a source photo, load speech (WAV/FLAC/MP3/OGG, or a video's sound) or record it from the
+microphone.  The waveform shows the speech with a playhead; clicking or dragging on it seeks; Play
+plays the sound and shows the generated face of the frame being heard (the sound's position is the
+clock; frames the model cannot keep up with are skipped, never queued).  "Strength" scales the
+mouth movement.  "Export MP4…" writes the talking video with the speech as a job with progress and
+cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton,
+                               QSlider, QStyle, QVBoxLayout, QWidget)
+
+from ...core.errors import AudioDeviceError
+from ...core.settings import Settings
+from ...workers.jobs import JobRunner
+from ...workers.speech import SpeechServer
+from ..widgets.image_view import ImageView, demo_file
+from .common import fill_weights_box, start_export
+
+__all__ = ["AudioPanel"]
+
+log = logging.getLogger(__name__)
+SPEECH_FILTER = "Speech (*.wav *.flac *.mp3 *.ogg *.oga *.aiff *.m4a *.mp4 *.mov *.mkv *.webm);;All files (*)"
+
+
+class _Wave(pg.PlotWidget):
+    """The waveform; a click or drag on it asks to seek (seconds)."""
+
+    seekRequested = Signal(float)
+
+    def _seek(self, event) -> None:
+        x = self.getPlotItem().vb.mapSceneToView(self.mapToScene(event.position().toPoint())).x()
+        self.seekRequested.emit(float(x))
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._seek(event)
+        event.accept()
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self._seek(event)
+        event.accept()
+
+
+class AudioPanel(QWidget):
+    panel_id = "audio"
+    title = "Audio"
+
+    errorRaised = Signal(str, str)
+    statusMessage = Signal(str)
+    resultShown = Signal(object)
+    speechLoaded = Signal(object)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.device = "cpu"
+        self.source: str | None = None
+        self.speech = None                   # path (str) or AudioClip (a recording)
+        self.speech_name = ""
+        self.clip = None
+        self.frames = 0
+        self.fps = 25.0
+        self.frame = 0
+        self.ready = False
+        self.loaded = False
+        self.last_result: dict | None = None
+        self._started = False
+        self._playing = False
+        self._clock_origin = 0.0
+        self._player = None
+        self._recorder = None
+        self._model_status = ""
+        self._speech_status = ""
+        self.jobs = JobRunner(self)
+
+        self.server = SpeechServer(self)
+        self.server.ready.connect(self._on_ready)
+        self.server.loaded.connect(self._on_loaded)
+        self.server.result.connect(self._on_result)
+        self.server.failed.connect(self._on_failed)
+
+        self.source_button = QPushButton("Source photo…", self)
+        self.source_button.clicked.connect(self._choose_source)
+        self.speech_button = QPushButton("Speech…", self)
+        self.speech_button.setToolTip("Load a recording: WAV, FLAC, MP3, OGG, or a video's sound")
+        self.speech_button.clicked.connect(self._choose_speech)
+        self.record_button = QPushButton("Record", self)
+        self.record_button.setCheckable(True)
+        self.record_button.setToolTip("Record speech from the microphone (press again to stop)")
+        self.record_button.toggled.connect(self._on_record_toggled)
+        self.weights_box = QComboBox(self)
+        self.weights_box.currentTextChanged.connect(lambda _t: self._setup())
+        self.paste = QCheckBox("Paste back", self)
+        self.paste.setChecked(True)
+        self.paste.toggled.connect(lambda _c: self._request())
+        top = QHBoxLayout()
+        for w in (self.source_button, self.speech_button, self.record_button, QLabel("Weights", self),
+                  self.weights_box, self.paste):
+            top.addWidget(w)
+        top.addStretch(1)
+
+        self.source_view = ImageView("source", self)
+        self.generated_view = ImageView("generated", self)
+        views = QGridLayout()
+        for col, (view, name) in enumerate(((self.source_view, "Source"), (self.generated_view, "Talking"))):
+            views.addWidget(QLabel(name, self), 0, col, alignment=Qt.AlignmentFlag.AlignHCenter)
+            views.addWidget(view, 1, col)
+            views.setColumnStretch(col, 1)
+        views.setRowStretch(1, 1)
+
+        self.wave = _Wave(self)
+        self.wave.setMenuEnabled(False)
+        self.wave.setMouseEnabled(False, False)
+        self.wave.hideButtons()
+        self.wave.getPlotItem().hideAxis("left")
+        self.wave.setMaximumHeight(110)
+        self.wave.seekRequested.connect(self.seek_time)
+        self.playhead = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#ff5050", width=2))
+        self.wave.addItem(self.playhead)
+
+        style = self.style()
+        self.play_button = QPushButton(self)
+        self.play_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.play_button.setToolTip("Play / pause: the sound with the talking face")
+        self.play_button.clicked.connect(self.toggle_play)
+        self.time_label = QLabel("0.00 s", self)
+        self.strength = QSlider(Qt.Orientation.Horizontal, self)
+        self.strength.setRange(0, 300)
+        self.strength.setValue(100)
+        self.strength.setObjectName("strengthSlider")
+        self.strength.setToolTip("How much the mouth moves (100% as trained)")
+        self.strength.valueChanged.connect(self._on_strength)
+        self.strength_label = QLabel("100%", self)
+        self.latency = QLabel("", self)
+        transport = QHBoxLayout()
+        for w in (self.play_button, self.time_label):
+            transport.addWidget(w)
+        transport.addSpacing(20)
+        transport.addWidget(QLabel("Strength", self))
+        transport.addWidget(self.strength, 1)
+        transport.addWidget(self.strength_label)
+        transport.addWidget(self.latency)
+
+        self.export_button = QPushButton("Export MP4…", self)
+        self.export_button.setToolTip("The talking face as a video with the speech")
+        self.export_button.clicked.connect(self._choose_export)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.export_button)
+        bottom.addWidget(self.status, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(views, 1)
+        layout.addWidget(self.wave)
+        layout.addLayout(transport)
+        layout.addLayout(bottom)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(20)
+        self._timer.timeout.connect(self._on_tick)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ start-up
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._started:
+            self._started = True
+            self.refresh_weights()
+            demo = demo_file("face_1.png")
+            if self.weights_box.count() and demo.is_file():
+                self.set_source(str(demo))
+            speech = demo_file("talking_3.mp4")
+            if speech.is_file() and self.speech is None:
+                self.load_speech(str(speech))
+
+    def refresh_weights(self) -> None:
+        from ...weights.registry import WeightsRegistry
+
+        reg = WeightsRegistry()
+        have = set(reg.names())
+        names = [n for n in reg.names("x2face") if {f"{n}-a2v", f"{n}-v2p", f"{n}-p2v"} <= have]
+        fill_weights_box(self.weights_box, names)
+        if not names:
+            self.status.setText("No X2Face weights with an audio mapping are installed: fit one with "
+                                "'x2studio train audio-map'.")
+
+    def set_device(self, device: str) -> None:
+        self.device = device
+        self._setup()
+
+    # ------------------------------------------------------------------ source and speech
+    def _choose_source(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Source photo", "",
+                                              "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)")
+        if path:
+            self.set_source(path)
+
+    def set_source(self, path: str) -> None:
+        self.source = str(path)
+        self._setup()
+
+    def _setup(self) -> None:
+        if not self.source or not self.weights_box.currentText():
+            return
+        self.ready = False
+        self.status.setText("Finding the face…")
+        self.server.setup(self.weights_box.currentText(), self.device, self.source)
+        self._update_buttons()
+
+    def _on_ready(self, info: dict) -> None:
+        self.ready = True
+        self.source_view.set_image(info["source"])
+        self._model_status = (f"Weights '{info['weights']}' ({info['features']} speech features) on "
+                              f"{self.device.upper()}.")
+        self._show_status()
+        self._update_buttons()
+        self._request()
+
+    def _show_status(self) -> None:
+        self.status.setText(" ".join(t for t in (self._model_status, self._speech_status or
+                                                 "Load or record some speech.") if t))
+
+    def _choose_speech(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Speech", "", SPEECH_FILTER)
+        if path:
+            self.load_speech(path)
+
+    def load_speech(self, audio, name: str | None = None) -> None:
+        """Speech from a file path or an AudioClip (a recording)."""
+        self.pause()
+        self.speech = audio
+        self.speech_name = name or (f"'{Path(audio).name}'" if isinstance(audio, (str, Path)) else "the recording")
+        self.status.setText(f"Reading {self.speech_name}…")
+        self.server.load(audio, self.speech_name)
+
+    def _on_loaded(self, info: dict) -> None:
+        from ...media.playback import AudioPlayer
+
+        self.loaded = True
+        self.clip, self.frames, self.fps = info["clip"], int(info["frames"]), float(info["fps"])
+        t, peaks = info["envelope"]
+        plot = self.wave.getPlotItem()
+        for item in list(plot.listDataItems()):
+            plot.removeItem(item)
+        plot.plot(t, peaks, pen=pg.mkPen("#4aa3ff"), fillLevel=0, brush=(74, 163, 255, 90))
+        plot.plot(t, -peaks, pen=pg.mkPen("#4aa3ff"), fillLevel=0, brush=(74, 163, 255, 90))
+        plot.setXRange(0, self.clip.duration_s, padding=0)
+        plot.setYRange(-1, 1, padding=0.05)
+        if self._player is not None:
+            self._player.close()
+        self._player = None
+        try:
+            player = AudioPlayer(self.settings.audio_output or None)
+            player.load(self.clip)
+            self._player = player
+            sound = ""
+        except AudioDeviceError as exc:
+            sound = f" Sound: playback disabled ({exc})."
+        self._speech_status = f"Speech: {info['name']}, {self.clip.duration_s:.2f} s, {self.frames} frames.{sound}"
+        self._show_status()
+        self.speechLoaded.emit(info)
+        self._update_buttons()
+        self.seek_frame(0)
+
+    # ------------------------------------------------------------------ microphone
+    def _on_record_toggled(self, on: bool) -> None:
+        from ...media.playback import AudioRecorder
+
+        if on:
+            self.pause()
+            rec = AudioRecorder()
+            try:
+                rec.start()
+            except AudioDeviceError as exc:
+                self.record_button.blockSignals(True)
+                self.record_button.setChecked(False)
+                self.record_button.blockSignals(False)
+                self._on_failed(str(exc))
+                return
+            self._recorder = rec
+            self.record_button.setText("Stop")
+            self.status.setText("Recording… press Stop when done.")
+            self._timer.start()
+            return
+        rec, self._recorder = self._recorder, None
+        self.record_button.setText("Record")
+        if rec is None:
+            return
+        clip = rec.stop()
+        if not self._playing:
+            self._timer.stop()
+        self.load_speech(clip, "the recording")
+
+    # ------------------------------------------------------------------ playback
+    def seek_time(self, seconds: float) -> None:
+        self.seek_frame(int(math.floor(max(0.0, seconds) * self.fps + 1e-6)))
+
+    def seek_frame(self, index: int) -> None:
+        if not self.loaded:
+            return
+        self.frame = int(min(max(0, index), max(self.frames - 1, 0)))
+        t = self.frame / self.fps
+        self.playhead.setValue(t)
+        self.time_label.setText(f"{t:.2f} s")
+        if self._playing:
+            self._restart_clock(t)
+        self._request()
+
+    def toggle_play(self) -> None:
+        self.pause() if self._playing else self.play()
+
+    def play(self) -> None:
+        if not (self.loaded and self.ready) or self._playing:
+            return
+        start = 0 if self.frame >= self.frames - 1 else self.frame
+        self._playing = True
+        self._restart_clock(start / self.fps)
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
+        self._timer.start()
+
+    def pause(self) -> None:
+        if not self._playing:
+            return
+        self._playing = False
+        if self._recorder is None:
+            self._timer.stop()
+        if self._player is not None:
+            self._player.pause()
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+
+    @property
+    def is_playing(self) -> bool:
+        return self._playing
+
+    def _restart_clock(self, seconds: float) -> None:
+        self._clock_origin = time.monotonic() - seconds
+        if self._player is not None and self._playing:
+            try:
+                self._player.play(from_s=seconds)
+            except AudioDeviceError as exc:
+                self._player = None
+                self.status.setText(f"Sound: playback disabled. {exc}")
+
+    def _clock(self) -> float:
+        if self._player is not None and self._player.playing:
+            return self._player.position_s
+        return time.monotonic() - self._clock_origin
+
+    def _on_tick(self) -> None:
+        if self._recorder is not None:
+            rec = self._recorder
+            self.status.setText(f"Recording… {rec.seconds:.1f} s, level {20 * math.log10(max(rec.level, 1e-5)):.0f} dBFS")
+            if rec.full:
+                self.record_button.setChecked(False)
+            return
+        if not self._playing:
+            return
+        index = int(math.floor(self._clock() * self.fps + 1e-6))
+        if index >= self.frames:
+            self.pause()
+            self.seek_frame(self.frames - 1)
+            return
+        if index != self.frame:
+            self.frame = index
+            t = index / self.fps
+            self.playhead.setValue(t)
+            self.time_label.setText(f"{t:.2f} s")
+            self._request()
+
+    def _on_strength(self, value: int) -> None:
+        self.strength_label.setText(f"{value}%")
+        self._request()
+
+    def strength_value(self) -> float:
+        return self.strength.value() / 100.0
+
+    def _request(self) -> None:
+        if self.ready and self.loaded:
+            self.server.want(self.frame, self.strength_value())
+
+    def _on_result(self, out: dict) -> None:
+        self.last_result = out
+        self.generated_view.set_image(out["composite"] if self.paste.isChecked() else out["generated"])
+        self.latency.setText(f"{out['ms']:.0f} ms")
+        self.resultShown.emit(out)
+
+    def _on_failed(self, message: str) -> None:
+        self.status.setText(message)
+        self.errorRaised.emit(message, "")
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ export
+    def _choose_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the talking face", "talking.mp4", "MP4 video (*.mp4)")
+        if path:
+            self.export_video(Path(path))
+
+    def export_video(self, out: Path):
+        """The talking face with the speech → ``out`` (MP4) as a job."""
+        if not (self.ready and self.loaded):
+            self.errorRaised.emit("Choose a source photo and some speech first.", "")
+            return None
+        weights, device, source, speech = self.weights_box.currentText(), self.device, self.source, self.clip
+        strength, paste = self.strength_value(), self.paste.isChecked()
+
+        def work(job):
+            from ...pipelines.reenact import Reenactor
+            from ...pipelines.speech import SpeechDriver, speak_video
+
+            r = Reenactor(weights, device=device)
+            r.set_sources(r.load_sources([source]))
+            return speak_video(SpeechDriver(r), speech, out, strength=strength, paste=paste, job=job)
+
+        return start_export(self, out, work, self._on_exported, self.status, self._on_failed)
+
+    def _on_exported(self, report) -> None:
+        self.status.setText(f"Wrote {report.out} ({report.frames} frames with the speech).")
+        self.statusMessage.emit(f"Exported {report.out}")
+
+    def _update_buttons(self) -> None:
+        for w in (self.play_button, self.strength, self.export_button):
+            w.setEnabled(self.ready and self.loaded)
+
+    def shutdown(self) -> None:
+        self.pause()
+        if self._recorder is not None:
+            self._recorder.stop()
+            self._recorder = None
+        if self._player is not None:
+            self._player.close()
+        self.jobs.shutdown()
+        self.server.shutdown()
