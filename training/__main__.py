@@ -255,6 +255,7 @@ def cmd_speech_check(args: argparse.Namespace) -> int:
         print(f"  {r['track']:<10}{r['source']:<10}{r['frames']:>7}{r['r_generated']:>11.3f}{r['r_reenacted']:>11.3f}"
               f"{r['r_real']:>13.3f}")
     print(f"  {'mean':<27}{res['r_generated']:>11.3f}{res['r_reenacted']:>11.3f}{res['r_real']:>13.3f}")
+    print(f"  {'mean |r|':<27}{res['abs_r_generated']:>11.3f}{res['abs_r_reenacted']:>11.3f}")
     return 0
 
 

@@ -217,4 +217,7 @@ def speech_check(data: str | Path, split: str = "test", x2face: str = DEFAULT_X2
                      "r_generated": _pearson(jaw(gen), truth[:n]), "r_reenacted": _pearson(jaw(reenacted), truth[:n]),
                      "r_real": _pearson(jaw(real[:n]), truth[:n])})
     return {"split": split, "x2face": x2face, "features": driver.a2v.features, "reader": reader, "rows": rows,
-            **{key: float(np.mean([x[key] for x in rows])) for key in ("r_generated", "r_reenacted", "r_real")}}
+            **{key: float(np.mean([x[key] for x in rows])) for key in ("r_generated", "r_reenacted", "r_real")},
+            # the sign of the response differs between faces (X2Face-lite moves the lower face, not
+            # always towards an open mouth): |r| says how closely the movement follows the speech
+            **{f"abs_{key}": float(np.mean([abs(x[key]) for x in rows])) for key in ("r_generated", "r_reenacted")}}
