@@ -195,7 +195,7 @@ def test_mappings_must_match_the_x2face_weights(tmp_path: Path) -> None:
     save_weights(PoseFromVector(16).state_dict(), ModelCard("x2-tiny-v2p", "x2face-v2p", config={"dim": 16},
                                                             recipe={"options": {"x2face": "other"}}), folder)
     save_weights(VectorFromPose(16).state_dict(), ModelCard("x2-tiny-p2v", "x2face-p2v", config={"dim": 16}), folder)
-    with pytest.raises(InputError, match="trained for"):
+    with pytest.raises(InputError, match="made for the X2Face weights"):
         PoseController(r, registry=WeightsRegistry([folder]))
 
 

@@ -277,6 +277,45 @@ def cmd_speak(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mix(args: argparse.Namespace) -> int:
+    from .core.device import resolve_device
+    from .core.settings import load_settings
+    from .pipelines.mix import DriverMixer, Mix, mix_video
+    from .pipelines.reenact import IMAGE_SUFFIXES, Reenactor
+
+    for path, what in ((args.source, "source"), (args.audio, "audio"), (args.driving, "driving video")):
+        if path is not None and not path.exists():
+            raise X2Error(f"The {what} file '{path}' does not exist.")
+    if args.source.suffix.lower() not in IMAGE_SUFFIXES:
+        raise X2Error(f"'{args.source.name}' is not an image.", f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    if args.output.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise X2Error(f"'{args.output.name}': the mixed video is written as MP4.", "Use a name ending in .mp4.")
+    if not args.output.parent.is_dir():
+        raise X2Error(f"The folder '{args.output.parent}' does not exist.")
+    if args.audio is None and args.driving is None:
+        raise X2Error("Mixing needs --audio and/or --driving (for a pose alone, use 'x2studio pose').")
+    device = str(args.device or resolve_device(load_settings().device).torch_device)
+    r = Reenactor(args.weights, device=device, detector=args.detector)
+    r.set_sources(r.load_sources([args.source]))
+    mixer = DriverMixer(r, speech=args.audio is not None)
+    angles = (args.yaw, args.pitch, args.roll)
+    pose = None
+    if any(a is not None for a in angles):
+        own = mixer.poses.source_pose()
+        pose = tuple(float(own[k] if a is None else a) for k, a in enumerate(angles))
+    mix = Mix(pose=pose, pose_weight=args.pose_weight, speech_weight=args.speech_weight,
+              video_weight=args.video_weight, video_pose=args.video_pose)
+    job, bar = _job()
+    try:
+        report = mix_video(mixer, args.output, mix, audio=args.audio, driving=args.driving,
+                           paste=not args.no_paste_back, job=job)
+    finally:
+        bar.close()
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .face.tracks import CROP_MARGIN
@@ -348,6 +387,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_speak)
+    p = sub.add_parser("mix", help="drive a face with several drivers at once: pose, speech, a driving video")
+    p.add_argument("--source", required=True, type=Path, help="the photo with the face")
+    p.add_argument("--yaw", type=float, help="head pose from the sliders, degrees (default: the source's own)")
+    p.add_argument("--pitch", type=float, help="degrees")
+    p.add_argument("--roll", type=float, help="degrees")
+    p.add_argument("--audio", type=Path, help="speech that drives the mouth")
+    p.add_argument("--driving", type=Path, help="a video whose face drives the expression")
+    p.add_argument("--pose-weight", type=float, default=1.0, help="weight of the pose, 0…3 (default 1)")
+    p.add_argument("--speech-weight", type=float, default=1.0, help="weight of the speech, 0…3 (default 1)")
+    p.add_argument("--video-weight", type=float, default=1.0, help="weight of the driving video, 0…3 (default 1)")
+    p.add_argument("--video-pose", action="store_true",
+                   help="let the driving video turn the head too (default: its expression only)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output MP4 (with the speech, else the video's sound)")
+    p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full photo")
+    p.add_argument("--weights", default="x2face-lite", help="X2Face weights with pose (and audio) mappings")
+    p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_mix)
     p = sub.add_parser("paint", help="drive a face whose embedded face carries a paint layer (tattoo, scar, glasses)")
     p.add_argument("--source", required=True, type=Path, help="the source face (photo or video)")
     p.add_argument("--layer", required=True, type=Path,

@@ -31,7 +31,7 @@ from ..core.errors import InputError
 from ..core.jobs import Job
 from ..media.video import VideoWriter
 from ..core.poses import AXES, LIMITS
-from ..models.posemap import pose_delta
+from ..models.posemap import DEGREES, pose_delta
 from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry
 from .reenact import Reenactor
@@ -43,17 +43,21 @@ log = logging.getLogger(__name__)
 SWEEP_SUFFIXES = (".mp4", ".gif")
 
 
-def _mapping(registry: WeightsRegistry, x2face: str, kind: str):
-    name = f"{x2face}-{kind}"
+def _mapping(registry: WeightsRegistry, x2face: str, kind: str, name: str | None = None):
+    """The mapping ``kind`` (v2p, p2v, a2v) that belongs to the X2Face weights ``x2face``: by default
+    the weights named ``<x2face>-<kind>``; refused when its card names other X2Face weights."""
+    name = name or f"{x2face}-{kind}"
+    what = "audio mapping" if kind == "a2v" else "pose mapping"
     if name not in registry.names():
-        raise InputError(f"The X2Face weights '{x2face}' have no pose mapping '{name}'.",
-                         f"Train it: python -m training train x2face-{kind} --option x2face={x2face} … "
-                         f"--name {name} (or use the bundled x2face-lite).")
+        how = (f"Fit one: x2studio train audio-map --data TRACKS --weights {x2face} --name {name}" if kind == "a2v"
+               else f"Train it: python -m training train x2face-{kind} --option x2face={x2face} … --name {name}")
+        raise InputError(f"The X2Face weights '{x2face}' have no {what} '{name}'.",
+                         f"{how} (or use the bundled x2face-lite).")
     entry = registry.get(name)
     trained_for = str(entry.card.recipe.get("options", {}).get("x2face", ""))
     if trained_for and Path(trained_for).stem != x2face and trained_for != x2face:
-        raise InputError(f"The pose mapping '{name}' was trained for the X2Face weights '{trained_for}', not '{x2face}'.",
-                         "Retrain the mapping for these weights.")
+        raise InputError(f"The {what} '{name}' was made for the X2Face weights '{trained_for}', not '{x2face}'.",
+                         "Make it again for these weights.")
     return model_from_card(entry, allowed=(f"x2face-{kind}",))
 
 
@@ -74,6 +78,20 @@ class PoseController:
         self.v2p = _mapping(registry, reenactor.weights, "v2p").to(dev)
         self.p2v = _mapping(registry, reenactor.weights, "p2v").to(dev)
         self._p_src: torch.Tensor | None = None
+        with torch.inference_mode():
+            # J (dim × 3): f_p→v's change per degree of each angle; M: f_v→p's read-out of J
+            self._J = pose_delta(self.p2v, torch.eye(3, device=dev), torch.zeros(3, 3, device=dev)).T
+            self._M_inv = torch.linalg.inv(self.v2p.fc.weight @ self._J * DEGREES)
+
+    def strip_pose(self, v_base: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """``d`` (changes of ``v_base``, ``(B, dim)``) less the head-pose change f_v→p reads in them,
+        taken out along f_p→v's directions: f_v→p(v_base + result) = f_v→p(v_base) exactly.
+
+        (Subtracting f_p→v of the pose change would take out the wrong amount: f_p→v carries the
+        sliders' closed-loop gain, calibrated on generated faces, and f_v→p∘f_p→v is not the identity.)"""
+        with torch.inference_mode():
+            dp = self.v2p(v_base + d) - self.v2p(v_base)
+            return d - (dp @ self._M_inv.T) @ self._J.T
 
     def _ready(self) -> Reenactor:
         r = self.reenactor

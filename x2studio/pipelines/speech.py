@@ -41,10 +41,9 @@ from ..core.errors import InputError
 from ..core.jobs import Job
 from ..media.audio import AudioClip, frame_windows, load_audio, resample, to_mono
 from ..media.video import VideoWriter
-from ..models.posemap import DEGREES, pose_delta
 from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry, load_entry
-from .pose import _mapping
+from .pose import PoseController, _mapping
 from .reenact import Reenactor
 
 __all__ = ["SpeechFeatures", "MfccFeatures", "speech_features", "SpeechDriver", "speak_video", "check_speech",
@@ -153,20 +152,6 @@ def speech_features(name: str, device: str = "cpu", registry: WeightsRegistry | 
     return MfccFeatures() if name == "mfcc" else SpeechFeatures(name, device, registry)
 
 
-def _a2v(registry: WeightsRegistry, x2face: str, name: str | None):
-    name = name or f"{x2face}-a2v"
-    if name not in registry.names():
-        raise InputError(f"The X2Face weights '{x2face}' have no audio mapping '{name}'.",
-                         f"Fit one: x2studio train audio-map --data TRACKS --weights {x2face} --name {name} "
-                         "(or use the bundled x2face-lite).")
-    entry = registry.get(name)
-    trained_for = str(entry.card.recipe.get("options", {}).get("x2face", ""))
-    if trained_for and Path(trained_for).stem != x2face and trained_for != x2face:
-        raise InputError(f"The audio mapping '{name}' was fitted for the X2Face weights '{trained_for}', not '{x2face}'.",
-                         "Fit it again for these weights.")
-    return model_from_card(entry, allowed=("x2face-a2v",))
-
-
 class SpeechDriver:
     """Speech control of a :class:`Reenactor`'s sources (set them first)."""
 
@@ -174,16 +159,12 @@ class SpeechDriver:
         registry = registry or WeightsRegistry()
         self.reenactor = reenactor
         dev = reenactor.device
-        self.a2v = _a2v(registry, reenactor.weights, mapping).to(dev)
-        self.v2p = _mapping(registry, reenactor.weights, "v2p").to(dev)
-        self.p2v = _mapping(registry, reenactor.weights, "p2v").to(dev)
+        self.a2v = _mapping(registry, reenactor.weights, "a2v", mapping).to(dev)
+        self.poses = PoseController(reenactor, registry)
+        self.v2p, self.p2v = self.poses.v2p, self.poses.p2v
         self.features = speech_features(self.a2v.features, str(dev), registry)
         with torch.inference_mode():
             self._silence = self.a2v(torch.from_numpy(self.features.silence())[None].to(dev))
-            # J (dim × 3): f_p→v's change per degree of each angle; M = f_v→p's read-out of J
-            zero = torch.zeros(3, 3, device=dev)
-            self._J = pose_delta(self.p2v, torch.eye(3, device=dev), zero).T
-            self._M_inv = torch.linalg.inv(self.v2p.fc.weight @ self._J * DEGREES)
         self.feats: torch.Tensor | None = None
         self.clip: AudioClip | None = None
         self.fps = 25.0
@@ -211,11 +192,14 @@ class SpeechDriver:
         r = self.reenactor
         if r.embedded is None or r.v_source is None:
             raise InputError("Choose a source face first.")
+        return r.v_source + float(strength) * self.deltas(feats)
+
+    def deltas(self, feats: torch.Tensor) -> torch.Tensor:
+        """The pose-free changes of the source's driving vector for features ``(B, in_dim)``."""
+        r = self.reenactor
         with torch.inference_mode():
             d = self.a2v(feats) - self._silence
-            dp = self.v2p(r.v_source + d) - self.v2p(r.v_source)
-            d = d - (dp @ self._M_inv.T) @ self._J.T
-            return r.v_source + float(strength) * d
+        return self.poses.strip_pose(r.v_source, d)
 
     def frame_vectors(self, indices: Sequence[int], strength: float = 1.0) -> torch.Tensor:
         if self.feats is None:
