@@ -77,3 +77,32 @@ def test_audio_panel_takes_a_recording_and_refuses_silence(qtbot, panel: AudioPa
         panel.load_speech(str(silent))
     assert "silent" in sig.args[0]
     assert panel.frames == 25                          # the speech loaded before is kept
+
+
+def test_audio_panel_mixes_pose_and_a_driving_video(qtbot, panel: AudioPanel, tmp_path: Path, clip: Path) -> None:
+    qtbot.waitUntil(lambda: panel.ready and panel.loaded and panel.last_result is not None, timeout=90000)
+    talk = Path(panel.speech)
+    results = []
+    panel.resultShown.connect(results.append)
+    plain = panel.last_result["generated"]
+    panel.pose_box.setChecked(True)
+    panel.angle_spins["yaw"].setValue(panel.angle_spins["yaw"].value() + 25)
+    qtbot.waitUntil(lambda: bool(results) and results[-1]["generated"] != plain, timeout=30000)
+    assert panel.mix().pose is not None and panel.mix().video_weight == 0.0
+    with qtbot.waitSignal(panel.server.videoLoaded, timeout=60000):
+        panel.set_video(str(talk))
+    assert panel.video == str(talk) and "frames" in panel.video_label.text()
+    n = len(results)
+    panel.video_weight.setValue(2.0)
+    qtbot.waitUntil(lambda: len(results) > n, timeout=30000)
+    assert panel.mix().video_weight == 2.0
+    handle = panel.export_video(tmp_path / "mix.mp4")
+    with qtbot.waitSignal(handle.ended, timeout=180000):
+        pass
+    assert handle.outcome == "succeeded", handle.error
+    assert "driving video" in panel.status.text() and "pose" in panel.status.text()
+    # a video without a face: a clear message, the mix goes on without it
+    with qtbot.waitSignal(panel.errorRaised, timeout=60000) as sig:
+        panel.set_video(str(clip))
+    assert "No face" in sig.args[0] and panel.video is None
+    assert panel.video_label.text() == "no driving video"

@@ -40,11 +40,12 @@ from .pose import PoseController, clamp_pose
 from .reenact import DETECT_STRIDE, Reenactor
 from .speech import AUDIO_SUFFIXES, SpeechDriver
 
-__all__ = ["Mix", "DriverMixer", "mix_video", "MixReport", "WEIGHT_RANGE"]
+__all__ = ["Mix", "DriverMixer", "mix_video", "MixReport", "WEIGHT_RANGE", "driving_vectors", "MAX_PREVIEW_FRAMES"]
 
 log = logging.getLogger(__name__)
 
 WEIGHT_RANGE = (0.0, 3.0)
+MAX_PREVIEW_FRAMES = 3000      # driving-video frames held for live previews (2 minutes at 25 fps)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,35 @@ class DriverMixer:
         with torch.inference_mode():
             gen = r.model.generate(r.embedded.expand(len(v), -1, -1, -1), v)
         return [r._image(g) for g in gen]
+
+
+def driving_vectors(mixer: DriverMixer, path: str | Path, max_frames: int = MAX_PREVIEW_FRAMES,
+                    job: Job | None = None) -> tuple[torch.Tensor, float, np.ndarray]:
+    """The driving vector of every frame of a driving video (its largest face; frames without a
+    face hold the last one), for live previews: ``(vectors (N, dim), fps, first face crop)``.
+    At most ``max_frames`` frames (longer videos are refused: export streams any length)."""
+    r = mixer._ready()
+    path = Path(path)
+    tracks, fps, _ = find_tracks(path, r.detector, job=job, stride=DETECT_STRIDE)
+    if not tracks:
+        raise InputError(f"No face was found in the driving video '{path.name}'.")
+    t = tracks[0]
+    boxes = {int(f): b for f, b in zip(t.frames, t.crop_boxes)}
+    crops: list[np.ndarray] = []
+    last = None
+    with VideoReader(path) as rd:
+        if (rd.frame_count or 0) > max_frames:
+            raise InputError(f"'{path.name}' has {rd.frame_count} frames; live mixing holds at most {max_frames}.",
+                             "Trim the video, or export the mix (any length) with 'x2studio mix'.")
+        for fr in rd.frames():
+            box = boxes.get(fr.index)
+            if box is not None:
+                last = crop(fr.image, box, r.size)
+            crops.append(last)
+    first = next(c for c in crops if c is not None)
+    crops = [first if c is None else c for c in crops]
+    vecs = torch.cat([mixer.video_vectors(crops[k:k + 64]) for k in range(0, len(crops), 64)])
+    return vecs, float(fps), first
 
 
 @dataclass

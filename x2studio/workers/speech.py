@@ -1,6 +1,7 @@
-"""Speech-driven faces off the GUI thread: one thread owns X2Face, the speech features and the
-mappings.  Loading speech computes every frame's feature once; frame requests (playback, seeking,
-the strength slider) are served newest first (latest wins)."""
+"""Speech-driven (and mixed) faces off the GUI thread: one thread owns X2Face, the speech features
+and the mappings.  Loading speech computes every frame's feature once, loading a driving video every
+frame's driving vector once; frame requests (playback, seeking, the strength and mix controls) are
+served newest first (latest wins)."""
 
 from __future__ import annotations
 
@@ -16,34 +17,45 @@ __all__ = ["SpeechServer"]
 
 
 class _SpeechWorker(LatestWins):
-    ready = Signal(object)       # dict: source (QImage), weights, features
-    loaded = Signal(object)      # dict: clip, frames, fps, envelope (times, peaks), name
+    ready = Signal(object)        # dict: source (QImage), weights, features
+    loaded = Signal(object)       # dict: clip, frames, fps, envelope (times, peaks), name
+    videoLoaded = Signal(object)  # dict: frames, fps, name, first (QImage of the first driving face)
 
     def __init__(self) -> None:
         super().__init__()
         self.reenactor = None
-        self.driver = None
+        self.mixer = None
         self.clip = None
         self.name = ""
+        self.video = None             # driving vectors of the driving video's frames
+        self.video_fps = 25.0
+
+    @property
+    def driver(self):
+        return None if self.mixer is None else self.mixer.speech
 
     @Slot(str, str, str)
     def setup(self, weights: str, device: str, source: str) -> None:
         self._guard(self._setup, weights, device, source)
 
     def _setup(self, weights: str, device: str, source: str) -> None:
+        from ..pipelines.mix import DriverMixer
         from ..pipelines.reenact import Reenactor
-        from ..pipelines.speech import SpeechDriver
 
-        self.driver = None
+        self.mixer = None
         if self.reenactor is None or self.reenactor.weights != weights or str(self.reenactor.device) != device:
             self.reenactor = Reenactor(weights, device=device)
+            self.video = None
         self.reenactor.set_sources(self.reenactor.load_sources([source]))
-        driver = SpeechDriver(self.reenactor)
+        mixer = DriverMixer(self.reenactor)
         if self.clip is not None:
-            driver.load(self.clip, name=self.name)
-        self.driver = driver
+            mixer.speech.load(self.clip, name=self.name)
+        if self.video is not None:
+            mixer.v_first = self.video[:1]
+        self.mixer = mixer
         self.ready.emit({"source": to_qimage(self.reenactor.sources[0].crop), "weights": weights,
-                         "features": driver.features.name})
+                         "features": mixer.speech.features.name,
+                         "pose": [float(x) for x in mixer.poses.source_pose()]})
 
     @Slot(object, str)
     def load(self, audio, name: str) -> None:
@@ -62,15 +74,44 @@ class _SpeechWorker(LatestWins):
         self.loaded.emit({"clip": clip, "frames": frames, "fps": 25.0, "envelope": peak_envelope(clip),
                           "name": name})
 
-    def ready_to_serve(self) -> bool:
-        return self.driver is not None and self.driver.feats is not None
+    @Slot(str)
+    def load_video(self, path: str) -> None:
+        self._guard(self._load_video, path)
 
-    def handle(self, request) -> dict:
-        index, strength = request
+    def _load_video(self, path: str) -> None:
+        from ..core.errors import InputError
+        from ..pipelines.mix import driving_vectors
+
+        if not path:
+            self.video = None
+            self.videoLoaded.emit(None)
+            return
+        if self.mixer is None:
+            raise InputError("Choose a source photo first.")
+        vecs, fps, first = driving_vectors(self.mixer, path)
+        self.video, self.video_fps = vecs, fps
+        self.mixer.v_first = vecs[:1]
+        self.videoLoaded.emit({"frames": len(vecs), "fps": fps, "name": path, "first": to_qimage(first)})
+
+    def ready_to_serve(self) -> bool:
+        return self.mixer is not None
+
+    def handle(self, request) -> dict | None:
+        import torch
+
+        index, mix, time_s = request
         t0 = time.perf_counter()
-        crop = self.driver.render(int(index), float(strength))
+        speech = [int(index)] if mix.speech_weight and self.driver.feats is not None else None
+        video = None
+        if self.video is not None and mix.video_weight:
+            j = min(len(self.video) - 1, max(0, int(round(time_s * self.video_fps))))
+            video = self.video[j:j + 1]
+        r = self.reenactor
+        v = self.mixer.vectors(mix, 1, speech, video)
+        with torch.inference_mode():
+            crop = r._image(r.model.generate(r.embedded, v)[0])
         return {"frame": int(index), "generated": to_qimage(crop),
-                "composite": to_qimage(self.reenactor.composite(crop)), "ms": (time.perf_counter() - t0) * 1000}
+                "composite": to_qimage(r.composite(crop)), "ms": (time.perf_counter() - t0) * 1000}
 
     @Slot()
     def finish(self) -> None:
@@ -82,10 +123,12 @@ class SpeechServer(QObject):
 
     ready = Signal(object)
     loaded = Signal(object)
+    videoLoaded = Signal(object)
     result = Signal(object)
     failed = Signal(str)
     _setup = Signal(str, str, str)
     _load = Signal(object, str)
+    _load_video = Signal(str)
     _serve = Signal()
     _finish = Signal()
 
@@ -96,9 +139,10 @@ class SpeechServer(QObject):
         self._worker.moveToThread(self._thread)
         self._setup.connect(self._worker.setup)
         self._load.connect(self._worker.load)
+        self._load_video.connect(self._worker.load_video)
         self._serve.connect(self._worker.serve)
         self._finish.connect(self._worker.finish)
-        for name in ("ready", "loaded", "result", "failed"):
+        for name in ("ready", "loaded", "videoLoaded", "result", "failed"):
             getattr(self._worker, name).connect(getattr(self, name))
         self._thread.start()
 
@@ -109,8 +153,14 @@ class SpeechServer(QObject):
         """Speech from a file path or an :class:`~x2studio.media.audio.AudioClip` (a recording)."""
         self._load.emit(audio if not hasattr(audio, "__fspath__") else str(audio), name)
 
-    def want(self, frame: int, strength: float) -> None:
-        if self._worker.set_wanted((int(frame), float(strength))):
+    def load_video(self, path) -> None:
+        """A driving video whose face's expression mixes in (``""``: none)."""
+        self._load_video.emit(str(path) if path else "")
+
+    def want(self, frame: int, mix, time_s: float | None = None) -> None:
+        """Render frame ``frame`` (of the speech; ``time_s`` picks the driving video's frame) under
+        ``mix`` (a :class:`~x2studio.pipelines.mix.Mix`)."""
+        if self._worker.set_wanted((int(frame), mix, frame / 25.0 if time_s is None else float(time_s))):
             self._serve.emit()
 
     def shutdown(self) -> None:

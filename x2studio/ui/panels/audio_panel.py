@@ -6,6 +6,11 @@ plays the sound and shows the generated face of the frame being heard (the sound
 clock; frames the model cannot keep up with are skipped, never queued).  "Strength" scales the
 mouth movement.  "Export MP4…" writes the talking video with the speech as a job with progress and
 cancel.
+
+Mixing: the same face can at once take a head pose (the pose box: yaw, pitch, roll and a weight)
+and the expression of a driving video (with a weight; "its head pose" lets the video turn the head
+too), on top of the speech (whose weight is the strength).  With no speech loaded, the driving
+video is the timeline.
 """
 
 from __future__ import annotations
@@ -17,15 +22,16 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-                               QSlider, QStyle, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
+                               QPushButton, QSlider, QStyle, QVBoxLayout, QWidget)
 
 from ...core.errors import AudioDeviceError
+from ...core.poses import AXES, LIMITS
 from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.speech import SpeechServer
 from ..widgets.image_view import ImageView, demo_file
-from .common import fill_weights_box, start_export
+from .common import SOURCE_FILTER, fill_weights_box, start_export
 
 __all__ = ["AudioPanel"]
 
@@ -83,11 +89,16 @@ class AudioPanel(QWidget):
         self._recorder = None
         self._model_status = ""
         self._speech_status = ""
+        self.video: str | None = None
+        self.video_frames = 0
+        self.video_fps = 25.0
+        self._pending_video: str | None = None
         self.jobs = JobRunner(self)
 
         self.server = SpeechServer(self)
         self.server.ready.connect(self._on_ready)
         self.server.loaded.connect(self._on_loaded)
+        self.server.videoLoaded.connect(self._on_video_loaded)
         self.server.result.connect(self._on_result)
         self.server.failed.connect(self._on_failed)
 
@@ -148,10 +159,44 @@ class AudioPanel(QWidget):
         for w in (self.play_button, self.time_label):
             transport.addWidget(w)
         transport.addSpacing(20)
-        transport.addWidget(QLabel("Strength", self))
+        transport.addWidget(QLabel("Speech strength", self))
         transport.addWidget(self.strength, 1)
         transport.addWidget(self.strength_label)
         transport.addWidget(self.latency)
+
+        self.pose_box = QCheckBox("Pose", self)
+        self.pose_box.setToolTip("Turn the head as well (degrees), with this weight")
+        self.pose_box.toggled.connect(lambda _c: self._request())
+        self.angle_spins: dict[str, QDoubleSpinBox] = {}
+        mix_row = QHBoxLayout()
+        mix_row.addWidget(QLabel("Mix:", self))
+        mix_row.addWidget(self.pose_box)
+        for axis in AXES:
+            spin = QDoubleSpinBox(self)
+            spin.setRange(*LIMITS[axis])
+            spin.setDecimals(1)
+            spin.setSuffix("°")
+            spin.setPrefix(f"{axis} ")
+            spin.valueChanged.connect(lambda _v: self._request())
+            self.angle_spins[axis] = spin
+            mix_row.addWidget(spin)
+        self.pose_weight = self._weight_spin("Weight of the pose")
+        mix_row.addWidget(QLabel("×", self))
+        mix_row.addWidget(self.pose_weight)
+        mix_row.addStretch(1)
+        video_row = QHBoxLayout()
+        video_row.addSpacing(30)
+        self.video_button = QPushButton("Driving video…", self)
+        self.video_button.setToolTip("A video whose face's expression mixes in (cancel: none)")
+        self.video_button.clicked.connect(self._choose_video)
+        self.video_weight = self._weight_spin("Weight of the driving video")
+        self.video_pose = QCheckBox("its head pose", self)
+        self.video_pose.setToolTip("Let the driving video turn the head too (default: its expression only)")
+        self.video_pose.toggled.connect(lambda _c: self._request())
+        self.video_label = QLabel("no driving video", self)
+        for w in (self.video_button, QLabel("×", self), self.video_weight, self.video_pose, self.video_label):
+            video_row.addWidget(w)
+        video_row.addStretch(1)
 
         self.export_button = QPushButton("Export MP4…", self)
         self.export_button.setToolTip("The talking face as a video with the speech")
@@ -167,12 +212,34 @@ class AudioPanel(QWidget):
         layout.addLayout(views, 1)
         layout.addWidget(self.wave)
         layout.addLayout(transport)
+        layout.addLayout(mix_row)
+        layout.addLayout(video_row)
         layout.addLayout(bottom)
 
         self._timer = QTimer(self)
         self._timer.setInterval(20)
         self._timer.timeout.connect(self._on_tick)
         self._update_buttons()
+
+    def _weight_spin(self, tip: str) -> QDoubleSpinBox:
+        from ...pipelines.mix import WEIGHT_RANGE
+
+        spin = QDoubleSpinBox(self)
+        spin.setRange(*WEIGHT_RANGE)
+        spin.setSingleStep(0.1)
+        spin.setValue(1.0)
+        spin.setToolTip(tip)
+        spin.valueChanged.connect(lambda _v: self._request())
+        return spin
+
+    def mix(self):
+        """The drivers as the controls set them (:class:`~x2studio.pipelines.mix.Mix`)."""
+        from ...pipelines.mix import Mix
+
+        pose = tuple(self.angle_spins[a].value() for a in AXES) if self.pose_box.isChecked() else None
+        return Mix(pose=pose, pose_weight=self.pose_weight.value(), speech_weight=self.strength_value(),
+                   video_weight=self.video_weight.value() if self.video else 0.0,
+                   video_pose=self.video_pose.isChecked())
 
     # ------------------------------------------------------------------ start-up
     def showEvent(self, event) -> None:  # noqa: N802
@@ -223,6 +290,11 @@ class AudioPanel(QWidget):
 
     def _on_ready(self, info: dict) -> None:
         self.ready = True
+        for axis, value in zip(AXES, info["pose"]):       # the pose box starts at the source's own pose
+            spin = self.angle_spins[axis]
+            spin.blockSignals(True)
+            spin.setValue(value)
+            spin.blockSignals(False)
         self.source_view.set_image(info["source"])
         self._model_status = (f"Weights '{info['weights']}' ({info['features']} speech features) on "
                               f"{self.device.upper()}.")
@@ -276,6 +348,39 @@ class AudioPanel(QWidget):
         self._update_buttons()
         self.seek_frame(0)
 
+    def _choose_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Driving video (cancel: none)", "", SOURCE_FILTER)
+        self.set_video(path or None)
+
+    def set_video(self, path: str | None) -> None:
+        """Mix in the expression of the face in this video (None: no driving video)."""
+        self.video = None
+        self.video_frames = 0
+        self.video_label.setText("reading the driving video…" if path else "no driving video")
+        self.server.load_video(path or "")
+        self._pending_video = path
+        if not path:
+            self._update_buttons()
+            self._request()
+
+    def _on_video_loaded(self, info) -> None:
+        if info is None:
+            return
+        self.video = self._pending_video or info["name"]
+        self.video_frames, self.video_fps = int(info["frames"]), float(info["fps"])
+        self.video_label.setText(f"{Path(self.video).name}: {self.video_frames} frames")
+        self._update_buttons()
+        if not self.loaded:
+            self.seek_frame(0)
+        else:
+            self._request()
+
+    def timeline(self) -> tuple[int, float]:
+        """(frames, fps) of the timeline: the speech's, else the driving video's."""
+        if self.loaded:
+            return self.frames, self.fps
+        return (self.video_frames, self.video_fps) if self.video else (0, 25.0)
+
     # ------------------------------------------------------------------ microphone
     def _on_record_toggled(self, on: bool) -> None:
         from ...media.playback import AudioRecorder
@@ -307,13 +412,14 @@ class AudioPanel(QWidget):
 
     # ------------------------------------------------------------------ playback
     def seek_time(self, seconds: float) -> None:
-        self.seek_frame(int(math.floor(max(0.0, seconds) * self.fps + 1e-6)))
+        self.seek_frame(int(math.floor(max(0.0, seconds) * self.timeline()[1] + 1e-6)))
 
     def seek_frame(self, index: int) -> None:
-        if not self.loaded:
+        frames, fps = self.timeline()
+        if not frames:
             return
-        self.frame = int(min(max(0, index), max(self.frames - 1, 0)))
-        t = self.frame / self.fps
+        self.frame = int(min(max(0, index), max(frames - 1, 0)))
+        t = self.frame / fps
         self.playhead.setValue(t)
         self.time_label.setText(f"{t:.2f} s")
         if self._playing:
@@ -324,11 +430,12 @@ class AudioPanel(QWidget):
         self.pause() if self._playing else self.play()
 
     def play(self) -> None:
-        if not (self.loaded and self.ready) or self._playing:
+        frames, fps = self.timeline()
+        if not (frames and self.ready) or self._playing:
             return
-        start = 0 if self.frame >= self.frames - 1 else self.frame
+        start = 0 if self.frame >= frames - 1 else self.frame
         self._playing = True
-        self._restart_clock(start / self.fps)
+        self._restart_clock(start / fps)
         self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
         self._timer.start()
 
@@ -369,14 +476,15 @@ class AudioPanel(QWidget):
             return
         if not self._playing:
             return
-        index = int(math.floor(self._clock() * self.fps + 1e-6))
-        if index >= self.frames:
+        frames, fps = self.timeline()
+        index = int(math.floor(self._clock() * fps + 1e-6))
+        if index >= frames:
             self.pause()
-            self.seek_frame(self.frames - 1)
+            self.seek_frame(frames - 1)
             return
         if index != self.frame:
             self.frame = index
-            t = index / self.fps
+            t = index / fps
             self.playhead.setValue(t)
             self.time_label.setText(f"{t:.2f} s")
             self._request()
@@ -389,8 +497,14 @@ class AudioPanel(QWidget):
         return self.strength.value() / 100.0
 
     def _request(self) -> None:
-        if self.ready and self.loaded:
-            self.server.want(self.frame, self.strength_value())
+        frames, fps = self.timeline()
+        if self.ready and frames:
+            try:
+                mix = self.mix().checked()
+            except Exception as exc:  # noqa: BLE001 - an InputError from a control's value
+                self.status.setText(str(exc))
+                return
+            self.server.want(self.frame, mix, self.frame / fps)
 
     def _on_result(self, out: dict) -> None:
         self.last_result = out
@@ -399,6 +513,9 @@ class AudioPanel(QWidget):
         self.resultShown.emit(out)
 
     def _on_failed(self, message: str) -> None:
+        if self._pending_video and not self.video:
+            self._pending_video = None
+            self.video_label.setText("no driving video")
         self.status.setText(message)
         self.errorRaised.emit(message, "")
         self._update_buttons()
@@ -410,30 +527,34 @@ class AudioPanel(QWidget):
             self.export_video(Path(path))
 
     def export_video(self, out: Path):
-        """The talking face with the speech → ``out`` (MP4) as a job."""
-        if not (self.ready and self.loaded):
-            self.errorRaised.emit("Choose a source photo and some speech first.", "")
+        """The talking (and mixed) face, with the speech → ``out`` (MP4) as a job."""
+        if not (self.ready and (self.loaded or self.video)):
+            self.errorRaised.emit("Choose a source photo and some speech (or a driving video) first.", "")
             return None
-        weights, device, source, speech = self.weights_box.currentText(), self.device, self.source, self.clip
-        strength, paste = self.strength_value(), self.paste.isChecked()
+        weights, device, source = self.weights_box.currentText(), self.device, self.source
+        speech = self.clip if self.loaded else None
+        mix, video, paste = self.mix(), self.video, self.paste.isChecked()
 
         def work(job):
+            from ...pipelines.mix import DriverMixer, mix_video
             from ...pipelines.reenact import Reenactor
-            from ...pipelines.speech import SpeechDriver, speak_video
 
             r = Reenactor(weights, device=device)
             r.set_sources(r.load_sources([source]))
-            return speak_video(SpeechDriver(r), speech, out, strength=strength, paste=paste, job=job)
+            return mix_video(DriverMixer(r, speech=speech is not None), out, mix, audio=speech, driving=video,
+                             paste=paste, job=job)
 
         return start_export(self, out, work, self._on_exported, self.status, self._on_failed)
 
     def _on_exported(self, report) -> None:
-        self.status.setText(f"Wrote {report.out} ({report.frames} frames with the speech).")
+        self.status.setText(f"Wrote {report.out} ({report.frames} frames; {', '.join(report.drivers)}).")
         self.statusMessage.emit(f"Exported {report.out}")
 
     def _update_buttons(self) -> None:
-        for w in (self.play_button, self.strength, self.export_button):
-            w.setEnabled(self.ready and self.loaded)
+        has_time = bool(self.timeline()[0])
+        for w in (self.play_button, self.export_button):
+            w.setEnabled(self.ready and has_time)
+        self.strength.setEnabled(self.ready and self.loaded)
 
     def shutdown(self) -> None:
         self.pause()
