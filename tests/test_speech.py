@@ -120,6 +120,10 @@ def test_check_speech_refuses_empty_short_and_silent_audio() -> None:
         check_speech(AudioClip(np.full((SR // 10, 1), 0.1, np.float32), SR))
     with pytest.raises(InputError, match="silent"):
         check_speech(AudioClip(np.full((SR, 1), 1e-5, np.float32), SR))
+    bad = np.full((SR, 1), 0.1, np.float32)
+    bad[100] = np.nan
+    with pytest.raises(InputError, match="invalid"):
+        check_speech(AudioClip(bad, SR))
     check_speech(AudioClip(np.full((SR, 1), 0.1, np.float32), SR))
 
 
@@ -255,3 +259,24 @@ def test_speech_tasks_train_and_fit_on_tiny_data(talking_data: Path, tmp_path: P
         assert out["entry"].card.architecture == "x2face-a2v" and out["entry"].card.config["dim"] == 16
         assert {"r2_train", "ridge", "r2_val_ols"} <= set(m) and m["frames_train"] > 0
         assert ("r2_val" in m) == ("r2_mouth_val" in m)       # labelled synthetic tracks: the mouth read-out
+
+
+def test_microphone_recorder_on_the_null_device() -> None:
+    """The tests' ALSA default is a null device: recording runs and yields samples; a device
+    that cannot record raises AudioDeviceError, which the Audio panel shows as a message."""
+    import time
+
+    from x2studio.core.errors import AudioDeviceError
+    from x2studio.media.playback import AudioRecorder
+
+    rec = AudioRecorder(sample_rate=16000, max_seconds=0.5)
+    rec.start()
+    t0 = time.monotonic()
+    while rec.seconds < 0.2 and time.monotonic() - t0 < 5:
+        time.sleep(0.02)
+    clip = rec.stop()
+    assert clip.sample_rate == 16000 and 0.1 <= clip.duration_s <= 0.5 and clip.channels == 1
+    # the null device hands over uninitialised memory: it arrives finite and within [-1, 1]
+    assert np.isfinite(clip.samples).all() and np.abs(clip.samples).max() <= 1.0
+    with pytest.raises(AudioDeviceError):
+        AudioRecorder(device="no such microphone").start()

@@ -240,4 +240,7 @@ class AudioRecorder:
             except Exception as exc:  # noqa: BLE001
                 log.warning("stopping the recording failed: %s", exc)
             self._stream = None
-        return AudioClip(self._buffer[:self._pos, None].copy(), self.sample_rate)
+        # some drivers (ALSA's null device, broken USB microphones) deliver garbage: keep the
+        # samples finite and in range so that nothing downstream overflows
+        samples = np.nan_to_num(self._buffer[:self._pos], nan=0.0, posinf=0.0, neginf=0.0)
+        return AudioClip(np.clip(samples, -1.0, 1.0)[:, None].astype(np.float32), self.sample_rate)

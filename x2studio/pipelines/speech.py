@@ -63,6 +63,9 @@ def check_speech(clip: AudioClip, window_s: float = 0.2, name: str = "the audio"
     if clip.duration_s < window_s:
         raise InputError(f"{name} lasts {clip.duration_s * 1000:.0f} ms, shorter than one {window_s * 1000:.0f} ms "
                          "window of the speech features.", "Use a longer recording.")
+    if not np.isfinite(clip.samples).all():
+        raise InputError(f"{name} contains invalid (NaN or infinite) samples; the file is damaged.",
+                         "Re-export the recording.")
     if clip.peak < SILENCE_PEAK:
         raise InputError(f"{name} is silent (its loudest sample is below −60 dBFS).",
                          "Choose a recording with speech, or check the microphone.")
