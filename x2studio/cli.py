@@ -179,16 +179,34 @@ def cmd_reenact(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_pose(args: argparse.Namespace) -> int:
+def _photo_reenactor(args: argparse.Namespace):
+    """The X2Face model of ``--weights`` on ``--device`` with the face of the photo ``--source``."""
     from .core.device import resolve_device
     from .core.settings import load_settings
-    from .pipelines.pose import HeadPoseEstimator, PoseController, closed_loop, export_sweep
     from .pipelines.reenact import IMAGE_SUFFIXES, Reenactor
 
     if not args.source.exists():
         raise X2Error(f"The file '{args.source}' does not exist.")
     if args.source.suffix.lower() not in IMAGE_SUFFIXES:
         raise X2Error(f"'{args.source.name}' is not an image.", f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    device = str(args.device or resolve_device(load_settings().device).torch_device)
+    r = Reenactor(args.weights, device=device, detector=args.detector)
+    r.set_sources(r.load_sources([args.source]))
+    return r
+
+
+def _check_mp4(out: Path, what: str) -> None:
+    if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise X2Error(f"'{out.name}': {what} is written as MP4.", "Use a name ending in .mp4.")
+    if not out.parent.is_dir():
+        raise X2Error(f"The folder '{out.parent}' does not exist.")
+
+
+def cmd_pose(args: argparse.Namespace) -> int:
+    from .pipelines.pose import HeadPoseEstimator, PoseController, closed_loop, export_sweep
+
+    if not args.source.exists():
+        raise X2Error(f"The file '{args.source}' does not exist.")
     if not args.check and args.output is None:
         raise X2Error("Say where to write the result: -o OUT.png (a pose), OUT.mp4 or OUT.gif (--sweep).")
     if args.output is not None:
@@ -198,9 +216,8 @@ def cmd_pose(args: argparse.Namespace) -> int:
                           f"{' or '.join(w[1:].upper() for w in want)}.")
         if not args.output.parent.is_dir():
             raise X2Error(f"The folder '{args.output.parent}' does not exist.")
-    device = str(args.device or resolve_device(load_settings().device).torch_device)
-    r = Reenactor(args.weights, device=device, detector=args.detector)
-    r.set_sources(r.load_sources([args.source]))
+    r = _photo_reenactor(args)
+    device = str(r.device)
     ctl = PoseController(r)
     src = ctl.source_pose()
     print(f"source pose: yaw {src[0]:+.1f}, pitch {src[1]:+.1f}, roll {src[2]:+.1f} degrees")
@@ -246,25 +263,14 @@ def cmd_paint(args: argparse.Namespace) -> int:
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
-    from .core.device import resolve_device
-    from .core.settings import load_settings
-    from .pipelines.reenact import IMAGE_SUFFIXES, Reenactor
     from .pipelines.speech import SpeechDriver, speak_video
 
-    for path, what in ((args.source, "source"), (args.audio, "audio")):
-        if not path.exists():
-            raise X2Error(f"The {what} file '{path}' does not exist.")
-    if args.source.suffix.lower() not in IMAGE_SUFFIXES:
-        raise X2Error(f"'{args.source.name}' is not an image.", f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
-    if args.output.suffix.lower() not in (".mp4", ".m4v", ".mov"):
-        raise X2Error(f"'{args.output.name}': the talking video is written as MP4.", "Use a name ending in .mp4.")
-    if not args.output.parent.is_dir():
-        raise X2Error(f"The folder '{args.output.parent}' does not exist.")
+    if not args.audio.exists():
+        raise X2Error(f"The audio file '{args.audio}' does not exist.")
+    _check_mp4(args.output, "the talking video")
     if not 0.0 <= args.strength <= 3.0:
         raise X2Error(f"--strength {args.strength} is outside 0…3.")
-    device = str(args.device or resolve_device(load_settings().device).torch_device)
-    r = Reenactor(args.weights, device=device, detector=args.detector)
-    r.set_sources(r.load_sources([args.source]))
+    r = _photo_reenactor(args)
     driver = SpeechDriver(r, args.mapping)
     job, bar = _job()
     try:
@@ -278,25 +284,15 @@ def cmd_speak(args: argparse.Namespace) -> int:
 
 
 def cmd_mix(args: argparse.Namespace) -> int:
-    from .core.device import resolve_device
-    from .core.settings import load_settings
     from .pipelines.mix import DriverMixer, Mix, mix_video
-    from .pipelines.reenact import IMAGE_SUFFIXES, Reenactor
 
-    for path, what in ((args.source, "source"), (args.audio, "audio"), (args.driving, "driving video")):
+    for path, what in ((args.audio, "audio"), (args.driving, "driving video")):
         if path is not None and not path.exists():
             raise X2Error(f"The {what} file '{path}' does not exist.")
-    if args.source.suffix.lower() not in IMAGE_SUFFIXES:
-        raise X2Error(f"'{args.source.name}' is not an image.", f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
-    if args.output.suffix.lower() not in (".mp4", ".m4v", ".mov"):
-        raise X2Error(f"'{args.output.name}': the mixed video is written as MP4.", "Use a name ending in .mp4.")
-    if not args.output.parent.is_dir():
-        raise X2Error(f"The folder '{args.output.parent}' does not exist.")
+    _check_mp4(args.output, "the mixed video")
     if args.audio is None and args.driving is None:
         raise X2Error("Mixing needs --audio and/or --driving (for a pose alone, use 'x2studio pose').")
-    device = str(args.device or resolve_device(load_settings().device).torch_device)
-    r = Reenactor(args.weights, device=device, detector=args.detector)
-    r.set_sources(r.load_sources([args.source]))
+    r = _photo_reenactor(args)
     mixer = DriverMixer(r, speech=args.audio is not None)
     angles = (args.yaw, args.pitch, args.roll)
     pose = None

@@ -38,7 +38,7 @@ from ..models.posemap import pose_delta
 from ..weights.registry import WeightsRegistry
 from .pose import PoseController, clamp_pose
 from .reenact import DETECT_STRIDE, Reenactor
-from .speech import AUDIO_SUFFIXES, SpeechDriver
+from .speech import SpeechDriver, read_speech
 
 __all__ = ["Mix", "DriverMixer", "mix_video", "MixReport", "WEIGHT_RANGE", "driving_vectors", "MAX_PREVIEW_FRAMES"]
 
@@ -212,14 +212,7 @@ def mix_video(mixer: DriverMixer, out: str | Path, mix: Mix, *, audio: str | Pat
     if audio is not None:
         if mixer.speech is None:
             raise InputError("These X2Face weights have no audio mapping; speech cannot drive them.")
-        if isinstance(audio, AudioClip):
-            clip, name = audio, "the audio"
-        else:
-            path = Path(audio)
-            if path.suffix.lower() not in AUDIO_SUFFIXES:
-                raise InputError(f"'{path.name}' is not an audio file X2 Studio reads.",
-                                 "Use WAV, FLAC, MP3, OGG (or a video with sound).")
-            clip, name = load_audio(path), f"'{path.name}'"
+        clip, name = read_speech(audio)
         mixer.speech.load(clip, fps, name)
         report.drivers.append(f"speech ×{mix.speech_weight:g}")
     n = min(x for x in (mixer.speech.frames if clip is not None else None, n_video) if x is not None)

@@ -47,6 +47,7 @@ from .pose import PoseController, _mapping
 from .reenact import Reenactor
 
 __all__ = ["SpeechFeatures", "MfccFeatures", "speech_features", "SpeechDriver", "speak_video", "check_speech",
+           "read_speech",
            "SILENCE_PEAK", "DEFAULT_FEATURES", "SpeakReport"]
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,17 @@ class SpeechDriver:
         return self.render_many([index], strength)[0]
 
 
+def read_speech(audio: str | Path | AudioClip) -> tuple[AudioClip, str]:
+    """``(clip, name for messages)`` of a speech file (or an already loaded clip)."""
+    if isinstance(audio, AudioClip):
+        return audio, "the audio"
+    path = Path(audio)
+    if path.suffix.lower() not in AUDIO_SUFFIXES:
+        raise InputError(f"'{path.name}' is not an audio file X2 Studio reads.",
+                         "Use WAV, FLAC, MP3, OGG (or a video with sound).")
+    return load_audio(path), f"'{path.name}'"
+
+
 @dataclass
 class SpeakReport:
     out: Path
@@ -247,14 +259,7 @@ def speak_video(driver: SpeechDriver, audio: str | Path | AudioClip, out: str | 
     r = driver.reenactor
     if r.embedded is None:
         raise InputError("Choose the source face first.")
-    if isinstance(audio, AudioClip):
-        clip, name = audio, "the audio"
-    else:
-        path = Path(audio)
-        if path.suffix.lower() not in AUDIO_SUFFIXES:
-            raise InputError(f"'{path.name}' is not an audio file X2 Studio reads.",
-                             "Use WAV, FLAC, MP3, OGG (or a video with sound).")
-        clip, name = load_audio(path), f"'{path.name}'"
+    clip, name = read_speech(audio)
     job = job or Job()
     job.progress(0, None, "speech features")
     n = driver.load(clip, fps, name)

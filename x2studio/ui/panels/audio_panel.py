@@ -31,7 +31,7 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.speech import SpeechServer
 from ..widgets.image_view import ImageView, demo_file
-from .common import SOURCE_FILTER, fill_weights_box, start_export
+from .common import SOURCE_FILTER, choose_photo, fill_weights_box, start_export
 
 __all__ = ["AudioPanel"]
 
@@ -271,8 +271,7 @@ class AudioPanel(QWidget):
 
     # ------------------------------------------------------------------ source and speech
     def _choose_source(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Source photo", "",
-                                              "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)")
+        path = choose_photo(self)
         if path:
             self.set_source(path)
 

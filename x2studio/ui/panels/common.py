@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtWidgets import QComboBox, QLabel
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QWidget
 
-__all__ = ["fill_weights_box", "start_export", "SOURCE_FILTER"]
+__all__ = ["fill_weights_box", "start_export", "choose_photo", "SOURCE_FILTER", "PHOTO_FILTER"]
 
+PHOTO_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"
 SOURCE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 
 
@@ -35,3 +36,9 @@ def start_export(panel, out: Path, work: Callable, on_success: Callable, status:
     handle.progress.connect(lambda ev: status.setText(f"Exporting: {100 * (ev.fraction or 0):.0f}%"))
     handle.cancelled.connect(lambda: status.setText("Export cancelled; nothing was written."))
     return handle
+
+
+def choose_photo(parent: QWidget, title: str = "Source photo") -> str | None:
+    """Ask for a photo; None when cancelled."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, "", PHOTO_FILTER)
+    return path or None

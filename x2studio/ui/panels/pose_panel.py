@@ -20,7 +20,7 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.pose import PoseServer
 from ..widgets.image_view import ImageView, demo_file
-from .common import fill_weights_box, start_export
+from .common import choose_photo, fill_weights_box, start_export
 
 __all__ = ["PosePanel"]
 
@@ -157,8 +157,7 @@ class PosePanel(QWidget):
 
     # ------------------------------------------------------------------ source
     def _choose_source(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Source photo", "",
-                                              "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)")
+        path = choose_photo(self)
         if path:
             self.set_source(path)
 
