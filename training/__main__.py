@@ -171,6 +171,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError("Evaluation needs --weights (a name or a .safetensors file) and --data DIR.")
     res = evaluate_weights(task, args.weights, args.data, split=args.split, device=args.device or "cpu",
                            batches=args.batches, options=_options(args.option or []))
+    if task.name == "avsync":       # the thesis' Figure 7.3 and the offset accuracy
+        from .tasks.avsync import sync_eval
+
+        png = args.png or Path(f"{Path(str(args.weights)).stem}-{args.split}-offsets.png")
+        res["sync"] = sync_eval(args.data, args.split, str(args.weights), png=png, device=args.device or "cpu")
     if args.json:
         print(json.dumps(res))
     else:
@@ -186,6 +191,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         else:
             for k, v in m.items():
                 print(f"  {k:<12} {v:.4f}")
+        if "sync" in res:
+            sy = res["sync"]
+            print(f"  offsets of {sy['clips']} held-out clips with a known shift in ±2 s, estimated within ±1 frame:")
+            print(f"    {'AV-sync network':<34} {100 * sy['accuracy']:.1f}%")
+            print(f"    {'onset cross-correlation (baseline)':<34} {100 * sy['baseline_accuracy']:.1f}%")
+            print(f"  mean distance over offsets: lowest at {sy['curve_min_at_s'] * 1000:+.0f} ms; plot: {sy['png']}")
     return 0
 
 
@@ -313,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="eval: split (default test)")
     p.add_argument("--batches", type=int, default=None, help="eval: at most this many batches")
     p.add_argument("--json", action="store_true", help="list/eval/pose-check: print JSON")
+    p.add_argument("--png", type=Path, default=None,
+                   help="eval avsync: where the distance-over-offset plot goes (default WEIGHTS-SPLIT-offsets.png)")
     p.add_argument("--estimator", default="headpose-lite", help="pose-check: the independent pose estimator")
     p.add_argument("--sources", type=int, default=8, help="pose-check: near-frontal stills used as sources")
     p.add_argument("--features", default="avsync-face-lite",

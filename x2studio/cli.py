@@ -7,6 +7,7 @@ is shown only with ``--debug``.  No subcommand opens the app.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -312,6 +313,35 @@ def cmd_mix(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from .core.device import resolve_device
+    from .core.settings import load_settings
+    from .pipelines.sync import estimate_offset, fix_offset
+
+    if args.output is not None:
+        _check_mp4(args.output, "the fixed video")
+    device = str(args.device or resolve_device(load_settings().device).torch_device)
+    job, bar = _job()
+    try:
+        res = estimate_offset(args.video, kind=args.kind, weights=args.weights, device=device,
+                              max_offset_s=args.max_offset, window_s=args.window, detector=args.detector, job=job)
+    finally:
+        bar.close()
+    fixed = None
+    if args.output is not None:
+        if res.offset_frames is None:
+            raise X2Error("The offset was not found, so nothing was fixed.", "See the notes above; try --max-offset.")
+        fixed = fix_offset(args.video, res.offset_s, args.output)
+    if args.json:
+        print(json.dumps({**res.to_dict(), "fixed": None if fixed is None else str(fixed)}))
+        return 0
+    for line in res.lines():
+        print(line)
+    if fixed is not None:
+        print(f"wrote {fixed} (the sound moved {res.offset_s * 1000:+.0f} ms; the picture copied as it was)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .face.tracks import CROP_MARGIN
@@ -413,6 +443,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_paint)
+    p = sub.add_parser("sync", help="find (and fix) the offset between a video's picture and its sound")
+    p.add_argument("video", type=Path, help="a video with sound (a talking face)")
+    p.add_argument("--kind", choices=["face"], default="face", help="what is in the picture (default face)")
+    p.add_argument("-o", "--output", type=Path, help="write a copy with the sound moved into sync (MP4)")
+    p.add_argument("--max-offset", type=float, default=2.0, help="search ± this many seconds (default 2)")
+    p.add_argument("--window", type=float, default=10.0,
+                   help="sliding windows of this many seconds for drift (default 10; videos of 2 windows or more)")
+    p.add_argument("--json", action="store_true", help="print the estimate, the curve and the windows as JSON")
+    p.add_argument("--weights", default=None, help="AV-sync weights (default: the bundled ones for --kind)")
+    p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_sync)
     weights = sub.add_parser("weights", help="model weights: list, add")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     p = wsub.add_parser("list", help="bundled and user weights, with their metrics")

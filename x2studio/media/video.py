@@ -21,7 +21,8 @@ import numpy as np
 from ..core.atomic import atomic_path
 from ..core.errors import InputError, MediaError, OutputError
 
-__all__ = ["StreamInfo", "MediaInfo", "VideoFrame", "VideoReader", "VideoWriter", "EndOfStream", "probe", "open_container"]
+__all__ = ["StreamInfo", "MediaInfo", "VideoFrame", "VideoReader", "VideoWriter", "EndOfStream", "probe", "open_container",
+           "replace_audio"]
 
 log = logging.getLogger(__name__)
 
@@ -444,3 +445,41 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def replace_audio(video: str | os.PathLike[str], samples: np.ndarray, sample_rate: int,
+                  out: str | os.PathLike[str]) -> Path:
+    """A copy of ``video`` whose sound is ``samples`` (float32 ``(n, channels)``, AAC-encoded); the
+    picture is copied packet for packet, not re-encoded.  Written atomically."""
+    src, inp = open_container(video)
+    out = Path(out).expanduser()
+    data = np.clip(np.asarray(samples, np.float32).reshape(len(samples), -1), -1.0, 1.0)[:, :2]
+    with inp, atomic_path(out) as tmp:
+        if not inp.streams.video:
+            raise MediaError(f"'{src.name}' has no video stream.")
+        vin = inp.streams.video[0]
+        try:
+            container = av.open(str(tmp), mode="w", format="mp4" if out.suffix.lower() in (".mp4", ".m4v") else None)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"Cannot create '{out}' ({exc}).") from exc
+        with container:
+            vout = container.add_stream_from_template(vin)
+            aout = container.add_stream("aac", rate=int(sample_rate))
+            aout.layout = "mono" if data.shape[1] == 1 else "stereo"
+            try:
+                for packet in inp.demux(vin):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = vout
+                    container.mux(packet)
+                pts = 0
+                for start in range(0, len(data), 4096):
+                    block = np.ascontiguousarray(data[start:start + 4096].T)
+                    frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=aout.layout.name)
+                    frame.sample_rate, frame.pts = int(sample_rate), pts
+                    pts += block.shape[1]
+                    container.mux(aout.encode(frame))
+                container.mux(aout.encode(None))
+            except av.error.FFmpegError as exc:
+                raise OutputError(f"Writing '{out}' failed ({exc}).") from exc
+    return out
