@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from x2studio.core.errors import InputError
-from x2studio.media.audio import AudioClip, load_audio
+from x2studio.media.audio import load_audio
 from x2studio.media.video import VideoReader, VideoWriter, probe, replace_audio
 from x2studio.pipelines.sync import estimate_offset, fix_offset, offset_curve
 
