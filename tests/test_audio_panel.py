@@ -106,3 +106,25 @@ def test_audio_panel_mixes_pose_and_a_driving_video(qtbot, panel: AudioPanel, tm
         panel.set_video(str(clip))
     assert "No face" in sig.args[0] and panel.video is None
     assert panel.video_label.text() == "no driving video"
+
+
+def test_audio_panel_checks_and_fixes_the_sync_of_its_speech(qtbot, panel: AudioPanel, tmp_path: Path) -> None:
+    from x2studio.pipelines.sync import fix_offset
+
+    qtbot.waitUntil(lambda: panel.ready and panel.loaded, timeout=90000)
+    late = fix_offset(Path(panel.speech), -0.4, tmp_path / "late.mp4")       # the sound 400 ms late
+    with qtbot.waitSignal(panel.speechLoaded, timeout=30000):
+        panel.load_speech(str(late))
+    assert panel.sync_button.isEnabled() and not panel.fix_button.isEnabled()
+    handle = panel.check_sync()
+    with qtbot.waitSignal(handle.ended, timeout=120000):
+        pass
+    assert handle.outcome == "succeeded", handle.error
+    assert panel.sync_plot.isVisible() and "400 ms late" in panel.sync_label.text()
+    assert abs(panel.sync_offset - 0.4) <= 0.041 and panel.fix_button.isEnabled()
+    before = panel.clip.samples.copy()
+    with qtbot.waitSignal(panel.speechLoaded, timeout=30000):
+        panel.fix_sync()
+    k = int(round(0.4 * panel.clip.sample_rate))
+    assert np.allclose(panel.clip.samples[:1000], before[k:k + 1000], atol=1e-6)   # moved 0.4 s earlier
+    assert "moved" in panel.speech_name and not panel.sync_button.isEnabled()       # a clip, not a video now

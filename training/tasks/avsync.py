@@ -89,16 +89,6 @@ class AVSyncTask:
         return model.state_dict(), self.config(recipe)
 
 
-def _shifted(samples: np.ndarray, k: int) -> np.ndarray:
-    """The sound ``k`` samples later (positive) or earlier; the length is kept, silence fills in."""
-    out = np.zeros_like(samples)
-    if k >= 0:
-        out[k:] = samples[:len(samples) - k]
-    else:
-        out[:k] = samples[-k:]
-    return out
-
-
 def sync_eval(data: str | Path, split: str = "test", weights: str = "avsync-face-lite", max_shift_s: float = 2.0,
               seed: int = 0, png: str | Path | None = None, device: str = "cpu", cache: str | Path | None = None,
               job=None) -> dict:
@@ -112,7 +102,7 @@ def sync_eval(data: str | Path, split: str = "test", weights: str = "avsync-face
     """
     from x2studio.core import paths
     from x2studio.face.dataset import load_manifest
-    from x2studio.media.audio import AudioClip, load_audio
+    from x2studio.media.audio import AudioClip, delay, load_audio
     from x2studio.pipelines.sync import SyncModel, _pick, mouths_of, offset_curve, onset_baseline
 
     data = Path(data)
@@ -138,7 +128,7 @@ def sync_eval(data: str | Path, split: str = "test", weights: str = "avsync-face
         max_off = int(round(max_shift_s * fps))
         curves.append(offset_curve(v, model.audio(clip, fps), max_off)[1])
         true = int(rng.integers(-max_off, max_off + 1))
-        shifted = AudioClip(_shifted(clip.samples, int(round(true / fps * clip.sample_rate))), clip.sample_rate)
+        shifted = AudioClip(delay(clip.samples, int(round(true / fps * clip.sample_rate))), clip.sample_rate)
         search = max_off + int(round(0.4 * fps))
         est, conf = _pick(*offset_curve(v, model.audio(shifted, fps), search))
         base, _ = onset_baseline(mouths, valid, shifted, fps, search)

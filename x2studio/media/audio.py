@@ -22,7 +22,7 @@ from ..core.errors import InputError, MediaError, OutputError
 from .video import _check_input, open_container
 
 __all__ = ["AudioClip", "load_audio", "save_audio", "resample", "to_mono", "peak_envelope", "frame_windows",
-           "frame_count"]
+           "frame_count", "delay"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,19 @@ def peak_envelope(clip: AudioClip, bins: int = 2000) -> tuple[np.ndarray, np.nda
     bins = max(1, min(bins, len(mono)))
     starts = np.linspace(0, len(mono), bins, endpoint=False).astype(np.int64)
     return starts / float(clip.sample_rate), np.maximum.reduceat(mono, starts)
+
+
+def delay(samples: np.ndarray, k: int) -> np.ndarray:
+    """``samples`` (``(n, …)``) played ``k`` samples later (negative: earlier), at the same length:
+    silence fills the start (or the end)."""
+    samples = np.asarray(samples)
+    out = np.zeros_like(samples)
+    k = int(np.clip(k, -len(samples), len(samples)))
+    if k >= 0:
+        out[k:] = samples[:len(samples) - k]
+    else:
+        out[:k] = samples[-k:]
+    return out
 
 
 def frame_count(duration_s: float, fps: float) -> int:

@@ -34,7 +34,7 @@ from ..core.errors import InputError, MediaError
 from ..core.jobs import Job
 from ..face.detect import make_detector
 from ..face.tracks import crop, find_tracks
-from ..media.audio import AudioClip, frame_count, frame_windows, load_audio, resample, to_mono
+from ..media.audio import AudioClip, delay, frame_count, frame_windows, load_audio, resample, to_mono
 from ..media.video import VideoReader, probe, replace_audio
 from ..models.avsync import mouth_regions
 from ..models.registry import model_from_card
@@ -253,15 +253,7 @@ def fix_offset(video: str | Path, offset_s: float, out: str | Path, audio: Audio
     if not out.parent.is_dir():
         raise InputError(f"The folder '{out.parent}' does not exist.")
     clip = audio if audio is not None else load_audio(video)
-    k = int(round(offset_s * clip.sample_rate))
-    s = clip.samples
-    if k > 0:
-        shifted = np.concatenate([s[k:], np.zeros((min(k, len(s)), s.shape[1]), np.float32)])
-    elif k < 0:
-        shifted = np.concatenate([np.zeros((min(-k, len(s)), s.shape[1]), np.float32), s[:k]])
-    else:
-        shifted = s
-    return replace_audio(video, shifted, clip.sample_rate, out)
+    return replace_audio(video, delay(clip.samples, -int(round(offset_s * clip.sample_rate))), clip.sample_rate, out)
 
 
 def onset_baseline(mouths: np.ndarray, valid: np.ndarray, clip: AudioClip, fps: float,

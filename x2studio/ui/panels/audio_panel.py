@@ -141,6 +141,24 @@ class AudioPanel(QWidget):
         self.playhead = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#ff5050", width=2))
         self.wave.addItem(self.playhead)
 
+        self.sync_plot = pg.PlotWidget(self)
+        self.sync_plot.setMenuEnabled(False)
+        self.sync_plot.setMouseEnabled(False, False)
+        self.sync_plot.hideButtons()
+        self.sync_plot.setMaximumHeight(90)
+        self.sync_plot.setLabel("bottom", "offset of the sound (s); lowest: in sync")
+        self.sync_plot.getPlotItem().hideAxis("left")
+        self.sync_plot.setVisible(False)
+        self.sync_button = QPushButton("Check sync", self)
+        self.sync_button.setToolTip("When the speech comes from a video of the speaking face: is the sound "
+                                    "in sync with the picture? (AV-sync network)")
+        self.sync_button.clicked.connect(self.check_sync)
+        self.fix_button = QPushButton("Fix", self)
+        self.fix_button.setToolTip("Move the speech by the offset found")
+        self.fix_button.clicked.connect(self.fix_sync)
+        self.sync_label = QLabel("", self)
+        self.sync_offset: float | None = None
+
         style = self.style()
         self.play_button = QPushButton(self)
         self.play_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
@@ -205,12 +223,16 @@ class AudioPanel(QWidget):
         self.status.setWordWrap(True)
         bottom = QHBoxLayout()
         bottom.addWidget(self.export_button)
+        bottom.addWidget(self.sync_button)
+        bottom.addWidget(self.fix_button)
+        bottom.addWidget(self.sync_label)
         bottom.addWidget(self.status, 1)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(views, 1)
         layout.addWidget(self.wave)
+        layout.addWidget(self.sync_plot)
         layout.addLayout(transport)
         layout.addLayout(mix_row)
         layout.addLayout(video_row)
@@ -519,6 +541,52 @@ class AudioPanel(QWidget):
         self.errorRaised.emit(message, "")
         self._update_buttons()
 
+    # ------------------------------------------------------------------ sync of the speech's own video
+    def check_sync(self):
+        """Estimate the offset between the speech video's picture and its sound, as a job."""
+        path = self.speech if isinstance(self.speech, str) else None
+        if path is None:
+            self.errorRaised.emit("Checking sync needs speech from a video of the speaking face.", "")
+            return None
+        device = self.device
+        self.sync_label.setText("checking sync…")
+
+        def work(job):
+            from ...pipelines.sync import estimate_offset
+
+            return estimate_offset(path, device=device, job=job)
+
+        handle = self.jobs.start(f"Checking sync of {Path(path).name}", work, on_success=self._on_synced,
+                                 on_failure=lambda m, d: (self.sync_label.setText(""), self._on_failed(m)))
+        return handle
+
+    def _on_synced(self, res) -> None:
+        import numpy as np
+
+        plot = self.sync_plot.getPlotItem()
+        plot.clear()
+        ok = np.isfinite(res.distances)
+        plot.plot(res.offsets[ok] / res.fps, res.distances[ok], pen=pg.mkPen("#4aa3ff", width=2))
+        if res.offset_s is not None:
+            plot.addItem(pg.InfiniteLine(pos=res.offset_s, angle=90, pen=pg.mkPen("#ff5050")))
+        self.sync_plot.setVisible(True)
+        self.sync_offset = res.offset_s
+        self.sync_label.setText(res.lines()[0])
+        self._update_buttons()
+        self.statusMessage.emit(" ".join(res.lines()))
+
+    def fix_sync(self) -> None:
+        """Move the loaded speech by the offset found (the picture of its video is not used here)."""
+        if not self.sync_offset or self.clip is None:
+            return
+        from ...media.audio import AudioClip, delay
+
+        shifted = delay(self.clip.samples, -int(round(self.sync_offset * self.clip.sample_rate)))
+        name = f"{self.speech_name} (moved {self.sync_offset * 1000:+.0f} ms)"
+        self.sync_offset = None
+        self.sync_label.setText("fixed")
+        self.load_speech(AudioClip(shifted, self.clip.sample_rate), name)
+
     # ------------------------------------------------------------------ export
     def _choose_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the talking face", "talking.mp4", "MP4 video (*.mp4)")
@@ -554,6 +622,8 @@ class AudioPanel(QWidget):
         for w in (self.play_button, self.export_button):
             w.setEnabled(self.ready and has_time)
         self.strength.setEnabled(self.ready and self.loaded)
+        self.sync_button.setEnabled(self.loaded and isinstance(self.speech, str))
+        self.fix_button.setEnabled(bool(self.sync_offset) and self.loaded)
 
     def shutdown(self) -> None:
         self.pause()
