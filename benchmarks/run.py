@@ -11,6 +11,9 @@ and prints the ratio ours/baseline:
 - rendered talking faces, frames/s at 128 and 256 px (``training.synth``): the full per-frame work
   vs. the rasteriser alone.  (Face-detector speed and accuracy: ``benchmarks/face_detectors.py``;
   third-party realism judges: ``benchmarks/face_judge.py``.)
+
+``--all`` then runs the feature benchmarks, each printing its own table: X2Face, the pose sliders,
+speech → talking face, audio-visual sync, the training loop.
 """
 
 from __future__ import annotations
@@ -169,6 +172,8 @@ def device() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer frames (a smoke run)")
+    ap.add_argument("--all", action="store_true",
+                    help=f"then run the feature benchmarks too ({', '.join(FEATURES)}; minutes on a CPU)")
     args = ap.parse_args(argv)
     n_small, n_big, synth_s = (50, 10, 10.0) if args.quick else (300, 60, 60.0)
     rows: list[tuple[str, str, float, float]] = []
@@ -187,7 +192,18 @@ def main(argv: list[str] | None = None) -> int:
 
     print_table(rows, ["bare PyAV decode/encode loops; pretty_midi.PrettyMIDI.fluidsynth() for synthesis;",
                        "the rasteriser alone redrawing one frame's vertices for the rendered faces"])
-    return 0
+    failed = 0
+    if args.all:
+        import subprocess
+
+        for name in FEATURES:
+            print(f"\n== benchmarks/{name}.py")
+            failed |= subprocess.run([sys.executable, str(Path(__file__).with_name(f"{name}.py"))]).returncode
+    return 1 if failed else 0
+
+
+# the feature benchmarks, each a script of its own with its own table (run them alone for their options)
+FEATURES = ("x2face", "pose", "speech", "sync", "training")
 
 
 def print_table(rows: list[tuple[str, str, float, float]], baselines: list[str], running_on: str = "") -> None:
