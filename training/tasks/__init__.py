@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from .avsync import AVSyncTask
 from .baselines import AutoencoderTask, RotationTask
+from .fabnet import FAbNetTask
 from .identity import IdentityTask
 from .posemap import ExpressionTask, HeadPoseTask, PoseFromVectorTask, VectorFromPoseTask
 from .x2face import X2FaceTask
 
 TASKS = {t.name: t for t in (AutoencoderTask(), RotationTask(), IdentityTask(), X2FaceTask(), PoseFromVectorTask(),
-                              VectorFromPoseTask(), HeadPoseTask(), ExpressionTask(), AVSyncTask())}
+                              VectorFromPoseTask(), HeadPoseTask(), ExpressionTask(), AVSyncTask(), FAbNetTask())}
 
 __all__ = ["TASKS"]

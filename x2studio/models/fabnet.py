@@ -9,6 +9,9 @@ self-supervised baselines that FAb-Net's tables compare with.
   ``S×S`` with ``out_channels`` maps.
 - :class:`Autoencoder`: encoder → decoder reconstructing the image (tanh, range [-1, 1]).
 - :class:`RotationNet`: encoder → linear ``D → 4`` (0/90/180/270 degrees; Gidaris et al.).
+- :class:`FAbNet`: the shared encoder embeds a source and a target frame; the decoder turns the
+  512-D concatenation into per-pixel offsets (and a confidence) with which the source is sampled
+  bilinearly to give the target.  Several sources: a per-pixel softmax over their confidences.
 
 Inputs are float tensors ``(B, 3, S, S)`` in [-1, 1].  No IO here.
 """
@@ -20,8 +23,11 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "encoder_layers", "load_embedder",
-           "to_model_input"]
+__all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "FAbNet", "encoder_layers",
+           "load_embedder", "to_model_input", "EMBEDDERS"]
+
+# architectures whose ``encoder`` is a face embedding
+EMBEDDERS = ("fabnet", "fabnet-autoencoder", "fabnet-rotation")
 
 
 def encoder_layers(image_size: int, min_map: int = 1) -> int:
@@ -109,11 +115,48 @@ class RotationNet(nn.Module):
         return self.head(self.encoder(x))
 
 
+class FAbNet(nn.Module):
+    """FAb-Net (thesis ch. 4): ``forward(sources (B, K, 3, S, S), target (B, 3, S, S))`` → the target
+    generated from the sources, ``(B, 3, S, S)``, in the inputs' range.
+
+    Offsets are ``tanh`` of the decoder's first two maps (a shift of at most the image's half-width,
+    in ``grid_sample``'s [-1, 1] coordinates, ``align_corners=True``) added to the identity grid; the
+    third map is the confidence that fuses several sources (a per-pixel softmax over them)."""
+
+    def __init__(self, image_size: int = 256, dim: int = 256, base: int = 32, max_channels: int = 256) -> None:
+        super().__init__()
+        self.encoder = FAbNetEncoder(image_size, dim, base, max_channels)
+        self.decoder = FAbNetDecoder(image_size, 2 * dim, base, max_channels, out_channels=3)
+        lin = torch.linspace(-1.0, 1.0, image_size)
+        gy, gx = torch.meshgrid(lin, lin, indexing="ij")
+        self.register_buffer("identity", torch.stack([gx, gy], -1)[None], persistent=False)
+        self.image_size, self.dim = image_size, dim
+
+    def sample(self, source: torch.Tensor, e_src: torch.Tensor, e_tgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One source → (its sample towards the target, its confidence ``(B, 1, S, S)``)."""
+        out = self.decoder(torch.cat([e_src, e_tgt], 1))
+        grid = self.identity + torch.tanh(out[:, :2]).permute(0, 2, 3, 1)
+        return nn.functional.grid_sample(source, grid, mode="bilinear", padding_mode="border",
+                                         align_corners=True), out[:, 2:3]
+
+    def forward(self, sources: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if sources.dim() == 4:
+            sources = sources[:, None]
+        b, k = sources.shape[:2]
+        e_tgt = self.encoder(target)
+        e_src = self.encoder(sources.flatten(0, 1))
+        samples, conf = self.sample(sources.flatten(0, 1), e_src, e_tgt.repeat_interleave(k, 0))
+        if k == 1:
+            return samples
+        w = torch.softmax(conf.view(b, k, 1, *conf.shape[-2:]), 1)
+        return (samples.view(b, k, *samples.shape[1:]) * w).sum(1)
+
+
 def load_embedder(entry, device: str = "cpu") -> FAbNetEncoder:
-    """The 256-D face embedding (the encoder) of an autoencoder or rotation weights entry."""
+    """The 256-D face embedding (the encoder) of a FAb-Net, autoencoder or rotation weights entry."""
     from .registry import model_from_card
 
-    return model_from_card(entry, device, allowed=("fabnet-autoencoder", "fabnet-rotation")).encoder
+    return model_from_card(entry, device, allowed=EMBEDDERS).encoder
 
 
 def to_model_input(images, image_size: int) -> torch.Tensor:

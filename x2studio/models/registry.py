@@ -15,6 +15,7 @@ __all__ = ["ARCHITECTURES", "model_from_card"]
 ARCHITECTURES: dict[str, tuple[str, str]] = {
     "fabnet-autoencoder": ("fabnet", "Autoencoder"),
     "fabnet-rotation": ("fabnet", "RotationNet"),
+    "fabnet": ("fabnet", "FAbNet"),
     "x2face": ("x2face", "X2Face"),
     "vgg11-identity": ("vgg", "VGG11"),
     "vgg11-headpose": ("vgg", "PoseVGG11"),

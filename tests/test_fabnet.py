@@ -1,0 +1,83 @@
+"""FAb-Net: the model (sampling, several sources), the curriculum (windows, state, resume), and the
+task on tiny data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from x2studio.models.fabnet import FAbNet
+from training.tasks.fabnet import Curriculum, FAbNetTask
+
+
+def test_zero_offsets_reproduce_the_source_and_sources_fuse() -> None:
+    torch.manual_seed(0)
+    m = FAbNet(32, dim=16, base=8, max_channels=32).eval()
+    last = m.decoder.up[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+    src = torch.rand(2, 1, 3, 32, 32) * 2 - 1
+    tgt = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.allclose(m(src, tgt), src[:, 0], atol=1e-5)       # identity grid, align_corners=True
+    # equal confidences: three sources are averaged
+    three = torch.rand(2, 3, 3, 32, 32) * 2 - 1
+    assert torch.allclose(m(three, tgt), three.mean(1), atol=1e-5)
+    assert m(three[:, :1], tgt).shape == (2, 3, 32, 32)
+
+
+def test_curriculum_windows_move_as_specified() -> None:
+    c = Curriculum(patience=2)
+    assert c.window == (0, 50)
+    windows = []
+    c.on_eval(1.0)                       # improves: no move
+    for _ in range(12):                  # a plateau: every second evaluation moves the window
+        if c.on_eval(1.5):
+            windows.append(c.window)
+    assert windows == [(10, 60), (20, 70), (30, 80), (40, 90)]      # four times, ending at 40–90
+    assert c.window == (40, 90) and c.shifts == 4
+    # the batch mean over ranks 40–90 %: samples 4..8 of 10 sorted by loss
+    losses = torch.arange(10.0)[torch.randperm(10)]
+    assert float(c.select(losses)) == pytest.approx(float(torch.arange(4.0, 9.0).mean()))
+    c2 = Curriculum()
+    c2.load(json.loads(json.dumps(c.state())))
+    assert c2.window == c.window and c2.shifts == 4 and c2.bad == c.bad
+    assert float(Curriculum().select(torch.tensor([3.0, 1.0, 2.0, 10.0]))) == pytest.approx(1.5)
+
+
+render = pytest.importorskip("training.synth.render")
+
+
+@pytest.fixture(scope="module")
+def tracks(tmp_path_factory) -> Path:
+    if not render.gl_available():  # pragma: no cover
+        pytest.skip("no OpenGL context")
+    from training.synth.faces import generate_faces
+
+    return generate_faces(tmp_path_factory.mktemp("fab") / "faces", tracks=6, size=64, seed=3, identities=6,
+                          max_seconds=1.0)
+
+
+@pytest.mark.slow
+def test_fabnet_trains_and_the_curriculum_resumes(tracks: Path, tmp_path: Path) -> None:
+    from training.loop import latest_checkpoint, train
+
+    task = FAbNetTask()
+    rec = replace(task.recipes["tiny"], steps=16, eval_every=2, ckpt_every=2, plateau_patience=1,
+                  options={"curriculum": 1, "train_sources": 3})
+    res = train(task, rec, tracks, tmp_path / "run", device="cpu", max_steps=8)
+    assert res.weights is None and res.step == 8
+    saved = json.loads(torch.load(latest_checkpoint(tmp_path / "run"), weights_only=True)["task_state"])
+    lo = saved["curriculum"]["lo"]
+    fresh = FAbNetTask()                           # a new process resumes: the window comes back
+    res = train(fresh, rec, tracks, tmp_path / "run", device="cpu", resume=True)
+    assert res.weights is not None and res.weights.card.architecture == "fabnet"
+    events = [json.loads(x) for x in (tmp_path / "run" / "progress.jsonl").read_text().splitlines()]
+    after = [e for e in events if e["event"] == "train" and e["step"] == 9]
+    assert after and after[-1]["losses"]["window_lo"] == lo
+    assert fresh.curriculum.lo >= lo
+    assert {"val_l1", "val_l1_3src"} <= set(res.weights.card.metrics)
