@@ -58,8 +58,8 @@ def tracks(tmp_path_factory) -> Path:
         pytest.skip("no OpenGL context")
     from training.synth.faces import generate_faces
 
-    return generate_faces(tmp_path_factory.mktemp("fab") / "faces", tracks=6, size=64, seed=3, identities=6,
-                          max_seconds=1.0)
+    return generate_faces(tmp_path_factory.mktemp("fab") / "faces", tracks=6, stills=40, size=64, seed=3,
+                          identities=6, max_seconds=1.0)
 
 
 @pytest.mark.slow
@@ -81,3 +81,35 @@ def test_fabnet_trains_and_the_curriculum_resumes(tracks: Path, tmp_path: Path) 
     assert after and after[-1]["losses"]["window_lo"] == lo
     assert fresh.curriculum.lo >= lo
     assert {"val_l1", "val_l1_3src"} <= set(res.weights.card.metrics)
+
+
+def test_landmark_targets_and_error() -> None:
+    import numpy as np
+
+    from training.tasks.attributes import landmark_error, landmark_targets
+
+    lm = np.random.default_rng(0).uniform(10, 50, (3, 68, 2)).astype(np.float32)
+    t68, t5 = landmark_targets(lm, 64, "lm68"), landmark_targets(lm, 64, "lm5")
+    assert t68.shape == (3, 136) and t5.shape == (3, 10) and np.abs(t68).max() <= 1
+    assert np.allclose(t5[:, 4:6], lm[:, 30] / 64 * 2 - 1)                    # the nose tip
+    true = torch.from_numpy(t68)
+    assert torch.allclose(landmark_error(true, true), torch.zeros(3))
+    iod = (true.view(3, 68, 2)[:, 36] - true.view(3, 68, 2)[:, 45]).norm(dim=1)
+    shifted = (true.view(3, 68, 2) + torch.tensor([0.1, 0.0])).view(3, -1)    # every point moved by 0.1
+    assert torch.allclose(landmark_error(shifted, true), 100 * 0.1 / iod, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_attribute_heads_train_on_frozen_encoders(tracks: Path, tmp_path: Path) -> None:
+    from training.loop import train
+    from training.tasks import TASKS
+
+    task = TASKS["attributes"]
+    for target, key in (("pose", "val_mae"), ("lm5", "val_error_iod_pct")):
+        rec = replace(task.recipes["tiny"], options={"encoder": "random:1", "target": target})
+        res = train(task, rec, tracks, tmp_path / target, device="cpu")
+        card = res.weights.card
+        assert card.architecture == "fabnet-head" and card.config["target"] == target
+        assert card.config["encoder"] == "random:1" and key in card.metrics
+        head = res.weights.load_state_dict()
+        assert "fc.bias" not in head and "bn.weight" in head                  # BatchNorm + linear, no bias

@@ -200,3 +200,27 @@ def test_a_validation_split_smaller_than_a_batch_is_still_evaluated(faces, tmp_p
     res = train(task, replace(task.recipes["tiny"], batch_size=val + 1, steps=2, eval_every=2), faces,
                 tmp_path / "run")
     assert res.weights is not None and "val_loss" in res.best
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path) -> None:
+    """Two processes writing one run folder would interleave checkpoints and logs."""
+    import os
+    import subprocess
+    import sys
+
+    from training.loop import _RunLock
+
+    out = tmp_path / "run"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        out.mkdir()
+        (out / ".lock").write_text(str(sleeper.pid))           # a live process holds it
+        with pytest.raises(InputError, match="Another training process"):
+            with _RunLock(out, True):
+                pass
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with _RunLock(out, True) as lock:                           # its process is gone: taken over
+        assert lock.held and (out / ".lock").read_text() == str(os.getpid())
+    assert not (out / ".lock").exists()

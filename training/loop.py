@@ -7,6 +7,7 @@
   global batches of ``batch_size × world_size``; rank ``r`` takes its slice of each.  So a resumed
   run sees exactly the batches the uninterrupted run would have seen, and 2 processes see the same
   samples per step as 1 process with twice the batch.
+- One run per folder: ``out/.lock`` holds the writing process's pid (a second run into it is refused).
 - Checkpoints (``ckpt-<step>.pt``: model, optimiser, scheduler, scaler, step, epoch, position,
   best, history, RNG states) every ``ckpt_every`` steps, at the end and on SIGINT/SIGTERM; written
   atomically (temp file + rename), the last ``keep`` kept.  Only our own files are loaded, with
@@ -290,6 +291,51 @@ def _save_checkpoint(out: Path, state: dict, keep: int) -> Path:
     return path
 
 
+class _RunLock:
+    """``out/.lock`` holding the writing process's pid: a second run into the same folder (which
+    would interleave checkpoints and logs) is refused; a lock left by a dead process is taken over."""
+
+    def __init__(self, out: Path, enabled: bool) -> None:
+        self.path, self.enabled, self.held = out / ".lock", enabled, False
+
+    def __enter__(self) -> "_RunLock":
+        if not self.enabled:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise InputError(f"Another training process (pid {pid}) is writing to '{self.path.parent}'.",
+                                     "Wait for it to finish, stop it, or choose another folder.") from None
+                self.path.unlink(missing_ok=True)       # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise InputError(f"Could not lock '{self.path.parent}' for training.")
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resume: bool = False,
           device: str | None = None, events: str = "file", weights_dir: str | Path | None = None,
           weights_name: str | None = None, max_steps: int | None = None,
@@ -299,8 +345,19 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
 
     ``events``: "file" (``progress.jsonl`` only) or "stdout" (also print the JSON lines).
     ``max_steps`` stops early (the run can be resumed); ``on_step`` is called after every step and
-    ``on_event`` with every progress event (rank 0).
+    ``on_event`` with every progress event (rank 0).  One process writes to ``out`` at a time.
     """
+    _, rank, _ = _dist_info()
+    with _RunLock(Path(out), rank == 0):
+        return _train(task, recipe, data, out, resume=resume, device=device, events=events,
+                      weights_dir=weights_dir, weights_name=weights_name, max_steps=max_steps,
+                      on_step=on_step, on_event=on_event)
+
+
+def _train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resume: bool,
+           device: str | None, events: str, weights_dir: str | Path | None, weights_name: str | None,
+           max_steps: int | None, on_step: Callable[[int], None] | None,
+           on_event: Callable[[dict], None] | None) -> TrainResult:
     data, out = Path(data), Path(out)
     world, rank, distributed = _dist_info()
     if distributed and not dist.is_initialized():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .attributes import AttributesTask
 from .avsync import AVSyncTask
 from .baselines import AutoencoderTask, RotationTask
 from .fabnet import FAbNetTask
@@ -10,6 +11,6 @@ from .posemap import ExpressionTask, HeadPoseTask, PoseFromVectorTask, VectorFro
 from .x2face import X2FaceTask
 
 TASKS = {t.name: t for t in (AutoencoderTask(), RotationTask(), IdentityTask(), X2FaceTask(), PoseFromVectorTask(),
-                              VectorFromPoseTask(), HeadPoseTask(), ExpressionTask(), AVSyncTask(), FAbNetTask())}
+                              VectorFromPoseTask(), HeadPoseTask(), ExpressionTask(), AVSyncTask(), FAbNetTask(), AttributesTask())}
 
 __all__ = ["TASKS"]

@@ -23,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "FAbNet", "encoder_layers",
+__all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "FAbNet", "AttributeHead", "encoder_layers",
            "load_embedder", "to_model_input", "EMBEDDERS"]
 
 # architectures whose ``encoder`` is a face embedding
@@ -150,6 +150,20 @@ class FAbNet(nn.Module):
             return samples
         w = torch.softmax(conf.view(b, k, 1, *conf.shape[-2:]), 1)
         return (samples.view(b, k, *samples.shape[1:]) * w).sum(1)
+
+
+class AttributeHead(nn.Module):
+    """A read-out of a frozen embedding (the thesis' downstream heads): BatchNorm, then a linear layer
+    without bias.  ``target`` and ``encoder`` name what it reads and from which weights."""
+
+    def __init__(self, dim: int = 256, outputs: int = 3, target: str = "pose", encoder: str = "") -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(dim)
+        self.fc = nn.Linear(dim, outputs, bias=False)
+        self.dim, self.outputs, self.target, self.encoder = dim, outputs, target, encoder
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.bn(e))
 
 
 def load_embedder(entry, device: str = "cpu") -> FAbNetEncoder:

@@ -16,6 +16,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "fabnet-autoencoder": ("fabnet", "Autoencoder"),
     "fabnet-rotation": ("fabnet", "RotationNet"),
     "fabnet": ("fabnet", "FAbNet"),
+    "fabnet-head": ("fabnet", "AttributeHead"),
     "x2face": ("x2face", "X2Face"),
     "vgg11-identity": ("vgg", "VGG11"),
     "vgg11-headpose": ("vgg", "PoseVGG11"),

@@ -1,0 +1,183 @@
+"""Attribute read-outs of a frozen face embedding (thesis ch. 4 §4.3; PAPERS.md §2 "Downstream"):
+task ``attributes``.
+
+A head — BatchNorm over the embedding, then a linear layer without bias — is trained with MSE on the
+labelled stills of a rendered dataset while the encoder stays frozen.  Options:
+
+- ``encoder``: the embedding's weights (``fabnet-lite``, ``autoencoder-lite``, ``rotation-lite``, …,
+  or ``random:SEED`` for a randomly initialised encoder of the same shape as ``fabnet-lite``);
+- ``target``: ``pose`` (yaw, pitch, roll; the Table-2 analog, MAE in degrees), ``lm68`` or ``lm5``
+  (68 or 5 landmarks; the Table-1 analog, error as % of the inter-ocular distance).
+
+The embeddings are computed once per (weights, dataset, split) and cached, so an epoch costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from x2studio.core.atomic import atomic_path
+from x2studio.core.errors import InputError
+from x2studio.models.fabnet import EMBEDDERS, AttributeHead, FAbNetEncoder, to_model_input
+from x2studio.models.posemap import DEGREES
+
+from ..data.faces import manifest_hash
+from ..data.stills import StillImages
+from ..loop import Recipe, resolve_weights
+from .posemap import _Pairs, pose_errors
+
+__all__ = ["AttributesTask", "embeddings", "landmark_targets", "landmark_error"]
+
+log = logging.getLogger(__name__)
+
+TARGETS = {"pose": 3, "lm68": 136, "lm5": 10}
+# 5-point landmarks from the 68 (MAFL's): eye centres, nose tip, mouth corners
+_LM5 = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47), (30,), (48,), (54,))
+
+
+def landmark_targets(landmarks: np.ndarray, size: int, target: str) -> np.ndarray:
+    """Landmarks ``(N, 68, 2)`` in pixels of a ``size``² still → flat targets in [-1, 1]."""
+    lm = np.asarray(landmarks, np.float32)
+    if target == "lm5":
+        lm = np.stack([lm[:, list(ix)].mean(1) for ix in _LM5], 1)
+    return (lm / size * 2 - 1).reshape(len(lm), -1)
+
+
+def landmark_error(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Mean point error as % of the inter-ocular distance (outer eye corners for 68 points, eye
+    centres for 5), per sample; inputs flat ``(B, 2P)`` in any common unit."""
+    p, t = pred.view(len(pred), -1, 2), true.view(len(true), -1, 2)
+    if t.shape[1] == 68:
+        iod = (t[:, 36] - t[:, 45]).norm(dim=1)
+    else:
+        iod = (t[:, 0] - t[:, 1]).norm(dim=1)
+    return 100 * (p - t).norm(dim=2).mean(1) / iod.clamp_min(1e-6)
+
+
+def _encoder(name: str, device: str = "cpu") -> tuple[torch.nn.Module, str]:
+    """A frozen encoder and its identity for caches (the weights' hash, or random:SEED)."""
+    from x2studio.models.registry import model_from_card
+
+    if name.startswith("random"):
+        seed = int(name.partition(":")[2] or 0)
+        ref = resolve_weights("fabnet-lite").card.config if _has("fabnet-lite") else {"image_size": 64}
+        torch.manual_seed(seed)
+        enc = FAbNetEncoder(int(ref.get("image_size", 64)), int(ref.get("dim", 256)), int(ref.get("base", 32)),
+                            int(ref.get("max_channels", 128)))
+        return enc.eval().to(device), f"random{seed}"
+    entry = resolve_weights(name)
+    arch = entry.card.architecture
+    if arch in EMBEDDERS:
+        return model_from_card(entry, device, allowed=EMBEDDERS).encoder, entry.card.sha256[:12]
+    if arch == "x2face":
+        x2 = model_from_card(entry, device, allowed=("x2face",))
+        return _X2FaceEmbedder(x2), entry.card.sha256[:12]
+    raise InputError(f"The weights '{name}' ({arch}) are not a face embedding.",
+                     f"Use one of: {', '.join(EMBEDDERS)}, x2face, or random:SEED.")
+
+
+def _has(name: str) -> bool:
+    try:
+        resolve_weights(name)
+        return True
+    except Exception:  # noqa: BLE001 - absent weights
+        return False
+
+
+class _X2FaceEmbedder(torch.nn.Module):
+    """X2Face's driving vector as an embedding (the thesis' comparison row); inputs in [-1, 1]."""
+
+    def __init__(self, x2face) -> None:
+        super().__init__()
+        self.x2face = x2face
+        self.image_size, self.dim = int(x2face.image_size), int(x2face.driving.dim) if hasattr(x2face.driving, "dim") else 128
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.x2face.driving.vector((x + 1) / 2)
+
+
+def embeddings(encoder: torch.nn.Module, tag: str, images, cache: Path, device: str = "cpu",
+               batch: int = 128) -> np.ndarray:
+    """``(N, dim)`` embeddings of ``images`` (``(N, S, S, 3) uint8``), cached under ``tag``."""
+    path = Path(cache) / f"emb_{tag}.npy"
+    if path.exists():
+        out = np.load(path)
+        if len(out) == len(images):
+            return out
+    size = int(encoder.image_size)
+    chunks = []
+    with torch.inference_mode():
+        for k in range(0, len(images), batch):
+            x = to_model_input(np.array(images[k:k + batch]), size).to(device)
+            chunks.append(encoder(x).float().cpu().numpy())
+    out = np.concatenate(chunks).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, out)
+    return out
+
+
+class AttributesTask:
+    name = "attributes"
+    architecture = "fabnet-head"
+
+    def __init__(self) -> None:
+        self.recipes = {
+            "tiny": Recipe("tiny", steps=20, batch_size=8, eval_every=10, eval_batches=2, ckpt_every=10, keep=2,
+                           optimizer="adam", lr=1e-2, options={"encoder": "random:0", "target": "pose"}),
+            # Adam 1e-3 as the thesis; seconds on a CPU once the embeddings are cached
+            "lite": Recipe("lite", steps=1000, batch_size=128, optimizer="adam", lr=1e-3, eval_every=250,
+                           eval_batches=4, ckpt_every=500, plateau_patience=2,
+                           options={"encoder": "fabnet-lite", "target": "pose"}),
+        }
+        self.dim, self.target, self.encoder_name = 256, "pose", "fabnet-lite"
+
+    def config(self, recipe: Recipe) -> dict:
+        return {"dim": self.dim, "outputs": TARGETS[self.target], "target": self.target,
+                "encoder": self.encoder_name}
+
+    def build_model(self, recipe: Recipe) -> torch.nn.Module:
+        return self.model_from_config(self.config(recipe))
+
+    def model_from_config(self, config: dict) -> torch.nn.Module:
+        return AttributeHead(**config)
+
+    def dataset(self, data: Path, split: str, recipe: Recipe, cache: Path, job=None):
+        self.target = str(recipe.options.get("target", "pose"))
+        if self.target not in TARGETS:
+            raise InputError(f"Unknown attribute '{self.target}'.", f"Targets: {', '.join(TARGETS)}.")
+        self.encoder_name = str(recipe.options.get("encoder", "fabnet-lite"))
+        enc, ident = _encoder(self.encoder_name)
+        self.dim = int(enc.dim)
+        stills = StillImages(data, split, int(enc.image_size), cache)
+        emb = embeddings(enc, f"{ident}_{manifest_hash(data)[:12]}_{split}", stills.images, cache)
+        if self.target == "pose":
+            y = np.asarray(stills.labels["pose"], np.float32) / DEGREES
+        else:
+            y = landmark_targets(stills.labels["landmarks"], stills_size(data, split), self.target)
+        return _Pairs(emb, y)
+
+    def loss(self, model, batch):
+        e, y = batch
+        pred = model(e)
+        loss = F.mse_loss(pred, y)
+        if self.target == "pose":
+            return loss, pose_errors(pred.detach() * DEGREES, y * DEGREES)
+        return loss, {"error_iod_pct": float(landmark_error(pred.detach(), y).mean())}
+
+    def export(self, model, recipe: Recipe):
+        return model.state_dict(), self.config(recipe)
+
+
+def stills_size(data: Path, split: str) -> int:
+    """The pixel size of the stills as rendered (their landmarks are in those pixels)."""
+    from x2studio.face.dataset import load_manifest
+
+    return int(load_manifest(data).get("size") or 256)
+
