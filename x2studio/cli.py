@@ -52,6 +52,18 @@ def _job() -> tuple[Job, TerminalProgress]:
     return Job(bar, min_interval_s=0.1), bar
 
 
+def _with_progress(work: Callable[[Job], object]):
+    """Run ``work(job)`` with a terminal progress bar; print its report's lines; return the report."""
+    job, bar = _job()
+    try:
+        report = work(job)
+    finally:
+        bar.close()
+    for line in report.lines():
+        print(line)
+    return report
+
+
 # ----------------------------------------------------------------------------- commands
 def cmd_app(args: argparse.Namespace) -> int:
     # The CLI is Qt-free; the GUI launcher is handed in by ``x2studio.__main__``.
@@ -147,14 +159,9 @@ def cmd_weights_add(args: argparse.Namespace) -> int:
 def cmd_data_faces(args: argparse.Namespace) -> int:
     from .face.tracks import extract_face_tracks
 
-    job, bar = _job()
-    try:
-        report = extract_face_tracks(args.inputs, args.out, size=args.size, margin=args.margin,
-                                     detector=args.detector, max_faces=args.max_faces, job=job)
-    finally:
-        bar.close()
-    for line in report.lines():
-        print(line)
+    report = _with_progress(lambda job: extract_face_tracks(args.inputs, args.out, size=args.size, margin=args.margin,
+                                                            detector=args.detector, max_faces=args.max_faces,
+                                                            job=job))
     return 0 if report.tracks else 3
 
 
@@ -167,16 +174,13 @@ def cmd_reenact(args: argparse.Namespace) -> int:
         if not p.exists():
             raise X2Error(f"The file '{p}' does not exist.")
     device = args.device or resolve_device(load_settings().device).torch_device
-    job, bar = _job()
-    try:
+    def work(job: Job):
         r = Reenactor(args.weights, device=str(device), detector=args.detector)
         r.set_sources(r.load_sources(args.source, frames_per_video=args.source_frames, job=job))
-        report = reenact_video(r, args.driving, args.output, relative=args.relative, paste=not args.no_paste_back,
-                               job=job)
-    finally:
-        bar.close()
-    for line in report.lines():
-        print(line)
+        return reenact_video(r, args.driving, args.output, relative=args.relative, paste=not args.no_paste_back,
+                             job=job)
+
+    _with_progress(work)
     return 0
 
 
@@ -252,14 +256,9 @@ def cmd_paint(args: argparse.Namespace) -> int:
     if args.output.suffix.lower() not in (".mp4", ".m4v", ".mov"):
         raise X2Error(f"'{args.output.name}': the output is written as MP4.", "Use a name ending in .mp4.")
     device = str(args.device or resolve_device(load_settings().device).torch_device)
-    job, bar = _job()
-    try:
-        report = paint_video(args.source, args.layer, args.driving, args.output, weights=args.weights, device=device,
-                             detector=args.detector, relative=args.relative, paste=not args.no_paste_back, job=job)
-    finally:
-        bar.close()
-    for line in report.lines():
-        print(line)
+    _with_progress(lambda job: paint_video(args.source, args.layer, args.driving, args.output, weights=args.weights,
+                                           device=device, detector=args.detector, relative=args.relative,
+                                           paste=not args.no_paste_back, job=job))
     return 0
 
 
@@ -273,14 +272,8 @@ def cmd_speak(args: argparse.Namespace) -> int:
         raise X2Error(f"--strength {args.strength} is outside 0…3.")
     r = _photo_reenactor(args)
     driver = SpeechDriver(r, args.mapping)
-    job, bar = _job()
-    try:
-        report = speak_video(driver, args.audio, args.output, strength=args.strength, fps=args.fps,
-                             paste=not args.no_paste_back, job=job)
-    finally:
-        bar.close()
-    for line in report.lines():
-        print(line)
+    _with_progress(lambda job: speak_video(driver, args.audio, args.output, strength=args.strength, fps=args.fps,
+                                           paste=not args.no_paste_back, job=job))
     return 0
 
 
@@ -302,14 +295,8 @@ def cmd_mix(args: argparse.Namespace) -> int:
         pose = tuple(float(own[k] if a is None else a) for k, a in enumerate(angles))
     mix = Mix(pose=pose, pose_weight=args.pose_weight, speech_weight=args.speech_weight,
               video_weight=args.video_weight, video_pose=args.video_pose)
-    job, bar = _job()
-    try:
-        report = mix_video(mixer, args.output, mix, audio=args.audio, driving=args.driving,
-                           paste=not args.no_paste_back, job=job)
-    finally:
-        bar.close()
-    for line in report.lines():
-        print(line)
+    _with_progress(lambda job: mix_video(mixer, args.output, mix, audio=args.audio, driving=args.driving,
+                                         paste=not args.no_paste_back, job=job))
     return 0
 
 

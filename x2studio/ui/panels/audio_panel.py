@@ -31,7 +31,7 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.speech import SpeechServer
 from ..widgets.image_view import ImageView, demo_file
-from .common import SOURCE_FILTER, choose_photo, fill_weights_box, start_export
+from .common import PhotoSource, SOURCE_FILTER, fill_weights_box, start_export
 
 __all__ = ["AudioPanel"]
 
@@ -59,7 +59,7 @@ class _Wave(pg.PlotWidget):
         event.accept()
 
 
-class AudioPanel(QWidget):
+class AudioPanel(PhotoSource, QWidget):
     panel_id = "audio"
     title = "Audio"
 
@@ -287,28 +287,7 @@ class AudioPanel(QWidget):
             self.status.setText("No X2Face weights with an audio mapping are installed: fit one with "
                                 "'x2studio train audio-map'.")
 
-    def set_device(self, device: str) -> None:
-        self.device = device
-        self._setup()
-
     # ------------------------------------------------------------------ source and speech
-    def _choose_source(self) -> None:
-        path = choose_photo(self)
-        if path:
-            self.set_source(path)
-
-    def set_source(self, path: str) -> None:
-        self.source = str(path)
-        self._setup()
-
-    def _setup(self) -> None:
-        if not self.source or not self.weights_box.currentText():
-            return
-        self.ready = False
-        self.status.setText("Finding the face…")
-        self.server.setup(self.weights_box.currentText(), self.device, self.source)
-        self._update_buttons()
-
     def _on_ready(self, info: dict) -> None:
         self.ready = True
         for axis, value in zip(AXES, info["pose"]):       # the pose box starts at the source's own pose

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel
 
-__all__ = ["fill_weights_box", "start_export", "choose_photo", "SOURCE_FILTER", "PHOTO_FILTER"]
+__all__ = ["fill_weights_box", "start_export", "PhotoSource", "SOURCE_FILTER", "PHOTO_FILTER"]
 
 PHOTO_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"
 SOURCE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
@@ -38,7 +38,38 @@ def start_export(panel, out: Path, work: Callable, on_success: Callable, status:
     return handle
 
 
-def choose_photo(parent: QWidget, title: str = "Source photo") -> str | None:
-    """Ask for a photo; None when cancelled."""
-    path, _ = QFileDialog.getOpenFileName(parent, title, "", PHOTO_FILTER)
-    return path or None
+class PhotoSource:
+    """What the panels driving one source face share (mixed into Pose, Audio and Paint): choose the
+    source, and (re)start their worker's set-up when the source, the weights or the device change.
+    Needs ``weights_box``, ``server`` (with ``setup(weights, device, source)``), ``status``, ``ready``
+    and ``_update_buttons``."""
+
+    setup_message = "Finding the face…"
+    source_title, source_filter = "Source photo", PHOTO_FILTER
+    source: str | None = None
+    device = "cpu"
+
+    def set_device(self, device: str) -> None:
+        self.device = device
+        self._setup()
+
+    def _choose_source(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, self.source_title, "", self.source_filter)
+        if path:
+            self.set_source(path)
+
+    def _source_arg(self):
+        """What the worker's ``setup`` takes as the source."""
+        return self.source
+
+    def set_source(self, path: str) -> None:
+        self.source = str(path)
+        self._setup()
+
+    def _setup(self) -> None:
+        if not self.source or not self.weights_box.currentText():
+            return
+        self.ready = False
+        self.status.setText(self.setup_message)
+        self.server.setup(self.weights_box.currentText(), self.device, self._source_arg())
+        self._update_buttons()

@@ -26,14 +26,17 @@ from ...workers.media import to_qimage
 from ...workers.reenact import ReenactServer
 from ..widgets.image_view import ImageView, demo_file
 from ..widgets.paint_canvas import PaintCanvas
-from .common import SOURCE_FILTER, fill_weights_box, start_export
+from .common import SOURCE_FILTER, PhotoSource, fill_weights_box, start_export
 
 __all__ = ["PaintPanel"]
 
 log = logging.getLogger(__name__)
 
 
-class PaintPanel(QWidget):
+class PaintPanel(PhotoSource, QWidget):
+    setup_message = "Finding the face and computing its embedded face…"
+    source_title, source_filter = "Source face", SOURCE_FILTER
+
     panel_id = "paint"
     title = "Paint"
 
@@ -177,27 +180,9 @@ class PaintPanel(QWidget):
         if not names:
             self.status.setText("No X2Face weights are installed: train them in the Train panel (task x2face).")
 
-    def set_device(self, device: str) -> None:
-        self.device = device
-        self._setup()
-
     # ------------------------------------------------------------------ source and driving
-    def _choose_source(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Source face", "", SOURCE_FILTER)
-        if path:
-            self.set_source(path)
-
-    def set_source(self, path: str) -> None:
-        self.source = str(path)
-        self._setup()
-
-    def _setup(self) -> None:
-        if not self.source or not self.weights_box.currentText():
-            return
-        self.ready = False
-        self.status.setText("Finding the face and computing its embedded face…")
-        self.server.setup(self.weights_box.currentText(), self.device, [self.source])
-        self._update_buttons()
+    def _source_arg(self):
+        return [self.source]
 
     def _on_ready(self, info: dict) -> None:
         if self.layer is None or self.layer.size != info["size"]:

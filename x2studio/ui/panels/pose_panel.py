@@ -20,7 +20,7 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.pose import PoseServer
 from ..widgets.image_view import ImageView, demo_file
-from .common import choose_photo, fill_weights_box, start_export
+from .common import PhotoSource, fill_weights_box, start_export
 
 __all__ = ["PosePanel"]
 
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 STEPS = 2          # slider ticks per degree
 
 
-class PosePanel(QWidget):
+class PosePanel(PhotoSource, QWidget):
+    setup_message = "Finding the face and reading its pose…"
     panel_id = "pose"
     title = "Pose"
 
@@ -151,28 +152,7 @@ class PosePanel(QWidget):
             self.status.setText("No X2Face weights with pose mappings are installed: train 'x2face-v2p' and "
                                 "'x2face-p2v' in the Train panel.")
 
-    def set_device(self, device: str) -> None:
-        self.device = device
-        self._setup()
-
     # ------------------------------------------------------------------ source
-    def _choose_source(self) -> None:
-        path = choose_photo(self)
-        if path:
-            self.set_source(path)
-
-    def set_source(self, path: str) -> None:
-        self.source = str(path)
-        self._setup()
-
-    def _setup(self) -> None:
-        if not self.source or not self.weights_box.currentText():
-            return
-        self.ready = False
-        self.status.setText("Finding the face and reading its pose…")
-        self.server.setup(self.weights_box.currentText(), self.device, self.source)
-        self._update_buttons()
-
     def _on_ready(self, info: dict) -> None:
         self.ready = True
         self.source_pose = list(info["pose"])
