@@ -14,8 +14,9 @@ import threading
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..core.errors import X2Error, format_error
+from .threads import hand_back, make_thread
 
-__all__ = ["LatestWins"]
+__all__ = ["LatestWins", "LatestWinsServer"]
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +99,44 @@ class LatestWins(QObject):
                 self.result.emit(out)
             if done:
                 return
+
+    @Slot()
+    def finish(self) -> None:
+        """Last call on the worker's thread before it stops (subclasses release what they hold)."""
+        hand_back(self)
+
+
+class LatestWinsServer(QObject):
+    """The GUI thread's handle on a :class:`LatestWins` worker running on a thread of its own:
+    the worker's ``result``, ``failed`` and :attr:`forwarded` signals are re-emitted here;
+    :meth:`_want` queues a request; :meth:`shutdown` stops the thread."""
+
+    result = Signal(object)
+    failed = Signal(str)
+    _serve = Signal()
+    _finish = Signal()
+    forwarded: tuple[str, ...] = ()
+
+    def __init__(self, worker: LatestWins, thread_name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = make_thread(thread_name)
+        self._worker = worker
+        worker.moveToThread(self._thread)
+        self._serve.connect(worker.serve)
+        self._finish.connect(worker.finish)
+        for name in ("result", "failed", *self.forwarded):
+            getattr(worker, name).connect(getattr(self, name))
+
+    def _start(self) -> None:
+        """Start the thread (after the subclass has connected its own signals)."""
+        self._thread.start()
+
+    def _want(self, request: object) -> None:
+        if self._worker.set_wanted(request):
+            self._serve.emit()
+
+    def shutdown(self) -> None:
+        if self._thread.isRunning():
+            self._finish.emit()
+            self._thread.quit()
+            self._thread.wait(10000)

@@ -7,9 +7,8 @@ import time
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from .latest import LatestWins
+from .latest import LatestWins, LatestWinsServer
 from .media import to_qimage
-from .threads import hand_back, make_thread
 
 __all__ = ["PoseServer"]
 
@@ -62,32 +61,18 @@ class _PoseWorker(LatestWins):
         return {"pose": list(pose), "generated": to_qimage(crop),
                 "composite": to_qimage(self.reenactor.composite(crop)), "ms": (time.perf_counter() - t0) * 1000}
 
-    @Slot()
-    def finish(self) -> None:
-        hand_back(self)
 
-
-class PoseServer(QObject):
+class PoseServer(LatestWinsServer):
     """The GUI's handle: ``setup`` a source, then ``want(pose)`` as often as the sliders move."""
 
     ready = Signal(object)
-    result = Signal(object)
-    failed = Signal(str)
     _setup = Signal(str, str, str)
-    _serve = Signal()
-    _finish = Signal()
+    forwarded = ("ready",)
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread = make_thread("pose")
-        self._worker = _PoseWorker()
-        self._worker.moveToThread(self._thread)
+        super().__init__(_PoseWorker(), "pose", parent)
         self._setup.connect(self._worker.setup)
-        self._serve.connect(self._worker.serve)
-        self._finish.connect(self._worker.finish)
-        for name in ("ready", "result", "failed"):
-            getattr(self._worker, name).connect(getattr(self, name))
-        self._thread.start()
+        self._start()
 
     def setup(self, weights: str, device: str, source: str) -> None:
         self._setup.emit(weights, device, str(source))
@@ -97,11 +82,4 @@ class PoseServer(QObject):
         self._worker.offer("layer", None if rgba is None else rgba.copy())
 
     def want(self, pose) -> None:
-        if self._worker.set_wanted(tuple(float(x) for x in pose)):
-            self._serve.emit()
-
-    def shutdown(self) -> None:
-        if self._thread.isRunning():
-            self._finish.emit()
-            self._thread.quit()
-            self._thread.wait(10000)
+        self._want(tuple(float(x) for x in pose))

@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..media.video import VideoReader
-from .latest import LatestWins
+from .latest import LatestWins, LatestWinsServer
 from .media import to_qimage
 from .threads import hand_back, make_thread
 
@@ -115,32 +115,23 @@ class _Driver(LatestWins):
         hand_back(self)
 
 
-class ReenactServer(QObject):
+class ReenactServer(LatestWinsServer):
     """The GUI's handle on the reenactment thread."""
 
     ready = Signal(object)
     drivingOpened = Signal(int, float)
-    result = Signal(object)
-    failed = Signal(str)
     _setup = Signal(str, str, object)
     _open = Signal(str)
-    _serve = Signal()
     _relative = Signal(bool)
-    _finish = Signal()
+    forwarded = ("ready", "drivingOpened")
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread = make_thread("reenactment")
-        self._driver = _Driver()
-        self._driver.moveToThread(self._thread)
+        super().__init__(_Driver(), "reenactment", parent)
+        self._driver = self._worker
         self._setup.connect(self._driver.setup)
         self._open.connect(self._driver.open_driving)
-        self._serve.connect(self._driver.serve)
         self._relative.connect(self._driver.set_relative)
-        self._finish.connect(self._driver.finish)
-        for name in ("ready", "drivingOpened", "result", "failed"):
-            getattr(self._driver, name).connect(getattr(self, name))
-        self._thread.start()
+        self._start()
 
     def setup(self, weights: str, device: str, sources: list[str]) -> None:
         self._setup.emit(weights, device, list(sources))
@@ -149,12 +140,10 @@ class ReenactServer(QObject):
         self._open.emit(str(path))
 
     def want_frame(self, index: int) -> None:
-        if self._driver.set_wanted(("frame", int(index))):
-            self._serve.emit()
+        self._want(("frame", int(index)))
 
     def want_image(self, rgb: np.ndarray) -> None:
-        if self._driver.set_wanted(("image", rgb)):
-            self._serve.emit()
+        self._want(("image", rgb))
 
     def set_relative(self, relative: bool) -> None:
         self._relative.emit(bool(relative))
@@ -162,12 +151,6 @@ class ReenactServer(QObject):
     def set_layer(self, rgba) -> None:
         """Paint this RGBA layer (a copy is sent; None removes it) on the embedded face."""
         self._driver.offer("layer", None if rgba is None else rgba.copy())
-
-    def shutdown(self) -> None:
-        if self._thread.isRunning():
-            self._finish.emit()
-            self._thread.quit()
-            self._thread.wait(10000)
 
 
 class _Grabber(QObject):

@@ -9,9 +9,8 @@ import time
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from .latest import LatestWins
+from .latest import LatestWins, LatestWinsServer
 from .media import to_qimage
-from .threads import hand_back, make_thread
 
 __all__ = ["SpeechServer"]
 
@@ -113,38 +112,24 @@ class _SpeechWorker(LatestWins):
         return {"frame": int(index), "generated": to_qimage(crop),
                 "composite": to_qimage(r.composite(crop)), "ms": (time.perf_counter() - t0) * 1000}
 
-    @Slot()
-    def finish(self) -> None:
-        hand_back(self)
 
-
-class SpeechServer(QObject):
-    """The GUI's handle: ``setup`` a source, ``load`` speech, then ``want(frame, strength)``."""
+class SpeechServer(LatestWinsServer):
+    """The GUI's handle: ``setup`` a source, ``load`` speech, then ``want(frame, mix)``."""
 
     ready = Signal(object)
     loaded = Signal(object)
     videoLoaded = Signal(object)
-    result = Signal(object)
-    failed = Signal(str)
     _setup = Signal(str, str, str)
     _load = Signal(object, str)
     _load_video = Signal(str)
-    _serve = Signal()
-    _finish = Signal()
+    forwarded = ("ready", "loaded", "videoLoaded")
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread = make_thread("speech")
-        self._worker = _SpeechWorker()
-        self._worker.moveToThread(self._thread)
+        super().__init__(_SpeechWorker(), "speech", parent)
         self._setup.connect(self._worker.setup)
         self._load.connect(self._worker.load)
         self._load_video.connect(self._worker.load_video)
-        self._serve.connect(self._worker.serve)
-        self._finish.connect(self._worker.finish)
-        for name in ("ready", "loaded", "videoLoaded", "result", "failed"):
-            getattr(self._worker, name).connect(getattr(self, name))
-        self._thread.start()
+        self._start()
 
     def setup(self, weights: str, device: str, source: str) -> None:
         self._setup.emit(weights, device, str(source))
@@ -160,11 +145,4 @@ class SpeechServer(QObject):
     def want(self, frame: int, mix, time_s: float | None = None) -> None:
         """Render frame ``frame`` (of the speech; ``time_s`` picks the driving video's frame) under
         ``mix`` (a :class:`~x2studio.pipelines.mix.Mix`)."""
-        if self._worker.set_wanted((int(frame), mix, frame / 25.0 if time_s is None else float(time_s))):
-            self._serve.emit()
-
-    def shutdown(self) -> None:
-        if self._thread.isRunning():
-            self._finish.emit()
-            self._thread.quit()
-            self._thread.wait(10000)
+        self._want((int(frame), mix, frame / 25.0 if time_s is None else float(time_s)))
