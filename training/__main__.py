@@ -17,9 +17,8 @@ from x2studio.cli import TerminalProgress, run_guarded
 from x2studio.core.jobs import Job
 
 
-def cmd_synth_faces(args: argparse.Namespace) -> int:
-    from .synth.faces import generate_faces
-
+def _reporting_job(args: argparse.Namespace) -> tuple[Job, TerminalProgress]:
+    """A job whose progress goes to a terminal bar, or as JSON lines to stdout (``--events stdout``)."""
     bar = TerminalProgress()
 
     def report(ev) -> None:
@@ -29,15 +28,39 @@ def cmd_synth_faces(args: argparse.Namespace) -> int:
         else:
             bar(ev)
 
+    return Job(report, min_interval_s=0.2), bar
+
+
+def cmd_synth_faces(args: argparse.Namespace) -> int:
+    from .synth.faces import generate_faces
+
+    job, bar = _reporting_job(args)
     try:
         root = generate_faces(args.out, tracks=args.tracks, size=args.size, seed=args.seed,
                               identities=args.identities, frames_fps=args.frames_fps, stills=args.stills,
-                              max_seconds=args.max_seconds, job=Job(report, min_interval_s=0.2))
+                              max_seconds=args.max_seconds, job=job)
     finally:
         bar.close()
     if args.events == "stdout":
         print(json.dumps({"event": "done", "path": str(root)}), flush=True)
     print(f"wrote {root} ({args.tracks} tracks, {args.stills} stills, {args.size}x{args.size})")
+    return 0
+
+
+def cmd_synth_piano(args: argparse.Namespace) -> int:
+    from .synth.piano import generate_piano
+
+    job, bar = _reporting_job(args)
+    try:
+        root = generate_piano(args.out, minutes=args.minutes, seed=args.seed, clip_seconds=args.clip_seconds,
+                              size=(args.width, args.height), job=job)
+    finally:
+        bar.close()
+    manifest = json.loads((root / "manifest.json").read_text())
+    if args.events == "stdout":
+        print(json.dumps({"event": "done", "path": str(root)}), flush=True)
+    n, s = len(manifest["videos"]), manifest["splits"]
+    print(f"wrote {root} ({n} videos of {args.clip_seconds:g} s: {s['train']} train, {s['val']} val, {s['test']} test)")
     return 0
 
 
@@ -54,6 +77,14 @@ def cmd_synth_sheet(args: argparse.Namespace) -> int:
 
     write_image(args.out, contact_sheet(args.seed, args.identities, args.size, landmarks=args.landmarks))
     print(f"wrote {args.out} ({args.identities} identities x 5 poses)")
+    return 0
+
+
+def cmd_piano_demo(args: argparse.Namespace) -> int:
+    from .synth.piano import make_piano_demo
+
+    for path in make_piano_demo(args.out, seed=args.seed):
+        print(f"wrote {path}")
     return 0
 
 
@@ -293,6 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="dataset seed whose identities to show (default 0)")
     p.add_argument("--landmarks", action="store_true", help="draw the 68 landmarks (red: hidden)")
     p.set_defaults(func=cmd_synth_sheet)
+    p = sub.add_parser("piano", help="rendered top-view piano videos with their audio, true MIDI and keyboard box")
+    p.add_argument("out", type=Path, help="dataset folder (created; a rerun resumes)")
+    p.add_argument("--minutes", type=float, default=5.0, help="minutes of video (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same data (default 0)")
+    p.add_argument("--clip-seconds", type=float, default=20.0, help="length of each video (default 20)")
+    p.add_argument("--width", type=int, default=960, help="video width (default 960)")
+    p.add_argument("--height", type=int, default=540, help="video height (default 540)")
+    p.add_argument("--events", choices=["bar", "stdout"], default="bar", help="progress as JSON lines on stdout")
+    p.set_defaults(func=cmd_synth_piano)
+    p = sub.add_parser("piano-demo", help="the app's piano demo: a 10-s clip of a held-out piece and its true MIDI")
+    p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_piano_demo)
     p = sub.add_parser("faces-demo", help="the app's face demo media (a talking clip and a few stills)")
     p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
     p.add_argument("--seed", type=int, default=0)

@@ -84,7 +84,8 @@ def validate_notes(notes: Iterable[NoteEvent]) -> list[NoteEvent]:
 
 def notes_to_pretty_midi(notes: Sequence[NoteEvent], controls: Sequence[ControlEvent] = (),
                          tempo_bpm: float = 120.0) -> pretty_midi.PrettyMIDI:
-    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo_bpm)
+    # 960 ticks per quarter: ≈ 0.5 ms at 120 bpm, so onsets survive the file to well under a frame
+    pm = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=tempo_bpm)
     instruments: dict[int, pretty_midi.Instrument] = {}
     for n in validate_notes(notes):
         inst = instruments.setdefault(n.program, pretty_midi.Instrument(program=n.program))
