@@ -200,6 +200,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     task = _task(args.what)
     if args.weights is None or args.data is None:
         raise InputError("Evaluation needs --weights (a name or a .safetensors file) and --data DIR.")
+    if task.name == "piano":        # note-level metrics on whole videos: the thesis' Table 1 analog
+        return _eval_piano(args)
     res = evaluate_weights(task, args.weights, args.data, split=args.split, device=args.device or "cpu",
                            batches=args.batches, options=_options(args.option or []))
     if task.name == "avsync":       # the thesis' Figure 7.3 and the offset accuracy
@@ -228,6 +230,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"    {'AV-sync network':<34} {100 * sy['accuracy']:.1f}%")
             print(f"    {'onset cross-correlation (baseline)':<34} {100 * sy['baseline_accuracy']:.1f}%")
             print(f"  mean distance over offsets: lowest at {sy['curve_min_at_s'] * 1000:+.0f} ms; plot: {sy['png']}")
+    return 0
+
+
+def _eval_piano(args: argparse.Namespace) -> int:
+    from .tasks.piano import piano_eval
+
+    opts = _options(args.option or [])
+    job, bar = _reporting_job(argparse.Namespace(events="bar"))
+    try:
+        rows = [piano_eval(args.data, w, split=args.split, labels=str(opts.get("labels", "midi")),
+                           device=args.device or "cpu", job=job,
+                           threshold=float(opts["threshold"]) if "threshold" in opts else None,
+                           sigma=float(opts["sigma"]) if "sigma" in opts else None)
+                for w in str(args.weights).split(",")]
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(rows if len(rows) > 1 else rows[0]))
+        return 0
+    r0 = rows[0]
+    print(f"note-level onsets (50 ms, offsets ignored) on the '{r0['split']}' split of {args.data} "
+          f"({r0['videos']} videos, {r0['notes']} notes, against {r0['labels']} labels):")
+    print(f"  {'weights':<28} {'arch':<12} {'P':>6} {'R':>6} {'acc':>6} {'F1':>6}   thr  sigma")
+    for r in rows:
+        print(f"  {r['weights']:<28} {r['arch']:<12} {100 * r['precision']:>6.2f} {100 * r['recall']:>6.2f} "
+              f"{100 * r['accuracy']:>6.2f} {100 * r['f1']:>6.2f}  {r['threshold']:.2f} {r['sigma']:>5.1f}")
     return 0
 
 
@@ -364,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, help="start from these weights (name or .safetensors) instead of the recipe's")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="task option, e.g. identity=NAME for X2Face stage II (repeatable)")
-    p.add_argument("--weights", default=None, help="eval: weights name in the registry, or a .safetensors file")
+    p.add_argument("--weights", default=None,
+                   help="eval: weights name in the registry, or a .safetensors file (piano: several, comma-separated)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="eval: split (default test)")
     p.add_argument("--batches", type=int, default=None, help="eval: at most this many batches")
     p.add_argument("--json", action="store_true", help="list/eval/pose-check: print JSON")

@@ -646,11 +646,15 @@ def _export(task, recipe, model, out, data, best, weights_dir, weights_name) -> 
         manifest = json.loads((data / "manifest.json").read_text(encoding="utf-8"))
         data_info = {"path": str(data), "manifest_sha256": manifest_hash(data), "source": manifest.get("source"),
                      "generator": manifest.get("config"), "tracks": len(manifest.get("tracks", [])),
+                     "videos": len(manifest.get("videos", [])),
                      "size": manifest.get("size")}
     except (OSError, ValueError, AttributeError):
         data_info = {"path": str(data)}
+    metrics = dict(best)
+    if hasattr(task, "export_metrics"):     # e.g. post-processing settings picked on validation data
+        metrics.update(task.export_metrics(model, recipe))
     card = ModelCard(name=name, architecture=task.architecture, config=config, data=data_info,
-                     recipe=recipe.to_dict(), metrics=dict(best))
+                     recipe=recipe.to_dict(), metrics=metrics)
     folder = Path(weights_dir) if weights_dir is not None else out / "weights"
     folder.mkdir(parents=True, exist_ok=True)
     return save_weights(tensors, card, folder)

@@ -329,6 +329,52 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transcribe_piano(args: argparse.Namespace) -> int:
+    from .core.atomic import check_writable
+    from .core.device import resolve_device
+    from .core.settings import load_settings
+    from .media.midi import save_csv, save_midi, save_musicxml
+    from .pipelines.piano import DEFAULT_WEIGHTS, PianoTranscriber, parse_crop
+
+    if args.mode != "visual":
+        raise X2Error(f"--mode {args.mode} is not available yet: this version transcribes from the picture only.",
+                      "Use --mode visual (the default).")
+    outputs = [p for p in (args.output, args.musicxml, args.csv) if p is not None]
+    if not outputs:
+        raise X2Error("Nothing to write.", "Give -o OUT.mid, --musicxml F and/or --csv F.")
+    for p in outputs:
+        check_writable(p)      # fail before the (possibly long) transcription
+    corners = parse_crop(args.crop) if args.crop else None
+    device = str(args.device or resolve_device(load_settings().device).torch_device)
+    tr = PianoTranscriber(args.weights or DEFAULT_WEIGHTS, device)
+    job, bar = _job()
+    try:
+        res = tr.transcribe_video(args.video, corners, threshold=args.threshold, job=job)
+    finally:
+        bar.close()
+    if not res.notes:
+        print("no notes were found (is the keyboard position right? try a lower --threshold)", file=sys.stderr)
+    written = []
+    if args.output is not None:
+        written.append(save_midi(args.output, res.notes))
+    if args.musicxml is not None:
+        if not res.notes:
+            raise X2Error("There are no notes to write as MusicXML.")
+        written.append(save_musicxml(args.musicxml, res.notes))
+    if args.csv is not None:
+        written.append(save_csv(args.csv, res.notes))
+    if args.json:
+        print(json.dumps({"notes": len(res.notes), "frames": res.info["frames"], "fps": res.fps,
+                          "threshold": res.info["threshold"], "weights": res.info["weights"],
+                          "durations": res.duration_rule, "written": [str(p) for p in written]}))
+        return 0
+    print(f"{len(res.notes)} notes from {res.info['frames']} frames at {res.fps:g} fps "
+          f"({res.info['weights']}, threshold {res.info['threshold']:.2f}); durations {res.duration_rule}")
+    for p in written:
+        print(f"wrote {p}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from .face.tracks import CROP_MARGIN
@@ -442,6 +488,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_sync)
+    tr = sub.add_parser("transcribe", help="transcribe music from a video: 'transcribe piano VIDEO -o OUT.mid'")
+    tsub = tr.add_subparsers(dest="instrument", metavar="INSTRUMENT", required=True)
+    p = tsub.add_parser("piano", help="notes from a top-view piano video (MIDI, MusicXML, CSV)")
+    p.add_argument("video", type=Path, help="a video of a keyboard filmed from above")
+    p.add_argument("-o", "--output", type=Path, help="MIDI file to write")
+    p.add_argument("--musicxml", type=Path, help="also write a MusicXML score")
+    p.add_argument("--csv", type=Path, help="also write the notes as CSV")
+    p.add_argument("--mode", choices=["visual", "audio", "fused"], default="visual",
+                   help="from the picture (default), the sound, or both")
+    p.add_argument("--crop", default=None,
+                   help="keyboard position: a box 'Y0,Y1,X0,X1' or corners 'X,Y,X,Y,X,Y,X,Y' (TL, TR, BR, BL) in "
+                        "pixels (default: remembered for the video in VIDEO.json)")
+    p.add_argument("--threshold", type=float, default=None, help="onset threshold 0-1 (default: the weights')")
+    p.add_argument("--weights", default=None, help="piano weights (default: the bundled piano-lite)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_transcribe_piano)
     weights = sub.add_parser("weights", help="model weights: list, add")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     p = wsub.add_parser("list", help="bundled and user weights, with their metrics")

@@ -31,6 +31,7 @@ from x2studio.media.midi import NoteEvent, save_midi
 from x2studio.media.synth import find_soundfonts, render_notes
 from x2studio.media.video import VideoWriter
 
+from ..data.piano import load_manifest as load_piano_manifest
 from .piano_music import Performance, sample_performance
 from .piano_render import PianoRenderer, sample_camera, sample_style
 
@@ -119,22 +120,6 @@ def write_clip(clip: PianoClip, video: Path, midi: Path, job: Job | None = None)
         "hands": [h.hand for h in clip.perf.notes], "fingers": [h.finger for h in clip.perf.notes],
         "video": f"videos/{clip.id}.mp4", "midi": f"midi/{clip.id}.mid",
     }
-
-
-def load_piano_manifest(root: str | Path) -> dict:
-    """The manifest of a piano dataset folder (clear error if it is not one)."""
-    root = Path(root)
-    path = root / "manifest.json"
-    if not path.is_file():
-        raise InputError(f"'{root}' is not a piano dataset (no manifest.json).",
-                         "Make one with 'x2studio data synth piano OUT', or check the folder.")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"'{path}' cannot be read ({exc}).") from exc
-    if data.get("kind") != "piano":
-        raise InputError(f"'{root}' is a {data.get('kind', 'different')} dataset, not a piano dataset.")
-    return data
 
 
 def generate_piano(out: str | Path, *, minutes: float, seed: int = 0, clip_seconds: float = 20.0,

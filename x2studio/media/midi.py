@@ -18,7 +18,7 @@ from ..core.atomic import atomic_path
 from ..core.errors import InputError, MediaError, OutputError
 from .video import _check_input
 
-__all__ = ["NoteEvent", "ControlEvent", "Score", "load_midi", "save_midi", "notes_to_pretty_midi",
+__all__ = ["NoteEvent", "ControlEvent", "Score", "load_midi", "save_midi", "notes_to_pretty_midi", "save_csv", "load_csv",
            "save_musicxml", "load_musicxml", "validate_notes"]
 
 log = logging.getLogger(__name__)
@@ -178,3 +178,43 @@ def load_musicxml(path: str | os.PathLike[str]) -> Score:
     if not notes:
         raise MediaError(f"'{p.name}' contains no notes.")
     return Score(tuple(sorted(notes)))
+
+
+_CSV_HEADER = ("onset_s", "offset_s", "pitch", "note", "velocity", "program")
+
+
+def save_csv(path: str | os.PathLike[str], notes: Sequence[NoteEvent]) -> Path:
+    """Write notes as CSV (onset_s, offset_s, pitch, note name, velocity, program), atomically."""
+    import csv
+    import io
+
+    from ..core.keyboard import pitch_name
+
+    target = Path(path).expanduser()
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(_CSV_HEADER)
+    for n in validate_notes(notes):
+        w.writerow((f"{n.onset:.4f}", f"{n.offset:.4f}", n.pitch, pitch_name(n.pitch), n.velocity, n.program))
+    with atomic_path(target, suffix=".csv") as tmp:
+        try:
+            Path(tmp).write_text(buf.getvalue(), encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"Could not write '{target}' ({exc}).") from exc
+    return target
+
+
+def load_csv(path: str | os.PathLike[str]) -> list[NoteEvent]:
+    """Read notes written by :func:`save_csv` (extra columns ignored)."""
+    import csv
+
+    p = _check_input(path)
+    try:
+        with open(p, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        notes = [NoteEvent(float(r["onset_s"]), float(r["offset_s"]), int(r["pitch"]), int(r.get("velocity") or 80),
+                           int(r.get("program") or 0)) for r in rows]
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise MediaError(f"'{p.name}' is not a notes CSV X2 Studio can read ({exc}).",
+                         f"The first row must name the columns {', '.join(_CSV_HEADER[:3])}.") from exc
+    return validate_notes(notes)

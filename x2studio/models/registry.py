@@ -25,6 +25,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "x2face-p2v": ("posemap", "VectorFromPose"),
     "avsync": ("avsync", "AVSync"),
     "x2face-a2v": ("audiomap", "VectorFromAudio"),
+    "piano": ("piano", "PianoNet"),
 }
 
 

@@ -1,0 +1,221 @@
+"""Visual piano transcription: the network (three architectures), post-processing on hand-made
+probability curves, note metrics, keyboard positions, the training task on a tiny rendered set,
+the transcriber and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from x2studio.core.errors import InputError
+from x2studio.media.midi import NoteEvent, load_csv, load_midi, save_csv
+from x2studio.models.piano import ARCHS, PianoNet
+from x2studio.pipelines.piano import (Rectifier, keyboard_of, note_metrics, parse_crop, probabilities_to_notes)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_piano_net_shapes_and_learning(arch):
+    torch.manual_seed(0)
+    net = PianoNet(arch, base=4, height=24, width=128)
+    x = torch.rand(6, 5, 24, 128)
+    out = net(x)
+    assert out["onset"].shape == (6, 88) and out["down"].shape == (6, 88)
+    assert torch.isfinite(out["onset"]).all()
+    with pytest.raises(ValueError):
+        net(torch.rand(2, 3, 24, 128))
+    target = (torch.rand(6, 88) < 0.1).float()
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        out = net(x)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(out["onset"], target)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_slope_module_sees_position():
+    net = PianoNet("slope", base=4, height=24, width=128)
+    assert hasattr(net, "slope") and net.ramp.shape == (1, 1, 88)
+    assert not hasattr(PianoNet("resnet", base=4), "aggregate")
+
+
+def _bump(t, at, key, height=0.9, width=1.0, fps=25):
+    p = np.zeros((t, 88), np.float32)
+    for a in at:
+        p[:, key] = np.maximum(p[:, key], height * np.exp(-0.5 * ((np.arange(t) - a) / width) ** 2))
+    return p
+
+
+def test_peak_picking_on_hand_made_curves():
+    fps = 25.0
+    p = _bump(100, [10, 40], 39)
+    notes = probabilities_to_notes(p, fps, threshold=0.4, sigma=0)
+    assert [(n.pitch, round(n.onset, 3)) for n in notes] == [(60, 0.38), (60, 1.58)]
+    # fallback durations: until the next onset or 0.5 s
+    assert notes[0].offset == pytest.approx(notes[0].onset + 0.5)
+    # below the threshold: nothing; heavy smoothing merges two onsets 3 frames apart
+    assert probabilities_to_notes(_bump(50, [20], 10, height=0.3), fps, threshold=0.4, sigma=0) == []
+    close = _bump(60, [20, 23], 50, width=0.6)
+    assert len(probabilities_to_notes(close, fps, threshold=0.4, sigma=0)) == 2
+    assert len(probabilities_to_notes(close, fps, threshold=0.1, sigma=5)) == 1
+    # durations from the key-down probabilities
+    down = np.zeros((100, 88), np.float32)
+    down[10:30, 39] = 0.9
+    n = probabilities_to_notes(_bump(100, [10], 39), fps, down=down, threshold=0.4, sigma=0)
+    assert len(n) == 1 and n[0].offset == pytest.approx((30 - 0.5) / fps)
+    with pytest.raises(InputError):
+        probabilities_to_notes(np.zeros((10, 80)), fps)
+    with pytest.raises(InputError):
+        probabilities_to_notes(p, fps, threshold=1.5)
+
+
+def test_note_metrics():
+    ref = [NoteEvent(0.5, 1.0, 60), NoteEvent(1.0, 1.5, 64), NoteEvent(2.0, 2.5, 67)]
+    assert note_metrics(ref, ref)["f1"] == 1.0
+    est = [NoteEvent(0.53, 1.0, 60), NoteEvent(1.08, 1.5, 64), NoteEvent(2.0, 2.5, 68), NoteEvent(3.0, 3.2, 70)]
+    m = note_metrics(ref, est)
+    assert m["tp"] == 1 and m["precision"] == 0.25 and m["recall"] == pytest.approx(1 / 3)
+    assert m["accuracy"] == pytest.approx(1 / 6)
+    assert note_metrics(ref, [])["f1"] == 0.0
+
+
+def test_keyboard_positions(tmp_path):
+    c = parse_crop("10,60,5,305")
+    assert c.tolist() == [[5, 10], [305, 10], [305, 60], [5, 60]]
+    assert parse_crop("0,0,10,0,10,5,0,5").shape == (4, 2)
+    for bad in ("1,2,3", "a,b,c,d", "60,10,5,305"):
+        with pytest.raises(InputError):
+            parse_crop(bad)
+    video = tmp_path / "v.mp4"
+    assert keyboard_of(video) is None
+    (tmp_path / "v.json").write_text(json.dumps({"crop": [10, 60, 5, 305]}))
+    assert keyboard_of(video).tolist() == c.tolist()
+    (tmp_path / "v.json").write_text("{broken")
+    assert keyboard_of(video) is None
+    with pytest.raises(InputError, match="outside"):
+        Rectifier(parse_crop("10,60,5,905"), (128, 24), (320, 180))
+    img = np.zeros((180, 320, 3), np.uint8)
+    img[10:60, 5:155] = 255
+    crop = Rectifier(c, (128, 24), (320, 180))(img)
+    assert crop.shape == (24, 128) and crop[:, :60].mean() > 200 and crop[:, 70:].mean() < 30
+
+
+def test_csv_round_trip(tmp_path):
+    notes = [NoteEvent(0.1, 0.5, 60, 90), NoteEvent(0.2, 0.4, 21, 30)]
+    back = load_csv(save_csv(tmp_path / "n.csv", notes))
+    assert [(n.pitch, round(n.onset, 4), n.velocity) for n in back] == [(60, 0.1, 90), (21, 0.2, 30)]
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    from x2studio.core.errors import MediaError
+
+    with pytest.raises(MediaError):
+        load_csv(tmp_path / "bad.csv")
+
+
+@pytest.fixture(scope="module")
+def tiny_piano(tmp_path_factory):
+    """Three 4-s rendered videos, one per split."""
+    from training.synth.piano import generate_piano
+
+    root = generate_piano(tmp_path_factory.mktemp("piano") / "d", minutes=0.2, seed=2, clip_seconds=4.0,
+                          size=(320, 180))
+    m = json.loads((root / "manifest.json").read_text())
+    for e, s in zip(m["videos"], ("train", "val", "test")):
+        e["split"] = s
+    (root / "manifest.json").write_text(json.dumps(m))
+    return root
+
+
+def test_label_arrays_match_the_renderer():
+    from training.data.piano import label_arrays
+    from training.synth.piano_render import key_roll
+    from training.synth.piano_music import sample_performance
+
+    perf = sample_performance(np.random.default_rng(4), 6.0)
+    onset, down = label_arrays(perf.events, 150, 25.0)
+    assert np.array_equal(down, key_roll(perf, 150, 25.0))
+    # an onset frame is the first frame in which its key is down
+    k, j = np.nonzero(onset)
+    assert down[k, j].all() and (k == 0).sum() + (~down[np.maximum(k - 1, 0), j]).sum() >= len(k) - 2
+
+
+def test_train_and_transcribe_tiny(tiny_piano, tmp_path):
+    from training.loop import train
+    from training.tasks import TASKS
+    from training.tasks.piano import piano_eval
+
+    task = TASKS["piano"]
+    res = train(task, task.recipes["tiny"], tiny_piano, tmp_path / "run", device="cpu")
+    weights = res.weights.weights_path
+    card = json.loads(res.weights.card_path.read_text())
+    assert card["architecture"] == "piano" and 0 < card["metrics"]["threshold"] < 1
+    ev = piano_eval(tiny_piano, str(weights), split="test", cache=tmp_path / "cache")
+    assert ev["videos"] == 1 and 0.0 <= ev["f1"] <= 1.0 and ev["notes"] > 0
+
+    from x2studio.pipelines.piano import PianoTranscriber
+
+    tr = PianoTranscriber(str(weights), "cpu")
+    m = json.loads((tiny_piano / "manifest.json").read_text())
+    test = next(e for e in m["videos"] if e["split"] == "test")
+    out = tr.transcribe_video(tiny_piano / test["video"], np.asarray(test["corners"]), threshold=0.5)
+    assert out.onset.shape == (test["frames"], 88) and out.down.shape == out.onset.shape
+    assert all(21 <= n.pitch <= 108 for n in out.notes)
+    assert len(out.renotes(0.99)) <= len(out.renotes(0.05))
+    with pytest.raises(InputError, match="keyboard"):
+        tr.transcribe_video(tiny_piano / test["video"])      # no sidecar, no corners
+
+
+def test_training_refuses_a_face_dataset(tmp_path):
+    from training.data.piano import load_manifest
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"tracks": []}))
+    with pytest.raises(InputError, match="not a piano dataset"):
+        load_manifest(tmp_path)
+
+
+def test_cli_transcribe_piano(tiny_piano, tmp_path, capsys):
+    from x2studio.cli import main
+    from training.loop import train
+    from training.tasks import TASKS
+
+    task = TASKS["piano"]
+    weights = str(train(task, task.recipes["tiny"], tiny_piano, tmp_path / "run", device="cpu").weights.weights_path)
+    m = json.loads((tiny_piano / "manifest.json").read_text())
+    e = m["videos"][2]
+    video = tiny_piano / e["video"]
+    crop = ",".join(str(v) for v in e["crop"])
+    out, csv = tmp_path / "o.mid", tmp_path / "o.csv"
+    assert main(["transcribe", "piano", str(video), "-o", str(out), "--csv", str(csv), "--weights", weights,
+                 "--crop", crop, "--threshold", "0.05", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["frames"] == e["frames"] and out.is_file() and csv.is_file()
+    assert len(load_csv(csv)) == summary["notes"]
+    if summary["notes"]:
+        assert len(load_midi(out).notes) == summary["notes"]
+    # bad input: no keyboard position, a mode not there yet, a missing video, nothing to write, bad crop
+    assert main(["transcribe", "piano", str(video), "-o", str(out), "--weights", weights]) == 2
+    assert "keyboard" in capsys.readouterr().err
+    assert main(["transcribe", "piano", str(video), "-o", str(out), "--mode", "audio"]) == 2
+    assert main(["transcribe", "piano", str(tmp_path / "none.mp4"), "-o", str(out), "--crop", crop,
+                 "--weights", weights]) == 2
+    assert main(["transcribe", "piano", str(video), "--crop", crop]) == 2
+    assert main(["transcribe", "piano", str(video), "-o", str(out), "--crop", "1,2", "--weights", weights]) == 2
+    assert main(["transcribe", "piano", str(video), "-o", str(out), "--crop", crop, "--weights", weights,
+                 "--threshold", "3"]) == 2
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_sequence_forward_equals_windows(arch):
+    torch.manual_seed(1)
+    net = PianoNet(arch, base=4, height=24, width=128).eval()
+    x = torch.rand(9, 24, 128)
+    with torch.no_grad():
+        seq = net.forward_sequence(x)
+        win = net(torch.stack([x[i:i + 5] for i in range(5)]))
+    assert torch.allclose(seq["onset"], win["onset"], atol=1e-5) and torch.allclose(seq["down"], win["down"], atol=1e-5)

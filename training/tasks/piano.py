@@ -1,0 +1,172 @@
+"""Visual piano transcription (thesis ch. 6; PAPERS.md §5): task ``piano``.
+
+The network sees 5 grayscale frames of the rectified keyboard and predicts, per key, an onset within
+±1 frame of the middle frame (class-balanced BCE, the thesis' target) and whether the key is held in
+the middle frame (X2 Studio's addition: note durations from the video).  ``--option arch=resnet|
+aggregation|slope`` picks the thesis' ablation; ``--option labels=midi|pseudo`` trains on true MIDI
+or on the audio teacher's pseudo labels.
+
+Validation logs frame-level onset F1 (threshold 0.5) as a cheap proxy; the real metric is note-level
+(mir_eval, 50 ms onset tolerance, offsets ignored): :func:`piano_eval`, which ``train eval piano``
+prints, and which picks the post-processing (threshold, smoothing σ) on the validation split when
+the weights are exported.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from x2studio.models.piano import PianoNet, balanced_bce
+from x2studio.pipelines.piano import sequence_probabilities
+
+from ..data.piano import PianoWindows, load_manifest, video_crops, video_notes
+from ..loop import Recipe
+
+__all__ = ["PianoTask", "piano_eval", "tune_postprocessing"]
+
+log = logging.getLogger(__name__)
+
+_MAX_POS_WEIGHT = 30.0
+
+
+class PianoTask:
+    name = "piano"
+    architecture = "piano"
+
+    def __init__(self) -> None:
+        self.recipes = {
+            "tiny": Recipe("tiny", steps=8, batch_size=4, eval_every=4, eval_batches=2, ckpt_every=4, keep=2,
+                           lr=1e-3, model={"base": 4, "height": 24, "width": 128}, options={"arch": "slope"}),
+            # CPU-sized: ResNet-18 layout at a quarter of the widths on a 72×400 keyboard crop (half the
+            # paper's 145×800 each way: 4.5 px per white key)
+            "lite": Recipe("lite", steps=3000, batch_size=32, lr=1e-3, eval_every=250, eval_batches=20,
+                           ckpt_every=250, plateau_patience=4, export_dtype="float16",
+                           model={"base": 16, "height": 72, "width": 400}, options={"arch": "slope"}),
+            # the thesis': full ResNet-18, 145×800, Adam 1e-3, batch 24
+            "paper": Recipe("paper", steps=100000, batch_size=24, lr=1e-3, eval_every=2000, eval_batches=50,
+                            ckpt_every=2000, num_workers=4, precision="amp",
+                            model={"base": 64, "height": 145, "width": 800}, options={"arch": "slope"}),
+        }
+        self.pos_weight: dict[str, torch.Tensor] = {}
+        self._data: Path | None = None
+        self._cache: Path | None = None
+
+    def config(self, recipe: Recipe) -> dict:
+        cfg = {"arch": recipe.options.get("arch", "slope"), "frames": 5, **recipe.model}
+        return {k: cfg[k] for k in ("arch", "frames", "base", "height", "width") if k in cfg}
+
+    def build_model(self, recipe: Recipe) -> torch.nn.Module:
+        return self.model_from_config(self.config(recipe))
+
+    def model_from_config(self, config: dict) -> torch.nn.Module:
+        return PianoNet(**config)
+
+    def dataset(self, data: Path, split: str, recipe: Recipe, cache: Path, job=None):
+        cfg = self.config(recipe)
+        labels = recipe.options.get("labels", "midi")
+        ds = PianoWindows(data, split, (cfg["width"], cfg["height"]), cache, labels=labels, frames=cfg["frames"],
+                          augment=split == "train", job=job, seed=recipe.seed)
+        self._data, self._cache = Path(data), Path(cache)
+        if split == "train":
+            on, dn = ds.positive_rate()
+            # inverse-frequency weights for the positives of each key (the thesis' class balancing),
+            # capped so that a key almost never played does not dominate
+            self.pos_weight = {k: torch.from_numpy(np.clip((1 - r) / np.maximum(r, 1e-6), 1.0, _MAX_POS_WEIGHT))
+                               for k, r in (("onset", on), ("down", dn))}
+        return ds
+
+    def loss(self, model, batch):
+        x, on, dn = batch
+        out = model(x)
+        pw = {k: v.to(x.device) for k, v in self.pos_weight.items()}
+        l_on = balanced_bce(out["onset"], on, pw.get("onset"))
+        l_dn = balanced_bce(out["down"], dn, pw.get("down"))
+        with torch.no_grad():
+            pred = out["onset"] > 0
+            tp = float((pred & (on > 0.5)).sum())
+            fp = float((pred & (on < 0.5)).sum())
+            fn = float((~pred & (on > 0.5)).sum())
+            down_acc = float(((out["down"] > 0) == (dn > 0.5)).float().mean())
+        f1 = 2 * tp / max(2 * tp + fp + fn, 1.0)
+        return l_on + 0.5 * l_dn, {"onset_loss": l_on.item(), "down_loss": l_dn.item(), "frame_f1": f1,
+                                   "down_acc": down_acc}
+
+    def export(self, model, recipe: Recipe):
+        return model.state_dict(), self.config(recipe)
+
+    def export_metrics(self, model, recipe: Recipe) -> dict:
+        """The post-processing (threshold, σ) picked on the validation videos, and its note-level F1."""
+        if self._data is None:
+            return {}
+        labels = recipe.options.get("labels", "midi")
+        tuned = tune_postprocessing(model, self._data, "val", self._cache, labels=labels)
+        return {"threshold": tuned["threshold"], "sigma": tuned["sigma"], "val_note_f1": tuned["f1"]}
+
+
+def _videos(model, data: Path, split: str, cache: Path, labels: str, job=None):
+    from x2studio.core.errors import InputError
+
+    manifest = load_manifest(data)
+    entries = [e for e in manifest["videos"] if e.get("split") == split]
+    if not entries:
+        raise InputError(f"'{data}' has no '{split}' videos.")
+    size = (model.width, model.height)
+    for i, e in enumerate(entries):
+        if job is not None:
+            job.progress(i, len(entries), f"transcribing {e['id']}")
+        crops = video_crops(data, e, size, cache)
+        on, dn = sequence_probabilities(model, crops)
+        yield e, on, dn, video_notes(data, e, labels)
+
+
+def _score(items, threshold: float, sigma: float) -> dict:
+    from x2studio.pipelines.piano import note_metrics, probabilities_to_notes
+
+    tp = ref = est = 0
+    for e, on, dn, truth in items:
+        notes = probabilities_to_notes(on, float(e["fps"]), dn, threshold, sigma)
+        m = note_metrics(truth, notes)
+        tp, ref, est = tp + m["tp"], ref + m["ref"], est + m["est"]
+    p = tp / est if est else 0.0
+    r = tp / ref if ref else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "recall": r, "f1": f, "accuracy": tp / max(ref + est - tp, 1), "notes": ref,
+            "detected": est}
+
+
+def tune_postprocessing(model, data: Path, split: str, cache: Path, labels: str = "midi") -> dict:
+    """Threshold and smoothing σ that maximise note-level F1 on ``split``."""
+    items = list(_videos(model, Path(data), split, Path(cache), labels))
+    best = {"f1": -1.0}
+    for sigma in (0.0, 1.0, 2.0, 5.0):
+        for thr in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+            m = _score(items, thr, sigma)
+            if m["f1"] > best["f1"]:
+                best = {**m, "threshold": thr, "sigma": sigma}
+    return best
+
+
+def piano_eval(data: str | Path, weights: str, split: str = "test", labels: str = "midi", device: str = "cpu",
+               cache: str | Path | None = None, threshold: float | None = None, sigma: float | None = None,
+               job=None) -> dict:
+    """Note-level precision, recall, F1 and accuracy of ``weights`` on the ``split`` videos against
+    ``labels`` (true MIDI or the audio pseudo labels) — the thesis' Table 1 analog."""
+    from x2studio.core import paths
+    from x2studio.models.registry import model_from_card
+
+    from ..loop import resolve_weights
+
+    entry = resolve_weights(weights)
+    model = model_from_card(entry, device, allowed=("piano",))
+    cache = Path(cache) if cache else paths.cache_dir() / "training"
+    thr = float(entry.card.metrics.get("threshold", 0.4)) if threshold is None else float(threshold)
+    sg = float(entry.card.metrics.get("sigma", 1.0)) if sigma is None else float(sigma)
+    items = list(_videos(model, Path(data), split, cache, labels, job))
+    out = _score(items, thr, sg)
+    out.update(weights=entry.name, arch=model.arch, split=split, labels=labels, videos=len(items), threshold=thr,
+               sigma=sg)
+    return out

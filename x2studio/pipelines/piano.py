@@ -1,0 +1,300 @@
+"""Visual piano transcription: a top-view piano video → notes (thesis ch. 6; PAPERS.md §5).
+
+Flow: the keyboard's four corners (from the video's sidecar JSON, the user, or ``--crop``) →
+each frame rectified to the model's keyboard crop (grayscale, A0 at the left, C8 at the right) →
+5-frame windows → per-key onset and key-down probabilities → Gaussian smoothing over time,
+threshold and peak picking → :class:`~x2studio.media.midi.NoteEvent` s.
+
+Note durations: the thesis predicts onsets only.  X2 Studio's model also says, per frame, whether
+each key is held down, so a note ends when its key comes up in the video (:data:`DURATION_RULE`);
+where that signal is missing (a model without it) a note lasts until the next onset of its key or
+0.5 s, whichever is sooner.
+
+Time convention: frame ``k`` is shown at ``k / fps``.  A note that starts between two frames is
+first seen down in the later one, so an onset detected in frame ``k`` is placed at ``(k − ½) / fps``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ..core.errors import InputError, MediaError
+from ..core.jobs import Job, progress_of
+from ..core.keyboard import LOWEST, N_KEYS
+from ..media.midi import NoteEvent
+
+__all__ = ["corners_from_crop", "parse_crop", "rectify", "Rectifier", "probabilities_to_notes", "PianoTranscriber",
+           "Transcription", "keyboard_of", "DURATION_RULE", "FALLBACK_RULE", "DEFAULT_WEIGHTS", "smooth",
+           "note_metrics", "sequence_probabilities"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = "piano-lite"
+DURATION_RULE = "from the video: a note lasts while its key is seen down"
+FALLBACK_RULE = "until the key's next onset or 0.5 s, whichever is sooner"
+
+
+def corners_from_crop(y0: float, y1: float, x0: float, x1: float) -> np.ndarray:
+    """A PianoYT-style crop box (min y, max y, min x, max x) as four corners TL, TR, BR, BL."""
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
+
+
+def parse_crop(text: str) -> np.ndarray:
+    """``"Y0,Y1,X0,X1"`` (a crop box) or ``"X,Y,X,Y,X,Y,X,Y"`` (corners TL, TR, BR, BL) → corners."""
+    try:
+        vals = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        vals = []
+    if len(vals) == 4:
+        y0, y1, x0, x1 = vals
+        if y1 <= y0 or x1 <= x0:
+            raise InputError(f"The crop '{text}' is empty.", "Give it as min y, max y, min x, max x (pixels).")
+        return corners_from_crop(y0, y1, x0, x1)
+    if len(vals) == 8:
+        return np.array(vals, np.float64).reshape(4, 2)
+    raise InputError(f"Cannot read the keyboard position '{text}'.",
+                     "Give a crop box 'Y0,Y1,X0,X1' or four corners 'X,Y,X,Y,X,Y,X,Y' (top-left, top-right, "
+                     "bottom-right, bottom-left), in pixels.")
+
+
+def keyboard_of(video: str | os.PathLike[str]) -> np.ndarray | None:
+    """The keyboard corners remembered for a video: ``<video>.json`` or ``<stem>.json`` beside it
+    with ``corners`` (or a ``crop`` box); ``None`` if there is none."""
+    v = Path(video)
+    for side in (v.with_name(v.name + ".json"), v.with_suffix(".json")):
+        if side.is_file():
+            try:
+                data = json.loads(side.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(data, dict) and "corners" in data:
+                c = np.asarray(data["corners"], np.float64)
+                if c.shape == (4, 2):
+                    return c
+            if isinstance(data, dict) and "crop" in data and len(data["crop"]) == 4:
+                return corners_from_crop(*data["crop"])
+    return None
+
+
+class Rectifier:
+    """Frames → the model's keyboard crop: (H, W) grayscale uint8, A0 left, C8 right."""
+
+    def __init__(self, corners: np.ndarray, size: tuple[int, int], frame_size: tuple[int, int] | None = None) -> None:
+        c = np.asarray(corners, np.float32).reshape(4, 2)
+        w, h = int(size[0]), int(size[1])
+        if frame_size is not None:
+            fw, fh = frame_size
+            if (c[:, 0] < -0.05 * fw).any() or (c[:, 0] > 1.05 * fw).any() or (c[:, 1] < -0.05 * fh).any() \
+                    or (c[:, 1] > 1.05 * fh).any():
+                raise InputError("The keyboard corners lie outside the video frame.",
+                                 f"The frame is {fw}x{fh}; adjust the corners or the crop.")
+        d1, d2 = c[2] - c[0], c[3] - c[1]
+        area = 0.5 * abs(float(d1[0] * d2[1] - d1[1] * d2[0]))
+        if area < 100:
+            raise InputError("The keyboard area is too small to read keys from.", "Mark the whole keyboard.")
+        dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        self.matrix = cv2.getPerspectiveTransform(c, dst)
+        self.size = (w, h)
+        self.corners = c
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+        return cv2.warpPerspective(gray, self.matrix, self.size, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+
+def rectify(rgb: np.ndarray, corners: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return Rectifier(corners, size)(rgb)
+
+
+def smooth(prob: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing over time (axis 0), σ in frames (the thesis: 5)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    if sigma <= 0:
+        return prob
+    return gaussian_filter1d(prob.astype(np.float32), sigma, axis=0, mode="nearest")
+
+
+def probabilities_to_notes(onset: np.ndarray, fps: float, down: np.ndarray | None = None, threshold: float = 0.4,
+                           sigma: float = 1.0, min_gap_frames: int = 2, velocity: int = 80) -> list[NoteEvent]:
+    """Per-frame, per-key onset probabilities (T, 88) → notes.
+
+    Smoothing (σ frames) → local maxima above ``threshold`` at least ``min_gap_frames`` apart per key
+    → onsets at ``(k − ½) / fps``.  Offsets from ``down`` (T, 88) when given (the key comes up:
+    ``down < 0.5``), else :data:`FALLBACK_RULE`.  Velocity is not seen in video: a constant.
+    """
+    from scipy.signal import find_peaks
+
+    onset = np.asarray(onset, np.float32)
+    if onset.ndim != 2 or onset.shape[1] != N_KEYS:
+        raise InputError(f"Onset probabilities must be (frames, {N_KEYS}), not {onset.shape}.")
+    if fps <= 0:
+        raise InputError(f"Frame rate {fps} is not valid.")
+    if not 0.0 < threshold < 1.0:
+        raise InputError(f"The onset threshold {threshold} is out of range.", "Use a threshold between 0 and 1.")
+    t_frames = onset.shape[0]
+    p = smooth(onset, sigma)
+    notes: list[NoteEvent] = []
+    for key in range(N_KEYS):
+        col = np.concatenate([[0.0], p[:, key], [0.0]])
+        peaks, _ = find_peaks(col, height=threshold, distance=max(1, int(min_gap_frames)))
+        peaks = peaks - 1
+        for i, k in enumerate(peaks):
+            start = max(0.0, (k - 0.5) / fps)
+            nxt = peaks[i + 1] if i + 1 < len(peaks) else t_frames
+            if down is not None:
+                j = k + 1
+                while j < nxt and down[j, key] >= 0.5:
+                    j += 1
+                end = (min(j, nxt) - 0.5) / fps
+            else:
+                end = min((nxt - 0.5) / fps, start + 0.5)
+            end = max(end, start + 1.0 / fps)
+            notes.append(NoteEvent(round(start, 6), round(end, 6), LOWEST + key, int(velocity)))
+    return sorted(notes)
+
+
+def sequence_probabilities(model, crops: np.ndarray, chunk: int = 32, job: Job | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Onset and key-down probabilities ``(T, 88)`` of every frame of ``crops`` ``(T, H, W)`` uint8.
+
+    Frame ``k``'s window is frames ``k − 2 … k + 2`` (the first and last frames repeat at the edges).
+    Runs in chunks of ``chunk`` windows, each frame's first stage computed once per chunk."""
+    import torch
+
+    crops = np.asarray(crops)
+    t = len(crops)
+    frames = int(model.frames)
+    if t < frames:
+        raise InputError(f"The video has {t} frames; transcription needs at least {frames}.", "Use a longer video.")
+    half = frames // 2
+    padded = np.concatenate([np.repeat(crops[:1], half, 0), crops, np.repeat(crops[-1:], half, 0)])
+    onset = np.zeros((t, N_KEYS), np.float32)
+    down = np.zeros((t, N_KEYS), np.float32)
+    dev = next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode():
+        for s in range(0, t, chunk):
+            e = min(t, s + chunk)
+            x = torch.from_numpy(np.ascontiguousarray(padded[s:e + frames - 1])).to(dev).float().div_(255.0)
+            out = model.forward_sequence(x)
+            onset[s:e] = torch.sigmoid(out["onset"]).float().cpu().numpy()
+            down[s:e] = torch.sigmoid(out["down"]).float().cpu().numpy()
+            progress_of(job, e, t, "transcribing")
+    return onset, down
+
+
+@dataclass
+class Transcription:
+    """The result of transcribing a video."""
+
+    notes: list[NoteEvent]
+    onset: np.ndarray            # (T, 88) onset probabilities, one row per frame
+    down: np.ndarray             # (T, 88) key-down probabilities
+    fps: float
+    corners: np.ndarray
+    duration_rule: str = DURATION_RULE
+    info: dict = field(default_factory=dict)
+
+    def renotes(self, threshold: float, sigma: float = 1.0) -> list[NoteEvent]:
+        """The notes again at another threshold (the panel's live slider): no network pass."""
+        return probabilities_to_notes(self.onset, self.fps, self.down, threshold, sigma)
+
+
+class PianoTranscriber:
+    """The visual transcription model, loaded once.
+
+    Args:
+        weights: a registry name (default :data:`DEFAULT_WEIGHTS`) or a .safetensors file.
+        device: ``"cpu"``, ``"cuda"``… (default: CUDA when present).
+    """
+
+    def __init__(self, weights: str = DEFAULT_WEIGHTS, device: str | None = None, batch: int = 32) -> None:
+        from ..core.device import resolve_device
+        from ..models.registry import model_from_card
+        from ..weights.registry import WeightsRegistry, load_entry
+
+        path = Path(weights)
+        entry = load_entry(path) if path.suffix in (".safetensors", ".json") else WeightsRegistry().get(weights)
+        self.device = str(device or resolve_device().torch_device)
+        self.model = model_from_card(entry, self.device, allowed=("piano",))
+        self.entry = entry
+        self.size = (self.model.width, self.model.height)
+        self.frames = self.model.frames
+        self.batch = int(batch)
+        # the post-processing chosen on validation data when the weights were made
+        self.threshold = float(entry.card.metrics.get("threshold", 0.4))
+        self.sigma = float(entry.card.metrics.get("sigma", 1.0))
+
+    def probabilities(self, crops: np.ndarray, job: Job | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(T, H, W) uint8 keyboard crops → onset and key-down probabilities, (T, 88) each."""
+        return sequence_probabilities(self.model, crops, self.batch, job)
+
+    def transcribe_video(self, video: str | os.PathLike[str], corners: np.ndarray | None = None,
+                         threshold: float | None = None, sigma: float | None = None,
+                         job: Job | None = None) -> Transcription:
+        """Transcribe a video file.  ``corners`` default to the video's remembered keyboard."""
+        from ..media.video import VideoReader
+
+        if corners is None:
+            corners = keyboard_of(video)
+        if corners is None:
+            raise InputError(f"Where is the keyboard in '{Path(video).name}'? No keyboard position is known.",
+                             "Mark its corners in the Transcribe panel, or pass --crop Y0,Y1,X0,X1.")
+        crops: list[np.ndarray] = []
+        with VideoReader(video) as rd:
+            rect = Rectifier(corners, self.size, (rd.width, rd.height))
+            fps = float(rd.fps)
+            total = rd.frame_count or None
+            for f in rd.frames():
+                crops.append(rect(f.image))
+                if job is not None and f.index % 25 == 0:
+                    job.progress(f.index, total, "reading the video")
+        if not crops:
+            raise MediaError(f"'{Path(video).name}' has no video frames.")
+        return self.transcribe_crops(np.stack(crops), fps, np.asarray(corners), threshold, sigma, job)
+
+    def transcribe_crops(self, crops: np.ndarray, fps: float, corners: np.ndarray | None = None,
+                         threshold: float | None = None, sigma: float | None = None,
+                         job: Job | None = None) -> Transcription:
+        onset, down = self.probabilities(crops, job)
+        thr = self.threshold if threshold is None else float(threshold)
+        sg = self.sigma if sigma is None else float(sigma)
+        notes = probabilities_to_notes(onset, fps, down, thr, sg)
+        return Transcription(notes, onset, down, fps, np.zeros((4, 2)) if corners is None else corners,
+                             info={"weights": self.entry.name, "threshold": thr, "sigma": sg, "frames": len(crops)})
+
+
+def note_metrics(reference: Sequence[NoteEvent], estimate: Sequence[NoteEvent], onset_tolerance: float = 0.05) -> dict:
+    """Note-level precision, recall, F1 and accuracy (TP / (TP + FP + FN)) on onsets and pitch,
+    offsets ignored — mir_eval's transcription metrics, as the thesis reports them."""
+    import mir_eval
+
+    def arrays(notes):
+        if not notes:
+            return np.zeros((0, 2)), np.zeros(0)
+        iv = np.array([[n.onset, n.offset] for n in notes], float)
+        hz = np.array([440.0 * 2 ** ((n.pitch - 69) / 12) for n in notes], float)
+        return iv, hz
+
+    ri, rp = arrays(list(reference))
+    ei, ep = arrays(list(estimate))
+    if len(ri) == 0 and len(ei) == 0:
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0, "accuracy": 1.0, "tp": 0, "ref": 0, "est": 0}
+    if len(ri) == 0 or len(ei) == 0:
+        return {"precision": 0.0 if len(ei) else 1.0, "recall": 0.0 if len(ri) else 1.0, "f1": 0.0, "accuracy": 0.0,
+                "tp": 0, "ref": len(ri), "est": len(ei)}
+    matched = mir_eval.transcription.match_notes(ri, rp, ei, ep, onset_tolerance=onset_tolerance, offset_ratio=None)
+    tp = len(matched)
+    p, r = tp / len(ei), tp / len(ri)
+    f = 0.0 if tp == 0 else 2 * p * r / (p + r)
+    return {"precision": p, "recall": r, "f1": f, "accuracy": tp / (len(ri) + len(ei) - tp), "tp": tp,
+            "ref": len(ri), "est": len(ei)}
