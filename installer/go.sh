@@ -6,7 +6,7 @@
 #
 # Idempotent: Debian packages are installed only when missing; the virtual environment lives in
 # ${X2STUDIO_VENV_ROOT:-~/.cache/x2studio}/venv-<key>, where <key> hashes the pinned dependency list
-# (requirements/lock.txt), pyproject.toml's dependencies and the Python version, so a change of
+# (requirements/lock.txt, and nodeps.txt: packages installed without their declared dependencies), pyproject.toml's dependencies and the Python version, so a change of
 # dependencies builds a new environment and an unchanged one is reused in seconds.
 set -euo pipefail
 
@@ -64,7 +64,7 @@ if [ -z "$pybin" ]; then
 fi
 
 # ---------------------------------------------------------------- virtual environment
-key="$( { cat "$here/requirements/lock.txt"; sed -n '/^dependencies/,/^]/p;/^\[project.optional-dependencies\]/,/^\[project.scripts\]/p' "$here/pyproject.toml"; "$pybin" -c 'import sys, platform; print(sys.version, platform.machine())'; } | sha256sum | cut -c1-12)"
+key="$( { cat "$here/requirements/lock.txt" "$here/requirements/nodeps.txt"; sed -n '/^dependencies/,/^]/p;/^\[project.optional-dependencies\]/,/^\[project.scripts\]/p' "$here/pyproject.toml"; "$pybin" -c 'import sys, platform; print(sys.version, platform.machine())'; } | sha256sum | cut -c1-12)"
 root="${X2STUDIO_VENV_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/x2studio}"
 venv="$root/venv-$key"
 if [ ! -f "$venv/.x2studio-complete" ]; then
@@ -76,6 +76,8 @@ if [ ! -f "$venv/.x2studio-complete" ]; then
   quiet_pip install -q --upgrade pip || die "pip upgrade failed"
   quiet_pip install -q -r "$here/requirements/lock.txt" \
     || die "pip could not install requirements/lock.txt (network or disk?); run this again to retry"
+  quiet_pip install -q --no-deps -r "$here/requirements/nodeps.txt" \
+    || die "pip could not install requirements/nodeps.txt (network or disk?); run this again to retry"
   touch "$venv/.x2studio-complete"
   log "environment ready in $(( $(date +%s) - t0 )) s, $(du -sh "$venv" | cut -f1)"
   # Keep at most the three newest environments.

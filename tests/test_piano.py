@@ -5,7 +5,6 @@ the transcriber and the CLI."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,7 +200,7 @@ def test_cli_transcribe_piano(tiny_piano, tmp_path, capsys):
     # bad input: no keyboard position, a mode not there yet, a missing video, nothing to write, bad crop
     assert main(["transcribe", "piano", str(video), "-o", str(out), "--weights", weights]) == 2
     assert "keyboard" in capsys.readouterr().err
-    assert main(["transcribe", "piano", str(video), "-o", str(out), "--mode", "audio"]) == 2
+    assert main(["transcribe", "piano", str(video), "-o", str(out), "--mode", "fused"]) == 2
     assert main(["transcribe", "piano", str(tmp_path / "none.mp4"), "-o", str(out), "--crop", crop,
                  "--weights", weights]) == 2
     assert main(["transcribe", "piano", str(video), "--crop", crop]) == 2
@@ -219,3 +218,34 @@ def test_sequence_forward_equals_windows(arch):
         seq = net.forward_sequence(x)
         win = net(torch.stack([x[i:i + 5] for i in range(5)]))
     assert torch.allclose(seq["onset"], win["onset"], atol=1e-5) and torch.allclose(seq["down"], win["down"], atol=1e-5)
+
+
+def test_audio_teacher_and_pseudo_labels(tiny_piano, tmp_path, capsys):
+    """Basic Pitch hears the rendered piano; its notes become pseudo labels; silent sound is refused."""
+    from x2studio.cli import main
+    from x2studio.media.audio import AudioClip
+    from x2studio.pipelines.piano_audio import AudioTranscriber
+    from training.tasks.piano import make_pseudo_labels
+
+    res = make_pseudo_labels(tiny_piano)
+    assert res["videos"] == 3 and not res["skipped"]
+    assert all(m["f1"] > 0.6 for m in res["teacher"].values())
+    m = json.loads((tiny_piano / "manifest.json").read_text())
+    for e in m["videos"]:
+        assert (tiny_piano / "pseudo" / f"{e['id']}.mid").is_file()
+    with pytest.raises(InputError, match="silent"):
+        AudioTranscriber().transcribe(AudioClip(np.zeros(22050, np.float32), 22050))
+    video = tiny_piano / m["videos"][0]["video"]
+    out = tmp_path / "a.mid"
+    assert main(["transcribe", "piano", str(video), "-o", str(out), "--mode", "audio", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["notes"] == len(load_midi(out).notes)
+
+
+def test_variable_frame_rate_uses_frame_times():
+    p = _bump(60, [10, 40], 39)
+    times = np.concatenate([np.arange(30) / 25.0, 1.2 + np.arange(30) / 10.0])   # 25 fps, then 10 fps
+    notes = probabilities_to_notes(p, 25.0, threshold=0.4, sigma=0, times=times)
+    assert notes[0].onset == pytest.approx(0.5 * (times[9] + times[10]))
+    assert notes[1].onset == pytest.approx(0.5 * (times[39] + times[40]))
+    with pytest.raises(InputError):
+        probabilities_to_notes(p, 25.0, times=times[:10])

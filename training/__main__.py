@@ -120,6 +120,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return cmd_audio_map(args)
     if args.task == "speech-check":
         return cmd_speech_check(args)
+    if args.task == "piano-labels":
+        return cmd_piano_labels(args)
     if args.task == "list":
         if args.json:
             print(json.dumps({name: {r.name: r.to_dict() for r in task.recipes.values()}
@@ -329,6 +331,32 @@ def cmd_speech_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_piano_labels(args: argparse.Namespace) -> int:
+    from x2studio.core.errors import InputError
+
+    from .tasks.piano import make_pseudo_labels
+
+    if args.data is None:
+        raise InputError("Pseudo labels need --data DIR (a piano dataset).")
+    job, bar = _reporting_job(argparse.Namespace(events="bar"))
+    try:
+        res = make_pseudo_labels(args.data, job=job)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    print(f"pseudo labels of {res['videos']} videos in {res['folder']} (audio teacher: Basic Pitch)")
+    for line in res["skipped"]:
+        print(f"  skipped {line}")
+    if res["teacher"]:
+        print("  the teacher against the true MIDI (note onsets, 50 ms):")
+        print(f"    {'split':<7}{'notes':>7}{'P':>8}{'R':>8}{'F1':>8}")
+        for split, m in sorted(res["teacher"].items()):
+            print(f"    {split:<7}{m['notes']:>7}{100 * m['precision']:>8.2f}{100 * m['recall']:>8.2f}{100 * m['f1']:>8.2f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="x2studio data synth", description="Generate synthetic training data.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -375,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "train pose-check --data STILLS [--weights X2FACE] (closed-loop pose check)  |  "
                                    "train audio-map --data TRACKS [--features avsync-face-lite|mfcc] (fit f_a→v)  |  "
                                    "train speech-check --data TRACKS (mouth-opening correlation)")
-    p.add_argument("task", help="task name, 'list', 'eval', 'pose-check', 'audio-map' or 'speech-check'")
+    p.add_argument("task", help="task name, 'list', 'eval', 'pose-check', 'audio-map', 'speech-check' or "
+                                "'piano-labels' (the audio teacher's pseudo labels of a piano dataset)")
     p.add_argument("what", nargs="?", default=None, help="with 'eval': the task")
     p.add_argument("--recipe", default="lite", help="recipe (default lite)")
     p.add_argument("--data", type=Path, help="dataset folder (x2studio face-track format)")

@@ -333,17 +333,18 @@ def cmd_transcribe_piano(args: argparse.Namespace) -> int:
     from .core.atomic import check_writable
     from .core.device import resolve_device
     from .core.settings import load_settings
-    from .media.midi import save_csv, save_midi, save_musicxml
     from .pipelines.piano import DEFAULT_WEIGHTS, PianoTranscriber, parse_crop
 
-    if args.mode != "visual":
-        raise X2Error(f"--mode {args.mode} is not available yet: this version transcribes from the picture only.",
-                      "Use --mode visual (the default).")
+    if args.mode == "fused":
+        raise X2Error("--mode fused is not available yet: transcribe from the picture (visual) or the sound (audio).",
+                      "Use --mode visual or --mode audio.")
     outputs = [p for p in (args.output, args.musicxml, args.csv) if p is not None]
     if not outputs:
         raise X2Error("Nothing to write.", "Give -o OUT.mid, --musicxml F and/or --csv F.")
     for p in outputs:
         check_writable(p)      # fail before the (possibly long) transcription
+    if args.mode == "audio":
+        return _transcribe_piano_audio(args, outputs)
     corners = parse_crop(args.crop) if args.crop else None
     device = str(args.device or resolve_device(load_settings().device).torch_device)
     tr = PianoTranscriber(args.weights or DEFAULT_WEIGHTS, device)
@@ -354,15 +355,7 @@ def cmd_transcribe_piano(args: argparse.Namespace) -> int:
         bar.close()
     if not res.notes:
         print("no notes were found (is the keyboard position right? try a lower --threshold)", file=sys.stderr)
-    written = []
-    if args.output is not None:
-        written.append(save_midi(args.output, res.notes))
-    if args.musicxml is not None:
-        if not res.notes:
-            raise X2Error("There are no notes to write as MusicXML.")
-        written.append(save_musicxml(args.musicxml, res.notes))
-    if args.csv is not None:
-        written.append(save_csv(args.csv, res.notes))
+    written = _write_notes(args, res.notes)
     if args.json:
         print(json.dumps({"notes": len(res.notes), "frames": res.info["frames"], "fps": res.fps,
                           "threshold": res.info["threshold"], "weights": res.info["weights"],
@@ -370,6 +363,40 @@ def cmd_transcribe_piano(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(res.notes)} notes from {res.info['frames']} frames at {res.fps:g} fps "
           f"({res.info['weights']}, threshold {res.info['threshold']:.2f}); durations {res.duration_rule}")
+    for p in written:
+        print(f"wrote {p}")
+    return 0
+
+
+def _write_notes(args: argparse.Namespace, notes: list) -> list[Path]:
+    from .media.midi import save_csv, save_midi, save_musicxml
+
+    written = []
+    if args.output is not None:
+        written.append(save_midi(args.output, notes))
+    if args.musicxml is not None:
+        if not notes:
+            raise X2Error("There are no notes to write as MusicXML.")
+        written.append(save_musicxml(args.musicxml, notes))
+    if args.csv is not None:
+        written.append(save_csv(args.csv, notes))
+    return written
+
+
+def _transcribe_piano_audio(args: argparse.Namespace, outputs: list[Path]) -> int:
+    from .media.video import probe
+    from .pipelines.piano_audio import AudioTranscriber
+
+    info = probe(args.video)
+    if info.audio is None:
+        raise X2Error(f"'{args.video.name}' has no sound, so it cannot be transcribed by ear.",
+                      "Transcribe from the picture: --mode visual.")
+    notes = AudioTranscriber().transcribe(args.video)
+    written = _write_notes(args, notes)
+    if args.json:
+        print(json.dumps({"notes": len(notes), "mode": "audio", "written": [str(p) for p in written]}))
+        return 0
+    print(f"{len(notes)} notes from the sound of {args.video.name} (Basic Pitch)")
     for p in written:
         print(f"wrote {p}")
     return 0

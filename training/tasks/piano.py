@@ -26,7 +26,7 @@ from x2studio.pipelines.piano import sequence_probabilities
 from ..data.piano import PianoWindows, load_manifest, video_crops, video_notes
 from ..loop import Recipe
 
-__all__ = ["PianoTask", "piano_eval", "tune_postprocessing"]
+__all__ = ["PianoTask", "piano_eval", "tune_postprocessing", "make_pseudo_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -170,3 +170,48 @@ def piano_eval(data: str | Path, weights: str, split: str = "test", labels: str 
     out.update(weights=entry.name, arch=model.arch, split=split, labels=labels, videos=len(items), threshold=thr,
                sigma=sg)
     return out
+
+
+def make_pseudo_labels(data: str | Path, job=None, overwrite: bool = False) -> dict:
+    """The thesis' labels: transcribe each video's sound with the audio teacher (Basic Pitch) and
+    write ``pseudo/<id>.mid``; report the teacher's note-level scores against the true MIDI per split
+    (where a video has true MIDI).  Existing pseudo labels are kept unless ``overwrite``."""
+    from x2studio.core.errors import InputError
+    from x2studio.media.midi import save_midi
+    from x2studio.pipelines.piano import note_metrics
+    from x2studio.pipelines.piano_audio import AudioTranscriber
+
+    data = Path(data)
+    manifest = load_manifest(data)
+    teacher = AudioTranscriber()
+    out_dir = data / "pseudo"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_split: dict[str, list[int]] = {}
+    skipped = []
+    for i, e in enumerate(manifest["videos"]):
+        if job is not None:
+            job.progress(i, len(manifest["videos"]), f"listening to {e['id']}")
+        target = out_dir / f"{e['id']}.mid"
+        try:
+            if target.is_file() and not overwrite:
+                from x2studio.media.midi import load_midi
+
+                notes = list(load_midi(target, require_notes=False).notes)
+            else:
+                notes = teacher.transcribe(data / e["video"])
+                save_midi(target, notes)
+        except InputError as exc:     # silent or missing sound: no pseudo labels for this video
+            skipped.append(f"{e['id']}: {exc}")
+            continue
+        if e.get("midi"):
+            m = note_metrics(video_notes(data, e, "midi"), notes)
+            acc = per_split.setdefault(e.get("split", "?"), [0, 0, 0])
+            acc[0] += m["tp"]
+            acc[1] += m["ref"]
+            acc[2] += m["est"]
+    scores = {}
+    for split, (tp, ref, est) in per_split.items():
+        p, r = tp / max(est, 1), tp / max(ref, 1)
+        scores[split] = {"precision": p, "recall": r, "f1": 2 * p * r / max(p + r, 1e-9), "notes": ref}
+    return {"videos": len(manifest["videos"]) - len(skipped), "skipped": skipped, "teacher": scores,
+            "folder": str(out_dir)}

@@ -16,6 +16,7 @@ first seen down in the later one, so an onset detected in frame ``k`` is placed 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from ..media.midi import NoteEvent
 
 __all__ = ["corners_from_crop", "parse_crop", "rectify", "Rectifier", "probabilities_to_notes", "PianoTranscriber",
            "Transcription", "keyboard_of", "DURATION_RULE", "FALLBACK_RULE", "DEFAULT_WEIGHTS", "smooth",
-           "note_metrics", "sequence_probabilities"]
+           "note_metrics", "sequence_probabilities", "remember_keyboard", "key_polygons"]
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,30 @@ def parse_crop(text: str) -> np.ndarray:
                      "bottom-right, bottom-left), in pixels.")
 
 
+def _remembered(video: Path) -> Path:
+    from ..core import paths
+
+    key = hashlib.sha1(str(video.expanduser().resolve()).encode()).hexdigest()[:16]
+    return paths.data_dir() / "keyboards" / f"{key}.json"
+
+
+def remember_keyboard(video: str | os.PathLike[str], corners: np.ndarray) -> Path:
+    """Remember the keyboard corners of a video (in X2 Studio's data folder, not beside the video,
+    which may be read-only); :func:`keyboard_of` finds them next time."""
+    from ..core.atomic import atomic_write_text
+
+    c = np.asarray(corners, np.float64).reshape(4, 2)
+    path = _remembered(Path(video))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(path, json.dumps({"video": str(Path(video).resolve()), "corners": c.round(2).tolist()}))
+
+
 def keyboard_of(video: str | os.PathLike[str]) -> np.ndarray | None:
-    """The keyboard corners remembered for a video: ``<video>.json`` or ``<stem>.json`` beside it
-    with ``corners`` (or a ``crop`` box); ``None`` if there is none."""
+    """The keyboard corners known for a video: remembered by :func:`remember_keyboard`, else
+    ``<video>.json`` or ``<stem>.json`` beside it with ``corners`` (or a ``crop`` box); ``None`` if
+    there is none."""
     v = Path(video)
-    for side in (v.with_name(v.name + ".json"), v.with_suffix(".json")):
+    for side in (_remembered(v), v.with_name(v.name + ".json"), v.with_suffix(".json")):
         if side.is_file():
             try:
                 data = json.loads(side.read_text())
@@ -114,6 +134,21 @@ def rectify(rgb: np.ndarray, corners: np.ndarray, size: tuple[int, int]) -> np.n
     return Rectifier(corners, size)(rgb)
 
 
+def key_polygons(corners: np.ndarray) -> dict[int, np.ndarray]:
+    """Each key's top surface as a 4-point polygon in video pixels, for a keyboard at ``corners``
+    (TL, TR, BR, BL): pitch → (4, 2)."""
+    from ..core.keyboard import WHITE_L, WIDTH, keys
+
+    src = np.array([[0, 0], [WIDTH, 0], [WIDTH, WHITE_L], [0, WHITE_L]], np.float32)
+    m = cv2.getPerspectiveTransform(src, np.asarray(corners, np.float32).reshape(4, 2))
+    out = {}
+    for k in keys():
+        x0, y0, x1, y1 = k.rect
+        quad = np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]], np.float32)
+        out[k.pitch] = cv2.perspectiveTransform(quad, m)[0]
+    return out
+
+
 def smooth(prob: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian smoothing over time (axis 0), σ in frames (the thesis: 5)."""
     from scipy.ndimage import gaussian_filter1d
@@ -124,12 +159,15 @@ def smooth(prob: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def probabilities_to_notes(onset: np.ndarray, fps: float, down: np.ndarray | None = None, threshold: float = 0.4,
-                           sigma: float = 1.0, min_gap_frames: int = 2, velocity: int = 80) -> list[NoteEvent]:
+                           sigma: float = 1.0, min_gap_frames: int = 2, velocity: int = 80,
+                           times: np.ndarray | None = None) -> list[NoteEvent]:
     """Per-frame, per-key onset probabilities (T, 88) → notes.
 
     Smoothing (σ frames) → local maxima above ``threshold`` at least ``min_gap_frames`` apart per key
     → onsets at ``(k − ½) / fps``.  Offsets from ``down`` (T, 88) when given (the key comes up:
     ``down < 0.5``), else :data:`FALLBACK_RULE`.  Velocity is not seen in video: a constant.
+    ``times`` (T,): each frame's presentation time, for variable-frame-rate video (then a "half
+    frame" is half the real gap between the two frames).
     """
     from scipy.signal import find_peaks
 
@@ -141,6 +179,13 @@ def probabilities_to_notes(onset: np.ndarray, fps: float, down: np.ndarray | Non
     if not 0.0 < threshold < 1.0:
         raise InputError(f"The onset threshold {threshold} is out of range.", "Use a threshold between 0 and 1.")
     t_frames = onset.shape[0]
+    if times is None:
+        times = np.arange(t_frames) / fps
+    times = np.asarray(times, np.float64)
+    if times.shape != (t_frames,):
+        raise InputError(f"{len(times)} frame times for {t_frames} frames.")
+    # the moment half-way before each frame (and after the last one)
+    edges = np.concatenate([[times[0] - 0.5 / fps], 0.5 * (times[1:] + times[:-1]), [times[-1] + 0.5 / fps]])
     p = smooth(onset, sigma)
     notes: list[NoteEvent] = []
     for key in range(N_KEYS):
@@ -148,15 +193,15 @@ def probabilities_to_notes(onset: np.ndarray, fps: float, down: np.ndarray | Non
         peaks, _ = find_peaks(col, height=threshold, distance=max(1, int(min_gap_frames)))
         peaks = peaks - 1
         for i, k in enumerate(peaks):
-            start = max(0.0, (k - 0.5) / fps)
+            start = max(0.0, float(edges[k]))
             nxt = peaks[i + 1] if i + 1 < len(peaks) else t_frames
             if down is not None:
                 j = k + 1
                 while j < nxt and down[j, key] >= 0.5:
                     j += 1
-                end = (min(j, nxt) - 0.5) / fps
+                end = float(edges[min(j, nxt)])
             else:
-                end = min((nxt - 0.5) / fps, start + 0.5)
+                end = min(float(edges[nxt]), start + 0.5)
             end = max(end, start + 1.0 / fps)
             notes.append(NoteEvent(round(start, 6), round(end, 6), LOWEST + key, int(velocity)))
     return sorted(notes)
@@ -203,10 +248,11 @@ class Transcription:
     corners: np.ndarray
     duration_rule: str = DURATION_RULE
     info: dict = field(default_factory=dict)
+    times: np.ndarray | None = None    # (T,) frame times when the frame rate varies
 
     def renotes(self, threshold: float, sigma: float = 1.0) -> list[NoteEvent]:
         """The notes again at another threshold (the panel's live slider): no network pass."""
-        return probabilities_to_notes(self.onset, self.fps, self.down, threshold, sigma)
+        return probabilities_to_notes(self.onset, self.fps, self.down, threshold, sigma, times=self.times)
 
 
 class PianoTranscriber:
@@ -250,27 +296,35 @@ class PianoTranscriber:
             raise InputError(f"Where is the keyboard in '{Path(video).name}'? No keyboard position is known.",
                              "Mark its corners in the Transcribe panel, or pass --crop Y0,Y1,X0,X1.")
         crops: list[np.ndarray] = []
+        times: list[float] = []
         with VideoReader(video) as rd:
             rect = Rectifier(corners, self.size, (rd.width, rd.height))
             fps = float(rd.fps)
             total = rd.frame_count or None
             for f in rd.frames():
                 crops.append(rect(f.image))
+                times.append(float(f.time_s))
                 if job is not None and f.index % 25 == 0:
                     job.progress(f.index, total, "reading the video")
         if not crops:
             raise MediaError(f"'{Path(video).name}' has no video frames.")
-        return self.transcribe_crops(np.stack(crops), fps, np.asarray(corners), threshold, sigma, job)
+        t = np.asarray(times)
+        gaps = np.diff(t)
+        # a constant frame rate: use index / fps (immune to rounded timestamps); else the real times
+        vfr = len(gaps) > 1 and (gaps.max() - gaps.min()) > 0.25 / fps
+        return self.transcribe_crops(np.stack(crops), fps, np.asarray(corners), threshold, sigma, job,
+                                     times=t - t[0] if vfr else None)
 
     def transcribe_crops(self, crops: np.ndarray, fps: float, corners: np.ndarray | None = None,
                          threshold: float | None = None, sigma: float | None = None,
-                         job: Job | None = None) -> Transcription:
+                         job: Job | None = None, times: np.ndarray | None = None) -> Transcription:
         onset, down = self.probabilities(crops, job)
         thr = self.threshold if threshold is None else float(threshold)
         sg = self.sigma if sigma is None else float(sigma)
-        notes = probabilities_to_notes(onset, fps, down, thr, sg)
+        notes = probabilities_to_notes(onset, fps, down, thr, sg, times=times)
         return Transcription(notes, onset, down, fps, np.zeros((4, 2)) if corners is None else corners,
-                             info={"weights": self.entry.name, "threshold": thr, "sigma": sg, "frames": len(crops)})
+                             info={"weights": self.entry.name, "threshold": thr, "sigma": sg, "frames": len(crops),
+                                   "variable_frame_rate": times is not None}, times=times)
 
 
 def note_metrics(reference: Sequence[NoteEvent], estimate: Sequence[NoteEvent], onset_tolerance: float = 0.05) -> dict:

@@ -13,7 +13,8 @@ from .paint_panel import PaintPanel
 from .pose_panel import PosePanel
 from .reenact_panel import ReenactPanel
 from .train_panel import TrainPanel
+from .transcribe_panel import TranscribePanel
 
-PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, AudioPanel, PaintPanel, TrainPanel]
+PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, AudioPanel, PaintPanel, TranscribePanel, TrainPanel]
 
-__all__ = ["PANEL_CLASSES", "AudioPanel", "MediaPanel", "PaintPanel", "PosePanel", "ReenactPanel", "TrainPanel"]
+__all__ = ["PANEL_CLASSES", "AudioPanel", "MediaPanel", "PaintPanel", "PosePanel", "ReenactPanel", "TrainPanel", "TranscribePanel"]

@@ -1,0 +1,111 @@
+"""Visual piano transcription speed: frames/s on this machine (target: ≥ 25 fps, real time, for the
+lite model on the 2-core CPU).
+
+    python benchmarks/piano.py [--device cpu|cuda] [--seconds 20] [--paper]
+
+Rows (frames/s, higher is better):
+- whole transcription of the bundled piano demo looped to ``--seconds``: decoding, keyboard
+  rectification, the network over every 5-frame window, post-processing;
+- the network alone over the frame sequence (:meth:`PianoNet.forward_sequence`, each frame's first
+  stage once), against the baseline of feeding each 5-frame window separately (:meth:`forward`);
+- with ``--paper``: the same network rows at the paper's size (full ResNet-18, 145×800).
+
+Baselines, in the same process: decoding the same video with ``VideoReader`` (the floor of the
+whole transcription), and the per-window forward (the floor without frame sharing).
+Uses the bundled ``piano-lite`` weights when present, else a randomly initialised model of the same
+shape (speed does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from run import print_table  # noqa: E402
+
+DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+
+
+def _net_rows(model, n: int, device: str, label: str) -> list[tuple[str, str, float, float]]:
+    x = torch.rand(n + 4, model.height, model.width, device=device)
+    model = model.to(device).eval()
+    with torch.inference_mode():
+        model.forward_sequence(x[:12])
+        t0 = time.perf_counter()
+        for s in range(0, n, 32):
+            model.forward_sequence(x[s:s + 36])
+        t_seq = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for s in range(0, n, 32):
+            idx = torch.arange(min(32, n - s))[:, None] + torch.arange(5)[None] + s
+            model(x[idx])
+        t_win = time.perf_counter() - t0
+    return [(f"network, {label}", "frames/s", n / t_seq, n / t_win)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--paper", action="store_true", help="also the paper-size network")
+    args = ap.parse_args(argv)
+    from x2studio.media.video import VideoReader, VideoWriter
+    from x2studio.models.piano import PianoNet
+    from x2studio.pipelines.piano import PianoTranscriber, keyboard_of
+
+    demo = sorted(DEMO.glob("piano_*.mp4"))[0]
+    corners = keyboard_of(demo)
+    try:
+        tr = PianoTranscriber("piano-lite", args.device)
+        which = "bundled piano-lite"
+    except Exception:  # noqa: BLE001 - no bundled weights yet: a random model of the lite shape
+        from training.tasks.piano import PianoTask
+
+        task = PianoTask()
+        tmp_w = Path(tempfile.mkdtemp()) / "piano-random.safetensors"
+        from x2studio.weights.registry import ModelCard, save_weights
+
+        model = task.build_model(task.recipes["lite"])
+        entry = save_weights(model.state_dict(), ModelCard(name="piano-random", architecture="piano",
+                                                            config=task.config(task.recipes["lite"])), tmp_w.parent)
+        tr = PianoTranscriber(str(entry.weights_path), args.device)
+        which = "random-init lite model"
+    with VideoReader(demo) as rd:
+        frames, fps, size = [f.image for f in rd.frames()], rd.fps, (rd.width, rd.height)
+    n = int(args.seconds * fps)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "long.mp4"
+        with VideoWriter(video, fps, size) as vw:
+            for k in range(n):
+                vw.write(frames[k % len(frames)])
+        t0 = time.perf_counter()
+        with VideoReader(video) as rd:
+            for _ in rd.frames():
+                pass
+        t_dec = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        res = tr.transcribe_video(video, corners)
+        t_all = time.perf_counter() - t0
+    rows.append((f"transcribe {size[0]}x{size[1]} video ({which})", "frames/s", n / t_all, n / t_dec))
+    m = tr.model
+    rows += _net_rows(m, min(n, 500), args.device, f"lite {m.arch} base {len(m.stem[0].weight)}, {m.height}x{m.width}")
+    if args.paper:
+        for arch in ("resnet", "aggregation", "slope"):
+            rows += _net_rows(PianoNet(arch, base=64, height=145, width=800), 64, args.device, f"paper {arch}, 145x800")
+    print_table(rows, ["decoding the same video (VideoReader) for the whole transcription;",
+                       "the network fed window by window (forward) for the network rows"], args.device)
+    print(f"{len(res.notes)} notes found in {n} frames at {fps:g} fps; real time needs {fps:g} frames/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

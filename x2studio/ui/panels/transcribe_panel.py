@@ -1,0 +1,571 @@
+"""The Transcribe panel (piano): notes from a top-view piano video, with a piano roll and playback.
+
+Open a video → the keyboard's corners (remembered for the video, from a sidecar JSON, or a default
+quad to drag onto the keyboard) → Transcribe (a job: progress, cancel) → the notes in a piano roll
+(pyqtgraph) under the video, the keys being played highlighted on the keyboard, a playhead that
+follows playback and seeks on drag, a live threshold slider (no network pass), synthesized
+playback (FluidSynth) alone or mixed with the video's own sound, and export as MIDI, MusicXML or
+CSV.  When a MIDI file with the video's name lies beside it (the demo's true notes), the roll shows
+those notes too, outlined, and the status line how well the transcription matches them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPolygonF
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider,
+                               QSplitter, QStyle, QVBoxLayout, QWidget)
+
+from ...core.errors import AudioDeviceError, X2Error
+from ...core.settings import Settings
+from ...workers.jobs import JobRunner
+from ...workers.media import FrameServer
+from ..widgets.video_view import VideoView
+from .common import fill_weights_box
+
+__all__ = ["TranscribePanel", "KeyboardView"]
+
+log = logging.getLogger(__name__)
+VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
+_HANDLE = 7.0
+
+
+class _AudioResult:
+    """Notes heard in the sound (no per-frame probabilities to re-threshold)."""
+
+    def __init__(self, notes: list) -> None:
+        self.notes = notes
+
+
+class KeyboardView(VideoView):
+    """A video frame with the keyboard's outline (four draggable corners) and highlighted keys."""
+
+    cornersChanged = Signal(object)   # (4, 2) array, video pixels
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.corners: np.ndarray | None = None
+        self.lit: list[np.ndarray] = []          # key polygons (video pixels) to highlight
+        self._drag: int | None = None
+        self.set_hint("Open a video of a keyboard filmed from above.")
+
+    def set_corners(self, corners: np.ndarray | None) -> None:
+        self.corners = None if corners is None else np.asarray(corners, np.float64).reshape(4, 2).copy()
+        self.update()
+
+    def set_lit(self, polygons: list[np.ndarray]) -> None:
+        self.lit = polygons
+        self.update()
+
+    def _scale(self) -> tuple[float, float, float]:
+        r, img = self.image_rect(), self.image()
+        if img is None or r.isEmpty():
+            return 0.0, 0.0, 0.0
+        return r.x(), r.y(), r.width() / img.width()
+
+    def to_widget(self, pts: np.ndarray) -> list[QPointF]:
+        x0, y0, s = self._scale()
+        return [QPointF(x0 + p[0] * s, y0 + p[1] * s) for p in pts]
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().paintEvent(event)
+        if self.image() is None or self.corners is None:
+            return
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QBrush(QColor(255, 170, 0, 150)))
+        for poly in self.lit:
+            p.drawPolygon(QPolygonF(self.to_widget(poly)))
+        p.setPen(QPen(QColor(0, 200, 255), 2))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        pts = self.to_widget(self.corners)
+        p.drawPolygon(QPolygonF(pts))
+        p.setBrush(QBrush(QColor(0, 200, 255)))
+        for q in pts:
+            p.drawEllipse(q, _HANDLE * 0.7, _HANDLE * 0.7)
+        p.end()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if self.corners is None:
+            return
+        pts = self.to_widget(self.corners)
+        pos = event.position()
+        d = [math.hypot(q.x() - pos.x(), q.y() - pos.y()) for q in pts]
+        i = int(np.argmin(d))
+        self._drag = i if d[i] <= 2 * _HANDLE else None
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self._drag is None:
+            return
+        x0, y0, s = self._scale()
+        if s <= 0:
+            return
+        img = self.image()
+        pos = event.position()
+        self.corners[self._drag] = (min(max((pos.x() - x0) / s, 0), img.width()),
+                                    min(max((pos.y() - y0) / s, 0), img.height()))
+        self.update()
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if self._drag is not None:
+            self._drag = None
+            self.cornersChanged.emit(self.corners.copy())
+
+
+class TranscribePanel(QWidget):
+    panel_id = "transcribe"
+    title = "Transcribe"
+
+    errorRaised = Signal(str, str)
+    statusMessage = Signal(str)
+    transcribed = Signal(object)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.device = "cpu"
+        self.video: Path | None = None
+        self.width_px = self.height_px = 0
+        self.fps, self.n_frames = 25.0, 0
+        self.frame = 0
+        self.result = None
+        self.notes: list = []
+        self.reference: list | None = None
+        self.original = None
+        self._polys: dict[int, np.ndarray] = {}
+        self._handle = None
+        self._player = None
+        self._playing = False
+        self._clock_origin = 0.0
+        self._synth_dirty = True
+        self._corners_known = None
+        self.jobs = JobRunner(self)
+        self.frames = FrameServer(self)
+        self.frames.opened.connect(self._on_opened)
+        self.frames.audioReady.connect(lambda clip, _env: setattr(self, "original", clip))
+        self.frames.frameReady.connect(self._on_frame)
+        self.frames.failed.connect(lambda msg: self._fail(msg))
+
+        # ------------------------------------------------------------ controls
+        self.open_button = QPushButton("Open video…", self)
+        self.open_button.clicked.connect(self._choose_video)
+        self.weights_box = QComboBox(self)
+        self.source_box = QComboBox(self)
+        self.source_box.addItems(["Picture", "Sound"])
+        self.source_box.setToolTip("Transcribe from the video's picture (the visual model) or from its sound "
+                                   "(Basic Pitch, the audio teacher)")
+        self.source_box.currentIndexChanged.connect(lambda _i: self._update_buttons())
+        self.transcribe_button = QPushButton("Transcribe", self)
+        self.transcribe_button.clicked.connect(self.transcribe)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.threshold = QSlider(Qt.Orientation.Horizontal, self)
+        self.threshold.setRange(5, 95)
+        self.threshold.setValue(40)
+        self.threshold.setFixedWidth(140)
+        self.threshold.setToolTip("Onset threshold: lower finds more notes (and more false ones)")
+        self.threshold.valueChanged.connect(self._on_threshold)
+        self.threshold_label = QLabel("0.40", self)
+        top = QHBoxLayout()
+        for w in (self.open_button, QLabel("From", self), self.source_box, QLabel("Weights", self), self.weights_box,
+                  self.transcribe_button,
+                  self.cancel_button, QLabel("Threshold", self), self.threshold, self.threshold_label):
+            top.addWidget(w)
+        top.addStretch(1)
+
+        self.view = KeyboardView(self)
+        self.view.cornersChanged.connect(self._on_corners)
+        self.roll = pg.PlotWidget(self)
+        self.roll.setBackground("#1e1e1e")
+        self.roll.setLabel("bottom", "time (s)")
+        self.roll.setLabel("left", "MIDI pitch")
+        self.roll.setYRange(21, 108)
+        self.roll.setMouseEnabled(x=True, y=False)
+        self.roll.showGrid(x=True, y=True, alpha=0.2)
+        self.playhead = pg.InfiniteLine(0.0, movable=True, pen=pg.mkPen("#ffcc00", width=2))
+        self.playhead.sigDragged.connect(lambda line: self.seek_time(line.value()))
+        self.roll.addItem(self.playhead)
+        self._bars: list = []
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.view)
+        split.addWidget(self.roll)
+        split.setSizes([360, 220])
+
+        self.play_button = QPushButton(self)
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.play_button.setToolTip("Play the video with the transcribed notes synthesized")
+        self.play_button.clicked.connect(self.toggle_play)
+        self.with_original = QCheckBox("Mix in the video's sound", self)
+        self.with_original.toggled.connect(lambda _on: self._mark_synth_dirty())
+        self.time_label = QLabel("0.00 s", self)
+        self.export_midi = QPushButton("Export MIDI…", self)
+        self.export_midi.clicked.connect(lambda: self._export("midi"))
+        self.export_xml = QPushButton("MusicXML…", self)
+        self.export_xml.clicked.connect(lambda: self._export("musicxml"))
+        self.export_csv = QPushButton("CSV…", self)
+        self.export_csv.clicked.connect(lambda: self._export("csv"))
+        bottom = QHBoxLayout()
+        for w in (self.play_button, self.with_original, self.time_label):
+            bottom.addWidget(w)
+        bottom.addStretch(1)
+        for w in (self.export_midi, self.export_xml, self.export_csv):
+            bottom.addWidget(w)
+        self.status = QLabel("Open a video of a keyboard filmed from above (the demo clip opens by itself).", self)
+        self.status.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        layout.addLayout(bottom)
+        layout.addWidget(self.status)
+        self._timer = QTimer(self)
+        self._timer.setInterval(30)
+        self._timer.timeout.connect(self._on_tick)
+        self.refresh_weights()
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ set-up
+    def refresh_weights(self) -> None:
+        from ...weights.registry import WeightsRegistry
+
+        fill_weights_box(self.weights_box, WeightsRegistry().names("piano"), preferred="piano-lite")
+        self._update_buttons()
+
+    def set_device(self, device: str) -> None:
+        self.device = device
+
+    def showEvent(self, event) -> None:  # noqa: N802 - open the demo the first time the panel is shown
+        super().showEvent(event)
+        if self.video is None:
+            demo = sorted((Path(__file__).resolve().parents[2] / "resources" / "demo").glob("piano_*.mp4"))
+            if demo:
+                self.open_video(demo[0])
+
+    def _choose_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Piano video", "", VIDEO_FILTER)
+        if path:
+            self.open_video(path)
+
+    def open_video(self, path: str | Path) -> None:
+        from ...media.midi import load_midi
+        from ...pipelines.piano import keyboard_of
+
+        path = Path(path)
+        if not path.is_file():
+            self._fail(f"The file '{path}' does not exist.")
+            return
+        self.pause()
+        self.video, self.result, self.notes, self.original = path, None, [], None
+        self.reference = None
+        ref = path.with_suffix(".mid")
+        if ref.is_file():
+            try:
+                self.reference = list(load_midi(ref).notes)
+            except X2Error:
+                self.reference = None
+        self._corners_known = keyboard_of(path)
+        self.status.setText(f"Opening {path.name}…")
+        self.frames.open(path)
+        self._draw_roll()
+        self._update_buttons()
+
+    def _on_opened(self, info, video) -> None:
+        if video is None:
+            self._fail(f"'{info.path.name}' has no picture: the piano is transcribed from the video.")
+            self.video = None
+            self._update_buttons()
+            return
+        self.width_px, self.height_px, self.fps, self.n_frames = int(video[0]), int(video[1]), float(video[2]), int(video[3])
+        corners = self._corners_known
+        if corners is None:
+            w, h = self.width_px, self.height_px
+            corners = np.array([[0.05 * w, 0.4 * h], [0.95 * w, 0.4 * h], [0.95 * w, 0.6 * h], [0.05 * w, 0.6 * h]])
+            hint = "Drag the four blue corners onto the keyboard's corners (A0 at the left), then Transcribe."
+        else:
+            hint = "The keyboard position is known for this video; drag the corners to adjust it, then Transcribe."
+        self._set_corners(corners)
+        self.status.setText(f"{self.video.name}: {self.n_frames} frames at {self.fps:g} fps. {hint}")
+        self.seek_frame(0)
+        self._update_buttons()
+
+    def _set_corners(self, corners: np.ndarray) -> None:
+        from ...pipelines.piano import key_polygons
+
+        self.view.set_corners(corners)
+        self._polys = key_polygons(corners)
+        self._show_lit()
+
+    def _on_corners(self, corners: np.ndarray) -> None:
+        self._set_corners(corners)
+        self.status.setText("Keyboard moved: Transcribe again to use the new position.")
+
+    # ------------------------------------------------------------------ transcription
+    def transcribe(self):
+        from ...pipelines.piano import PianoTranscriber, remember_keyboard
+
+        by_ear_now = self.source_box.currentText() == "Sound"
+        if self.video is None or self.view.corners is None or not (by_ear_now or self.weights_box.currentText()):
+            return None
+        if self._handle is not None:
+            return self._handle
+        video, corners = self.video, self.view.corners.copy()
+        weights, device = self.weights_box.currentText(), self.device
+        try:
+            remember_keyboard(video, corners)
+        except (OSError, X2Error) as exc:
+            log.warning("could not remember the keyboard of %s: %s", video, exc)
+
+        by_ear = self.source_box.currentText() == "Sound"
+
+        def work(job):
+            if by_ear:
+                from ...pipelines.piano_audio import AudioTranscriber
+
+                job.progress(0, None, "listening")
+                return _AudioResult(AudioTranscriber().transcribe(video))
+            return PianoTranscriber(weights, device).transcribe_video(video, corners, job=job)
+
+        self.pause()
+        self.status.setText("Transcribing…")
+        handle = self.jobs.start(f"Transcribing {video.name}", work, on_success=self._on_transcribed,
+                                 on_failure=lambda m, d: self._fail(f"Transcription failed: {m}", d))
+        handle.progress.connect(lambda ev: self.status.setText(
+            f"{ev.message or 'Transcribing'}: {100 * (ev.fraction or 0):.0f}%"))
+        handle.cancelled.connect(lambda: self.status.setText("Transcription cancelled."))
+        handle.ended.connect(self._on_job_ended)
+        self._handle = handle
+        self._update_buttons()
+        return handle
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+
+    def _on_job_ended(self) -> None:
+        self._handle = None
+        self._update_buttons()
+
+    def _on_transcribed(self, result) -> None:
+        self.result = result
+        if isinstance(result, _AudioResult):
+            self._set_notes(result.notes)
+            self.transcribed.emit(result)
+            return
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(int(round(100 * result.info["threshold"])))
+        self.threshold.blockSignals(False)
+        self.threshold_label.setText(f"{result.info['threshold']:.2f}")
+        self._set_notes(result.notes)
+        self.transcribed.emit(result)
+
+    def _on_threshold(self, value: int) -> None:
+        self.threshold_label.setText(f"{value / 100:.2f}")
+        if self.result is not None and not isinstance(self.result, _AudioResult):
+            self._set_notes(self.result.renotes(value / 100, self.result.info["sigma"]))
+
+    def _set_notes(self, notes: list) -> None:
+        from ...pipelines.piano import note_metrics
+
+        self.notes = list(notes)
+        self._mark_synth_dirty()
+        self._draw_roll()
+        self._show_lit()
+        if isinstance(self.result, _AudioResult):
+            msg = f"{len(self.notes)} notes heard in the sound (Basic Pitch)."
+        else:
+            msg = (f"{len(self.notes)} notes ({self.result.info['weights']}, threshold "
+                   f"{self.threshold.value() / 100:.2f}). Durations {self.result.duration_rule}.")
+        if self.reference:
+            m = note_metrics(self.reference, self.notes)
+            msg += (f" Against {self.video.with_suffix('.mid').name}: F1 {100 * m['f1']:.1f}% "
+                    f"(precision {100 * m['precision']:.1f}%, recall {100 * m['recall']:.1f}%).")
+        self.status.setText(msg)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ piano roll
+    def _draw_roll(self) -> None:
+        for item in self._bars:
+            self.roll.removeItem(item)
+        self._bars = []
+        if self.reference:
+            r = self.reference
+            ref = pg.BarGraphItem(x0=[n.onset for n in r], y0=[n.pitch - 0.45 for n in r],
+                                  width=[n.duration for n in r], height=0.9, brush=None,
+                                  pen=pg.mkPen("#7fd07f", width=1))
+            self.roll.addItem(ref)
+            self._bars.append(ref)
+        if self.notes:
+            n = self.notes
+            bars = pg.BarGraphItem(x0=[x.onset for x in n], y0=[x.pitch - 0.4 for x in n],
+                                   width=[x.duration for x in n], height=0.8, brush=pg.mkBrush(255, 170, 0, 200),
+                                   pen=pg.mkPen(None))
+            self.roll.addItem(bars)
+            self._bars.append(bars)
+        pitches = [x.pitch for x in (self.notes or []) + (self.reference or [])]
+        if pitches:
+            self.roll.setYRange(max(21, min(pitches) - 3), min(108, max(pitches) + 3), padding=0)
+        duration = self.n_frames / self.fps if self.n_frames else 10.0
+        self.roll.setXRange(0, duration, padding=0.01)
+
+    def _show_lit(self) -> None:
+        if not self.notes or not self._polys:
+            self.view.set_lit([])
+            return
+        t = self.frame / self.fps
+        self.view.set_lit([self._polys[n.pitch] for n in self.notes if n.onset <= t < n.offset and n.pitch in self._polys])
+
+    # ------------------------------------------------------------------ playback
+    def seek_time(self, seconds: float) -> None:
+        self.seek_frame(int(math.floor(max(0.0, seconds) * self.fps + 1e-6)))
+
+    def seek_frame(self, index: int) -> None:
+        if not self.n_frames:
+            return
+        self.frame = int(min(max(0, index), self.n_frames - 1))
+        t = self.frame / self.fps
+        self.playhead.setValue(t)
+        self.time_label.setText(f"{t:.2f} s")
+        self.frames.want(self.frame)
+        self._show_lit()
+        if self._playing:
+            self._restart_clock(t)
+
+    def _on_frame(self, index: int, _t: float, image: QImage) -> None:
+        self.view.set_image(image)
+
+    def _mark_synth_dirty(self) -> None:
+        self._synth_dirty = True
+
+    def _sound(self):
+        """Synthesized notes (and the video's sound, when asked) as one clip; None if silent."""
+        from ...media.audio import AudioClip, resample
+        from ...media.synth import render_notes
+
+        rate = 44100
+        n = int(round(self.n_frames / self.fps * rate))
+        out = np.zeros((n, 2), np.float32)
+        if self.notes:
+            synth = render_notes(self.notes, sample_rate=rate, soundfont=self.settings.soundfont or None).samples
+            out[:min(n, len(synth))] += synth[:n]
+        if self.with_original.isChecked() and self.original is not None:
+            orig = self.original.samples
+            if self.original.sample_rate != rate:
+                orig = resample(orig, self.original.sample_rate, rate)
+            orig = orig if orig.ndim == 2 else orig[:, None]
+            orig = np.repeat(orig[:, :1], 2, 1) if orig.shape[1] == 1 else orig[:, :2]
+            out[:min(n, len(orig))] += 0.7 * orig[:n]
+        return AudioClip(np.clip(out, -1, 1), rate)
+
+    def toggle_play(self) -> None:
+        self.pause() if self._playing else self.play()
+
+    def play(self) -> None:
+        from ...media.playback import AudioPlayer
+
+        if not self.n_frames or self._playing:
+            return
+        if self._synth_dirty:
+            try:
+                clip = self._sound()
+                if self._player is None:
+                    self._player = AudioPlayer(self.settings.audio_output or None)
+                self._player.load(clip)
+                self._synth_dirty = False
+            except (AudioDeviceError, X2Error) as exc:
+                self._player = None
+                self.status.setText(f"Sound: playback disabled ({exc}); the picture still plays.")
+        start = 0 if self.frame >= self.n_frames - 1 else self.frame
+        self._playing = True
+        self._restart_clock(start / self.fps)
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
+        self._timer.start()
+
+    def pause(self) -> None:
+        if not self._playing:
+            return
+        self._playing = False
+        self._timer.stop()
+        if self._player is not None:
+            self._player.pause()
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+
+    @property
+    def is_playing(self) -> bool:
+        return self._playing
+
+    def _restart_clock(self, seconds: float) -> None:
+        self._clock_origin = time.monotonic() - seconds
+        if self._player is not None and self._playing:
+            try:
+                self._player.play(from_s=seconds)
+            except AudioDeviceError as exc:
+                self._player = None
+                self.status.setText(f"Sound: playback disabled ({exc}).")
+
+    def _on_tick(self) -> None:
+        t = (self._player.position_s if self._player is not None and self._player.playing
+             else time.monotonic() - self._clock_origin)
+        k = int(t * self.fps)
+        if k >= self.n_frames:
+            self.pause()
+            return
+        if k != self.frame:
+            self.frame = k
+            self.playhead.setValue(k / self.fps)
+            self.time_label.setText(f"{k / self.fps:.2f} s")
+            self.frames.want(k)
+            self._show_lit()
+
+    # ------------------------------------------------------------------ export
+    def _export(self, kind: str, path: str | Path | None = None):
+        from ...media.midi import save_csv, save_midi, save_musicxml
+
+        if not self.notes:
+            return None
+        suffix = {"midi": ".mid", "musicxml": ".musicxml", "csv": ".csv"}[kind]
+        if path is None:
+            start = str(self.video.with_name(self.video.stem + "-transcribed" + suffix)) if self.video else ""
+            path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", start, f"*{suffix}")
+            if not path:
+                return None
+        out, notes = Path(path), list(self.notes)
+        save = {"midi": save_midi, "musicxml": save_musicxml, "csv": save_csv}[kind]
+        self.status.setText(f"Writing {out.name}…")
+        return self.jobs.start(f"Exporting {out.name}", lambda job: save(out, notes),
+                               on_success=lambda p: self.status.setText(f"Wrote {p}."),
+                               on_failure=lambda m, d: self._fail(f"Export failed: {m}", d))
+
+    # ------------------------------------------------------------------ misc
+    def _fail(self, message: str, details: str = "") -> None:
+        self.status.setText(message)
+        self.errorRaised.emit(message, details)
+
+    def _update_buttons(self) -> None:
+        busy = self._handle is not None
+        has_video = self.video is not None and self.n_frames > 0
+        by_ear = self.source_box.currentText() == "Sound"
+        self.transcribe_button.setEnabled(has_video and not busy and (by_ear or bool(self.weights_box.currentText())))
+        self.weights_box.setEnabled(not by_ear)
+        self.threshold.setEnabled(not by_ear)
+        self.cancel_button.setEnabled(busy)
+        for b in (self.export_midi, self.export_xml, self.export_csv):
+            b.setEnabled(bool(self.notes) and not busy)
+        self.play_button.setEnabled(has_video)
+        if not self.weights_box.currentText():
+            self.transcribe_button.setToolTip("No piano weights: train some with 'x2studio train piano'.")
+
+    def shutdown(self) -> None:
+        self.pause()
+        self.jobs.shutdown()
+        self.frames.shutdown()
+        if self._player is not None:
+            self._player.close()
+            self._player = None
