@@ -155,7 +155,8 @@ class TranscribePanel(QWidget):
         self.frames.failed.connect(lambda msg: self._fail(msg))
 
         # ------------------------------------------------------------ controls
-        self.open_button = QPushButton("Open video…", self)
+        self.open_button = QPushButton("Open…", self)
+        self.open_button.setToolTip("Open a video of a keyboard filmed from above")
         self.open_button.clicked.connect(self._choose_video)
         self.weights_box = QComboBox(self)
         self.source_box = QComboBox(self)
@@ -174,10 +175,13 @@ class TranscribePanel(QWidget):
         self.threshold.setToolTip("Onset threshold: lower finds more notes (and more false ones)")
         self.threshold.valueChanged.connect(self._on_threshold)
         self.threshold_label = QLabel("0.40", self)
+        self.weights_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.weights_box.setMinimumContentsLength(8)
+        self.threshold.setFixedWidth(110)
         top = QHBoxLayout()
-        for w in (self.open_button, QLabel("From", self), self.source_box, QLabel("Weights", self), self.weights_box,
-                  self.transcribe_button,
-                  self.cancel_button, QLabel("Threshold", self), self.threshold, self.threshold_label):
+        self.weights_box.setToolTip("The visual model's weights")
+        for w in (self.open_button, QLabel("From", self), self.source_box, self.weights_box,
+                  self.transcribe_button, self.cancel_button):
             top.addWidget(w)
         top.addStretch(1)
 
@@ -206,18 +210,24 @@ class TranscribePanel(QWidget):
         self.with_original = QCheckBox("Mix in the video's sound", self)
         self.with_original.toggled.connect(lambda _on: self._mark_synth_dirty())
         self.time_label = QLabel("0.00 s", self)
-        self.export_midi = QPushButton("Export MIDI…", self)
+        self.export_midi = QPushButton("MIDI…", self)
+        self.export_midi.setToolTip("Export the notes as a MIDI file")
         self.export_midi.clicked.connect(lambda: self._export("midi"))
         self.export_xml = QPushButton("MusicXML…", self)
         self.export_xml.clicked.connect(lambda: self._export("musicxml"))
         self.export_csv = QPushButton("CSV…", self)
         self.export_csv.clicked.connect(lambda: self._export("csv"))
+        self.with_original.setText("+ video's sound")
         bottom = QHBoxLayout()
-        for w in (self.play_button, self.with_original, self.time_label):
+        for w in (self.play_button, self.time_label, self.with_original, QLabel("Threshold", self), self.threshold,
+                  self.threshold_label):
             bottom.addWidget(w)
         bottom.addStretch(1)
+        exports = QHBoxLayout()
+        exports.addWidget(QLabel("Export", self))
         for w in (self.export_midi, self.export_xml, self.export_csv):
-            bottom.addWidget(w)
+            exports.addWidget(w)
+        exports.addStretch(1)
         self.status = QLabel("Open a video of a keyboard filmed from above (the demo clip opens by itself).", self)
         self.status.setWordWrap(True)
 
@@ -225,6 +235,7 @@ class TranscribePanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(split, 1)
         layout.addLayout(bottom)
+        layout.addLayout(exports)
         layout.addWidget(self.status)
         self._timer = QTimer(self)
         self._timer.setInterval(30)
