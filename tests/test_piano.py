@@ -197,9 +197,18 @@ def test_cli_transcribe_piano(tiny_piano, tmp_path, capsys):
     assert len(load_csv(csv)) == summary["notes"]
     if summary["notes"]:
         assert len(load_midi(out).notes) == summary["notes"]
-    # bad input: no keyboard position, a mode not there yet, a missing video, nothing to write, bad crop
-    assert main(["transcribe", "piano", str(video), "-o", str(out), "--weights", weights]) == 2
-    assert "keyboard" in capsys.readouterr().err
+    # no position given: the keyboard is found in the picture
+    assert main(["transcribe", "piano", str(video), "-o", str(out), "--weights", weights, "--json"]) == 0
+    # bad input: no keyboard in the picture, a mode not there yet, a missing video, nothing to write, bad crop
+    from x2studio.media.video import VideoWriter
+
+    blank = tmp_path / "blank.mp4"
+    with VideoWriter(blank, 25, (320, 180)) as vw:
+        for _ in range(10):
+            vw.write(np.full((180, 320, 3), 90, np.uint8))
+    capsys.readouterr()
+    assert main(["transcribe", "piano", str(blank), "-o", str(out), "--weights", weights]) == 2
+    assert "No keyboard was found" in capsys.readouterr().err
     assert main(["transcribe", "piano", str(video), "-o", str(out), "--mode", "fused"]) == 2
     assert main(["transcribe", "piano", str(tmp_path / "none.mp4"), "-o", str(out), "--crop", crop,
                  "--weights", weights]) == 2
@@ -249,3 +258,25 @@ def test_variable_frame_rate_uses_frame_times():
     assert notes[1].onset == pytest.approx(0.5 * (times[39] + times[40]))
     with pytest.raises(InputError):
         probabilities_to_notes(p, 25.0, times=times[:10])
+
+
+def test_keyboard_is_found_in_rendered_frames():
+    from x2studio.pipelines.keyboard import detect_keyboard
+    from training.synth.piano_render import PianoRenderer, sample_camera, sample_style
+    from training.synth.piano_music import sample_performance
+
+    found = 0
+    for seed in range(6):
+        rng = np.random.default_rng(100 + seed)
+        perf = sample_performance(rng, 3.0)
+        cam = sample_camera(rng, (960, 540))
+        r = PianoRenderer(perf, sample_style(rng), cam, 25.0, seed=seed)
+        c = detect_keyboard(r.frame(10))
+        if c is not None:
+            width = np.ptp(cam.corners[:, 0])
+            assert np.abs(c - cam.corners).max() < 0.01 * width, (seed, c, cam.corners)
+            found += 1
+    assert found >= 5
+    rng = np.random.default_rng(0)
+    assert detect_keyboard(rng.integers(0, 255, (540, 960, 3), dtype=np.uint8)) is None   # noise
+    assert detect_keyboard(np.full((540, 960, 3), 128, np.uint8)) is None                 # blank

@@ -231,7 +231,13 @@ class PianoRenderer:
             los.append(float(np.mean([key_center(n.note.pitch) - qq * _SLOT for n, qq in zip(g, q)])))
             times.append(g_t)
         times_a, los_a = np.array(times), np.array(los)
-        lo = np.full(self.n_frames, los_a[0])
+        # before its first note a hand waits outside (left hand further left, right hand further
+        # right), so it is never drawn where the other hand is already playing, and moves in
+        rest = los_a[0] + (-140.0 if hand == 0 else 140.0)
+        lo = np.full(self.n_frames, rest)
+        come = max(0.0, times_a[0] - 0.4)
+        m = (t >= come) & (t < times_a[0])
+        lo[m] = rest + (los_a[0] - rest) * _smoothstep((t[m] - come) / max(times_a[0] - come, 1e-6))
         for i in range(len(times_a)):
             t_i = times_a[i]
             nxt = times_a[i + 1] if i + 1 < len(times_a) else np.inf

@@ -3,8 +3,9 @@
 The network sees 5 grayscale frames of the rectified keyboard and predicts, per key, an onset within
 ±1 frame of the middle frame (class-balanced BCE, the thesis' target) and whether the key is held in
 the middle frame (X2 Studio's addition: note durations from the video).  ``--option arch=resnet|
-aggregation|slope`` picks the thesis' ablation; ``--option labels=midi|pseudo`` trains on true MIDI
-or on the audio teacher's pseudo labels.
+aggregation|slope`` picks the thesis' ablation; ``--option labels=pseudo|midi`` trains on the audio
+teacher's pseudo labels (the thesis' way, and the lite/paper recipes' default; made on first use)
+or on true MIDI (a digital piano's recording, or the synthetic data's truth).
 
 Validation logs frame-level onset F1 (threshold 0.5) as a cheap proxy; the real metric is note-level
 (mir_eval, 50 ms onset tolerance, offsets ignored): :func:`piano_eval`, which ``train eval piano``
@@ -45,11 +46,11 @@ class PianoTask:
             # paper's 145×800 each way: 4.5 px per white key)
             "lite": Recipe("lite", steps=3000, batch_size=32, lr=1e-3, eval_every=250, eval_batches=20,
                            ckpt_every=250, plateau_patience=4, export_dtype="float16",
-                           model={"base": 16, "height": 72, "width": 400}, options={"arch": "slope"}),
+                           model={"base": 16, "height": 72, "width": 400}, options={"arch": "slope", "labels": "pseudo"}),
             # the thesis': full ResNet-18, 145×800, Adam 1e-3, batch 24
             "paper": Recipe("paper", steps=100000, batch_size=24, lr=1e-3, eval_every=2000, eval_batches=50,
                             ckpt_every=2000, num_workers=4, precision="amp",
-                            model={"base": 64, "height": 145, "width": 800}, options={"arch": "slope"}),
+                            model={"base": 64, "height": 145, "width": 800}, options={"arch": "slope", "labels": "pseudo"}),
         }
         self.pos_weight: dict[str, torch.Tensor] = {}
         self._data: Path | None = None
@@ -68,6 +69,11 @@ class PianoTask:
     def dataset(self, data: Path, split: str, recipe: Recipe, cache: Path, job=None):
         cfg = self.config(recipe)
         labels = recipe.options.get("labels", "midi")
+        if labels == "pseudo" and split == "train":
+            missing = [e for e in load_manifest(data)["videos"] if not (Path(data) / "pseudo" / f"{e['id']}.mid").is_file()]
+            if missing:     # the thesis' labels: made once, by the audio teacher, the first time they are needed
+                log.info("making audio pseudo labels for %d videos", len(missing))
+                make_pseudo_labels(data, job=job)
         ds = PianoWindows(data, split, (cfg["width"], cfg["height"]), cache, labels=labels, frames=cfg["frames"],
                           augment=split == "train", job=job, seed=recipe.seed)
         self._data, self._cache = Path(data), Path(cache)

@@ -1,6 +1,7 @@
 """Visual piano transcription: a top-view piano video → notes (thesis ch. 6; PAPERS.md §5).
 
-Flow: the keyboard's four corners (from the video's sidecar JSON, the user, or ``--crop``) →
+Flow: the keyboard's four corners (remembered for the video, from its sidecar JSON, the user,
+``--crop``, or found automatically by :mod:`.keyboard`) →
 each frame rectified to the model's keyboard crop (grayscale, A0 at the left, C8 at the right) →
 5-frame windows → per-key onset and key-down probabilities → Gaussian smoothing over time,
 threshold and peak picking → :class:`~x2studio.media.midi.NoteEvent` s.
@@ -293,7 +294,12 @@ class PianoTranscriber:
         if corners is None:
             corners = keyboard_of(video)
         if corners is None:
-            raise InputError(f"Where is the keyboard in '{Path(video).name}'? No keyboard position is known.",
+            from .keyboard import detect_in_video
+
+            progress_of(job, 0, None, "looking for the keyboard")
+            corners = detect_in_video(video)
+        if corners is None:
+            raise InputError(f"No keyboard was found in '{Path(video).name}'.",
                              "Mark its corners in the Transcribe panel, or pass --crop Y0,Y1,X0,X1.")
         crops: list[np.ndarray] = []
         times: list[float] = []

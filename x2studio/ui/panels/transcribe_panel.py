@@ -127,6 +127,7 @@ class TranscribePanel(QWidget):
     errorRaised = Signal(str, str)
     statusMessage = Signal(str)
     transcribed = Signal(object)
+    keyboardFound = Signal(object)      # corners, or None
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -299,13 +300,33 @@ class TranscribePanel(QWidget):
         if corners is None:
             w, h = self.width_px, self.height_px
             corners = np.array([[0.05 * w, 0.4 * h], [0.95 * w, 0.4 * h], [0.95 * w, 0.6 * h], [0.05 * w, 0.6 * h]])
-            hint = "Drag the four blue corners onto the keyboard's corners (A0 at the left), then Transcribe."
+            hint = "Looking for the keyboard…"
+            self._find_keyboard()
         else:
             hint = "The keyboard position is known for this video; drag the corners to adjust it, then Transcribe."
         self._set_corners(corners)
         self.status.setText(f"{self.video.name}: {self.n_frames} frames at {self.fps:g} fps. {hint}")
         self.seek_frame(0)
         self._update_buttons()
+
+    def _find_keyboard(self) -> None:
+        from ...pipelines.keyboard import detect_in_video
+
+        video = self.video
+
+        def done(corners) -> None:
+            if video != self.video:
+                return
+            if corners is None:
+                self.status.setText("No keyboard was found automatically: drag the four blue corners onto the "
+                                    "keyboard's corners (A0 at the left), then Transcribe.")
+            else:
+                self._set_corners(corners)
+                self.status.setText("Keyboard found: check the blue outline (drag a corner to adjust), then Transcribe.")
+            self.keyboardFound.emit(corners)
+
+        self.jobs.start("Finding the keyboard", lambda job: detect_in_video(video), on_success=done,
+                        on_failure=lambda m, d: self.status.setText(f"Finding the keyboard failed: {m}"))
 
     def _set_corners(self, corners: np.ndarray) -> None:
         from ...pipelines.piano import key_polygons
