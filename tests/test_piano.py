@@ -280,3 +280,11 @@ def test_keyboard_is_found_in_rendered_frames():
     rng = np.random.default_rng(0)
     assert detect_keyboard(rng.integers(0, 255, (540, 960, 3), dtype=np.uint8)) is None   # noise
     assert detect_keyboard(np.full((540, 960, 3), 128, np.uint8)) is None                 # blank
+
+
+def test_column_head_keeps_position():
+    net = PianoNet("slope", base=4, height=24, width=128, head="columns")
+    assert net.columns == 4 and net.head.in_features == 32 * 4
+    assert net(torch.rand(2, 5, 24, 128))["onset"].shape == (2, 88)
+    with pytest.raises(ValueError):
+        PianoNet("slope", head="nope")

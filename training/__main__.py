@@ -244,7 +244,8 @@ def _eval_piano(args: argparse.Namespace) -> int:
         rows = [piano_eval(args.data, w, split=args.split, labels=str(opts.get("labels", "midi")),
                            device=args.device or "cpu", job=job,
                            threshold=float(opts["threshold"]) if "threshold" in opts else None,
-                           sigma=float(opts["sigma"]) if "sigma" in opts else None)
+                           sigma=float(opts["sigma"]) if "sigma" in opts else None,
+                           tune=bool(opts.get("tune", 0)))
                 for w in str(args.weights).split(",")]
     finally:
         bar.close()

@@ -43,10 +43,11 @@ class PianoTask:
             "tiny": Recipe("tiny", steps=8, batch_size=4, eval_every=4, eval_batches=2, ckpt_every=4, keep=2,
                            lr=1e-3, model={"base": 4, "height": 24, "width": 128}, options={"arch": "slope"}),
             # CPU-sized: ResNet-18 layout at a quarter of the widths on a 72×400 keyboard crop (half the
-            # paper's 145×800 each way: 4.5 px per white key)
+            # paper's 145×800 each way: 7.7 px per white key), with the column head (see PianoNet)
             "lite": Recipe("lite", steps=3000, batch_size=32, lr=1e-3, eval_every=250, eval_batches=20,
                            ckpt_every=250, plateau_patience=4, export_dtype="float16",
-                           model={"base": 16, "height": 72, "width": 400}, options={"arch": "slope", "labels": "pseudo"}),
+                           model={"base": 16, "height": 72, "width": 400, "head": "columns"},
+                           options={"arch": "slope", "labels": "pseudo"}),
             # the thesis': full ResNet-18, 145×800, Adam 1e-3, batch 24
             "paper": Recipe("paper", steps=100000, batch_size=24, lr=1e-3, eval_every=2000, eval_batches=50,
                             ckpt_every=2000, num_workers=4, precision="amp",
@@ -58,7 +59,9 @@ class PianoTask:
 
     def config(self, recipe: Recipe) -> dict:
         cfg = {"arch": recipe.options.get("arch", "slope"), "frames": 5, **recipe.model}
-        return {k: cfg[k] for k in ("arch", "frames", "base", "height", "width") if k in cfg}
+        if "head" in recipe.options:
+            cfg["head"] = recipe.options["head"]
+        return {k: cfg[k] for k in ("arch", "frames", "base", "height", "width", "head") if k in cfg}
 
     def build_model(self, recipe: Recipe) -> torch.nn.Module:
         return self.model_from_config(self.config(recipe))
@@ -149,7 +152,7 @@ def tune_postprocessing(model, data: Path, split: str, cache: Path, labels: str 
     items = list(_videos(model, Path(data), split, Path(cache), labels))
     best = {"f1": -1.0}
     for sigma in (0.0, 1.0, 2.0, 5.0):
-        for thr in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        for thr in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
             m = _score(items, thr, sigma)
             if m["f1"] > best["f1"]:
                 best = {**m, "threshold": thr, "sigma": sigma}
@@ -158,7 +161,7 @@ def tune_postprocessing(model, data: Path, split: str, cache: Path, labels: str 
 
 def piano_eval(data: str | Path, weights: str, split: str = "test", labels: str = "midi", device: str = "cpu",
                cache: str | Path | None = None, threshold: float | None = None, sigma: float | None = None,
-               job=None) -> dict:
+               job=None, tune: bool = False, tune_labels: str = "pseudo") -> dict:
     """Note-level precision, recall, F1 and accuracy of ``weights`` on the ``split`` videos against
     ``labels`` (true MIDI or the audio pseudo labels) — the thesis' Table 1 analog."""
     from x2studio.core import paths
@@ -171,6 +174,9 @@ def piano_eval(data: str | Path, weights: str, split: str = "test", labels: str 
     cache = Path(cache) if cache else paths.cache_dir() / "training"
     thr = float(entry.card.metrics.get("threshold", 0.4)) if threshold is None else float(threshold)
     sg = float(entry.card.metrics.get("sigma", 1.0)) if sigma is None else float(sigma)
+    if tune:       # pick the post-processing on the validation videos again (same grid for every model)
+        t = tune_postprocessing(model, Path(data), "val", cache, labels=tune_labels)
+        thr, sg = t["threshold"], t["sigma"]
     items = list(_videos(model, Path(data), split, cache, labels, job))
     out = _score(items, thr, sg)
     out.update(weights=entry.name, arch=model.arch, split=split, labels=labels, videos=len(items), threshold=thr,

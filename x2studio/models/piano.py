@@ -16,7 +16,9 @@ Three architectures, the thesis' ablation (``arch``):
   stage 3's output and tiled over its height, concatenated to it and fused by a 3×3 convolution back
   to stage 3's channels — telling the network where along the keyboard each column lies.
 
-``base`` scales the widths (64 = ResNet-18's 64…512; the bundled lite model is narrower); the layout
+``head``: ``"pool"`` (the thesis: global average pooling, then the classifier) or ``"columns"``
+(X2 Studio's lite models: pooling over the height only, keeping ⌈width / 32⌉ columns along the
+keyboard for the classifier).  ``base`` scales the widths (64 = ResNet-18's 64…512; the bundled lite model is narrower); the layout
 (stem, [2, 2, 2, 2] basic blocks) is ResNet-18's (the blocks are :mod:`.avsync`'s, for narrow widths).
 No IO here.
 """
@@ -29,10 +31,11 @@ from torch import nn
 
 from .avsync import _Basic
 
-__all__ = ["PianoNet", "ARCHS", "N_KEYS", "balanced_bce"]
+__all__ = ["PianoNet", "ARCHS", "HEADS", "N_KEYS", "balanced_bce"]
 
 N_KEYS = 88
 ARCHS = ("resnet", "aggregation", "slope")
+HEADS = ("pool", "columns")
 
 
 def _stage(c_in: int, c_out: int, stride: int) -> nn.Sequential:
@@ -51,11 +54,18 @@ class PianoNet(nn.Module):
     """
 
     def __init__(self, arch: str = "slope", frames: int = 5, base: int = 64, height: int = 145, width: int = 800,
-                 dropout: float = 0.2) -> None:
+                 dropout: float = 0.2, head: str = "pool") -> None:
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, not {arch!r}")
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, not {head!r}")
         self.arch, self.frames, self.height, self.width = arch, int(frames), int(height), int(width)
+        self.head_kind = head
+        # "columns": stage 4's output pooled over the height only, so the classifier still knows
+        # where along the keyboard a feature is (global pooling leaves that to the channels, and a
+        # narrow network then confuses a key with the same key an octave away)
+        self.columns = max(1, -(-int(width) // 32)) if head == "columns" else 1
         c1, c2, c3, c4 = base, base * 2, base * 4, base * 8
         stem_in = frames if arch == "resnet" else 1
         self.stem = nn.Sequential(nn.Conv2d(stem_in, c1, 7, 2, 3, bias=False), nn.BatchNorm2d(c1),
@@ -74,10 +84,10 @@ class PianoNet(nn.Module):
             self.register_buffer("ramp", torch.linspace(0, 1, N_KEYS).view(1, 1, N_KEYS), persistent=False)
         self.layer4 = _stage(c3, c4, 2)
         self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(c4, 2 * N_KEYS)
+        self.head = nn.Linear(c4 * self.columns, 2 * N_KEYS)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, frames, H, W)`` → pooled features ``(B, 8 * base)``."""
+        """``(B, frames, H, W)`` → pooled features ``(B, 8 * base * columns)``."""
         b, t, h, w = x.shape
         if t != self.frames:
             raise ValueError(f"expected {self.frames} frames, got {t}")
@@ -113,7 +123,7 @@ class PianoNet(nn.Module):
             s = s.unsqueeze(2).expand(y.shape[0], -1, y.shape[-2], -1)
             y = self.fuse(torch.cat([y, s], 1))
         y = self.layer4(y)
-        return torch.flatten(F.adaptive_avg_pool2d(y, 1), 1)
+        return torch.flatten(F.adaptive_avg_pool2d(y, (1, self.columns)), 1)
 
     def forward_head(self, f: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.head(self.drop(f))

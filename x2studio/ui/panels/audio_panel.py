@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -31,7 +30,7 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.speech import SpeechServer
 from ..widgets.image_view import ImageView, demo_file
-from .common import PhotoSource, SOURCE_FILTER, fill_weights_box, start_export
+from .common import ClockedPlayback, PhotoSource, SOURCE_FILTER, fill_weights_box, start_export
 
 __all__ = ["AudioPanel"]
 
@@ -59,7 +58,7 @@ class _Wave(pg.PlotWidget):
         event.accept()
 
 
-class AudioPanel(PhotoSource, QWidget):
+class AudioPanel(ClockedPlayback, PhotoSource, QWidget):
     panel_id = "audio"
     title = "Audio"
 
@@ -426,46 +425,18 @@ class AudioPanel(PhotoSource, QWidget):
             self._restart_clock(t)
         self._request()
 
-    def toggle_play(self) -> None:
-        self.pause() if self._playing else self.play()
-
     def play(self) -> None:
         frames, fps = self.timeline()
         if not (frames and self.ready) or self._playing:
             return
         start = 0 if self.frame >= frames - 1 else self.frame
-        self._playing = True
-        self._restart_clock(start / fps)
-        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
-        self._timer.start()
+        self._begin_playing(start / fps)
 
     def pause(self) -> None:
-        if not self._playing:
-            return
-        self._playing = False
-        if self._recorder is None:
-            self._timer.stop()
-        if self._player is not None:
-            self._player.pause()
-        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self._end_playing(stop_timer=self._recorder is None)     # the recorder's level meter keeps ticking
 
-    @property
-    def is_playing(self) -> bool:
-        return self._playing
-
-    def _restart_clock(self, seconds: float) -> None:
-        self._clock_origin = time.monotonic() - seconds
-        if self._player is not None and self._playing:
-            try:
-                self._player.play(from_s=seconds)
-            except AudioDeviceError as exc:
-                self._player = None
-                self.status.setText(f"Sound: playback disabled. {exc}")
-
-    def _clock(self) -> float:
-        if self._player is not None and self._player.playing:
-            return self._player.position_s
-        return time.monotonic() - self._clock_origin
+    def _sound_disabled(self, message: str) -> None:
+        self.status.setText(message)
 
     def _on_tick(self) -> None:
         if self._recorder is not None:

@@ -1,13 +1,17 @@
-"""What the face panels (Reenact, Pose, Paint) share: the weights chooser and the export job."""
+"""What panels share: the weights chooser, the export job, the source-photo set-up (Pose, Audio,
+Paint) and clocked playback (Media, Audio, Transcribe)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QStyle
 
-__all__ = ["fill_weights_box", "start_export", "PhotoSource", "SOURCE_FILTER", "PHOTO_FILTER"]
+from ...core.errors import AudioDeviceError
+
+__all__ = ["fill_weights_box", "start_export", "PhotoSource", "ClockedPlayback", "SOURCE_FILTER", "PHOTO_FILTER"]
 
 PHOTO_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"
 SOURCE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
@@ -73,3 +77,60 @@ class PhotoSource:
         self.status.setText(self.setup_message)
         self.server.setup(self.weights_box.currentText(), self.device, self._source_arg())
         self._update_buttons()
+
+
+class ClockedPlayback:
+    """Playback timed by one clock: the sound card's position while sound plays (picture and sound
+    stay together), else the monotonic clock.  Mixed into the Media, Audio and Transcribe panels;
+    needs ``play_button``, ``_timer`` (the panel's tick) and ``_sound_disabled(message)``; the panel
+    sets ``_player`` (an :class:`~x2studio.media.playback.AudioPlayer`, or ``None``)."""
+
+    _playing = False
+    _player = None
+    _clock_origin = 0.0
+
+    @property
+    def is_playing(self) -> bool:
+        return self._playing
+
+    def toggle_play(self) -> None:
+        self.pause() if self._playing else self.play()
+
+    def _begin_playing(self, start_s: float, interval_ms: int | None = None) -> None:
+        self._playing = True
+        self._restart_clock(start_s)
+        self._set_play_icon(True)
+        if interval_ms is None:
+            self._timer.start()
+        else:
+            self._timer.start(interval_ms)
+
+    def _end_playing(self, stop_timer: bool = True) -> bool:
+        """Stop; False if nothing was playing."""
+        if not self._playing:
+            return False
+        self._playing = False
+        if stop_timer:
+            self._timer.stop()
+        if self._player is not None:
+            self._player.pause()
+        self._set_play_icon(False)
+        return True
+
+    def _set_play_icon(self, playing: bool) -> None:
+        icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
+        self.play_button.setIcon(self.style().standardIcon(icon))
+
+    def _restart_clock(self, seconds: float) -> None:
+        self._clock_origin = time.monotonic() - seconds
+        if self._player is not None and self._playing:
+            try:
+                self._player.play(from_s=seconds)
+            except AudioDeviceError as exc:
+                self._player = None
+                self._sound_disabled(f"Sound: playback disabled. {exc}")
+
+    def _clock(self) -> float:
+        if self._player is not None and self._player.playing:
+            return self._player.position_s
+        return time.monotonic() - self._clock_origin

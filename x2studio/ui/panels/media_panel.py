@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from ...media.playback import AudioPlayer
 from ...media.video import MediaInfo
 from ...workers.media import FrameServer
 from ..widgets.video_view import VideoView
+from .common import ClockedPlayback
 
 __all__ = ["MediaPanel", "timecode"]
 
@@ -43,7 +43,7 @@ def timecode(seconds: float, fps: float) -> str:
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}:{ff:02d}"
 
 
-class MediaPanel(QWidget):
+class MediaPanel(ClockedPlayback, QWidget):
     panel_id = "media"
     title = "Media"
 
@@ -225,9 +225,6 @@ class MediaPanel(QWidget):
         self.errorRaised.emit(message, "")
 
     # ------------------------------------------------------------------ transport
-    @property
-    def is_playing(self) -> bool:
-        return self._playing
 
     def duration_s(self) -> float:
         return self.frame_count / self.fps if self.fps else 0.0
@@ -249,42 +246,19 @@ class MediaPanel(QWidget):
         self.pause()
         self.seek_frame((self.current_index if self.current_index >= 0 else self.slider.value()) + delta)
 
-    def toggle_play(self) -> None:
-        self.pause() if self._playing else self.play()
-
     def play(self) -> None:
         if self.info is None or self._playing:
             return
         start = self.slider.value()
         if start >= self.frame_count - 1:
             start = 0
-        self._playing = True
-        self._restart_clock(start / self.fps)
-        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
-        self._timer.start(max(5, int(500 / max(self.fps, 1.0))))
+        self._begin_playing(start / self.fps, max(5, int(500 / max(self.fps, 1.0))))
 
     def pause(self) -> None:
-        if not self._playing:
-            return
-        self._playing = False
-        self._timer.stop()
-        if self._player is not None:
-            self._player.pause()
-        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self._end_playing()
 
-    def _restart_clock(self, seconds: float) -> None:
-        self._clock_origin = time.monotonic() - seconds
-        if self._player is not None and self._playing:
-            try:
-                self._player.play(from_s=seconds)
-            except AudioDeviceError as exc:
-                self._player = None
-                self._set_audio_status(f"Sound: playback disabled. {exc}")
-
-    def _clock(self) -> float:
-        if self._player is not None and self._player.playing:
-            return self._player.position_s
-        return time.monotonic() - self._clock_origin
+    def _sound_disabled(self, message: str) -> None:
+        self._set_audio_status(message)
 
     def _on_timer_tick(self) -> None:
         index = int(math.floor(self._clock() * self.fps + 1e-6))

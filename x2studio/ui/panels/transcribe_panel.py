@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.media import FrameServer
 from ..widgets.video_view import VideoView
-from .common import fill_weights_box
+from .common import ClockedPlayback, fill_weights_box
 
 __all__ = ["TranscribePanel", "KeyboardView"]
 
@@ -120,7 +119,7 @@ class KeyboardView(VideoView):
             self.cornersChanged.emit(self.corners.copy())
 
 
-class TranscribePanel(QWidget):
+class TranscribePanel(ClockedPlayback, QWidget):
     panel_id = "transcribe"
     title = "Transcribe"
 
@@ -145,7 +144,6 @@ class TranscribePanel(QWidget):
         self._handle = None
         self._player = None
         self._playing = False
-        self._clock_origin = 0.0
         self._synth_dirty = True
         self._corners_known = None
         self.jobs = JobRunner(self)
@@ -496,9 +494,6 @@ class TranscribePanel(QWidget):
             out[:min(n, len(orig))] += 0.7 * orig[:n]
         return AudioClip(np.clip(out, -1, 1), rate)
 
-    def toggle_play(self) -> None:
-        self.pause() if self._playing else self.play()
-
     def play(self) -> None:
         from ...media.playback import AudioPlayer
 
@@ -515,37 +510,16 @@ class TranscribePanel(QWidget):
                 self._player = None
                 self.status.setText(f"Sound: playback disabled ({exc}); the picture still plays.")
         start = 0 if self.frame >= self.n_frames - 1 else self.frame
-        self._playing = True
-        self._restart_clock(start / self.fps)
-        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
-        self._timer.start()
+        self._begin_playing(start / self.fps)
 
     def pause(self) -> None:
-        if not self._playing:
-            return
-        self._playing = False
-        self._timer.stop()
-        if self._player is not None:
-            self._player.pause()
-        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self._end_playing()
 
-    @property
-    def is_playing(self) -> bool:
-        return self._playing
-
-    def _restart_clock(self, seconds: float) -> None:
-        self._clock_origin = time.monotonic() - seconds
-        if self._player is not None and self._playing:
-            try:
-                self._player.play(from_s=seconds)
-            except AudioDeviceError as exc:
-                self._player = None
-                self.status.setText(f"Sound: playback disabled ({exc}).")
+    def _sound_disabled(self, message: str) -> None:
+        self.status.setText(message)
 
     def _on_tick(self) -> None:
-        t = (self._player.position_s if self._player is not None and self._player.playing
-             else time.monotonic() - self._clock_origin)
-        k = int(t * self.fps)
+        k = int(self._clock() * self.fps)
         if k >= self.n_frames:
             self.pause()
             return
