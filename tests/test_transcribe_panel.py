@@ -1,0 +1,114 @@
+"""The Transcribe panel offscreen with the bundled piano weights: the demo clip opens with its
+remembered keyboard, transcription runs as a job and fills the piano roll, the notes match the
+demo's true MIDI, the threshold slider re-picks notes without a network pass, seeking lights the
+keys being played, playback advances, exports write MIDI/CSV; corners can be dragged; a video
+without a known keyboard has it found automatically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from x2studio.core.settings import Settings
+from x2studio.media.midi import load_csv, load_midi
+from x2studio.ui.panels.transcribe_panel import TranscribePanel
+
+pytestmark = pytest.mark.gui
+
+DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+
+
+@pytest.fixture
+def panel(qtbot, x2_home):
+    p = TranscribePanel(Settings())
+    qtbot.addWidget(p)
+    p.resize(1100, 750)
+    p.show()          # first show opens the bundled piano demo
+    yield p
+    p.shutdown()
+
+
+def test_transcribe_panel_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: Path) -> None:
+    errors = []
+    panel.errorRaised.connect(lambda m, d: errors.append(m))
+    assert panel.weights_box.currentText() == "piano-lite"
+    qtbot.waitUntil(lambda: panel.n_frames > 0 and panel.view.image() is not None, timeout=30000)
+    meta = json.loads(sorted(DEMO.glob("piano_*.json"))[0].read_text())
+    assert np.allclose(panel.view.corners, meta["corners"], atol=0.01)      # from the sidecar
+    assert panel.reference and not panel.export_midi.isEnabled()
+    done = []
+    panel.transcribed.connect(done.append)
+    handle = panel.transcribe()
+    assert handle is not None and panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: bool(done) and panel.export_midi.isEnabled(), timeout=120000)
+    assert panel.notes and not panel.cancel_button.isEnabled() and not errors
+    assert "F1" in panel.status.text()
+    from x2studio.pipelines.piano import note_metrics
+
+    assert note_metrics(panel.reference, panel.notes)["f1"] > 0.5
+    # the threshold slider: no network pass, fewer notes when raised
+    n = len(panel.notes)
+    panel.threshold.setValue(95)
+    assert len(panel.notes) <= n
+    panel.threshold.setValue(40)
+    # seek into a note: its key lights up
+    first = panel.notes[len(panel.notes) // 2]
+    panel.seek_time(first.onset + 0.5 / panel.fps + 1e-3)
+    assert panel.view.lit
+    panel.seek_frame(0)
+    panel.play()
+    assert panel.is_playing
+    qtbot.waitUntil(lambda: panel.frame >= 8, timeout=30000)
+    panel.pause()
+    # exports
+    for kind, name in (("midi", "o.mid"), ("csv", "o.csv")):
+        h = panel._export(kind, tmp_path / name)
+        qtbot.waitUntil(lambda: (tmp_path / name).is_file(), timeout=30000)
+        assert h is not None
+    assert len(load_midi(tmp_path / "o.mid").notes) == len(panel.notes) == len(load_csv(tmp_path / "o.csv"))
+
+
+def test_corners_drag_and_unknown_keyboard(qtbot, panel: TranscribePanel, tmp_path: Path) -> None:
+    import shutil
+
+    qtbot.waitUntil(lambda: panel.n_frames > 0 and panel.view.image() is not None, timeout=30000)
+    video = tmp_path / "clip.mp4"
+    shutil.copy(sorted(DEMO.glob("piano_*.mp4"))[0], video)       # no sidecar beside the copy
+    found = []
+    panel.keyboardFound.connect(found.append)
+    panel.open_video(video)
+    qtbot.waitUntil(lambda: bool(found), timeout=30000)     # found automatically
+    meta = json.loads(sorted(DEMO.glob("piano_*.json"))[0].read_text())
+    width = np.ptp(np.asarray(meta["corners"])[:, 0])
+    assert np.abs(found[0] - np.asarray(meta["corners"])).max() < 0.01 * width
+    assert panel.reference is None and "Keyboard found" in panel.status.text()
+    qtbot.wait(100)
+    before = panel.view.corners.copy()
+    start = panel.view.to_widget(before[:1])[0]
+    moved = []
+    panel.view.cornersChanged.connect(moved.append)
+    qtbot.mousePress(panel.view, Qt.MouseButton.LeftButton, pos=QPoint(int(start.x()), int(start.y())))
+    qtbot.mouseMove(panel.view, QPoint(int(start.x()) + 20, int(start.y()) - 15))
+    qtbot.mouseRelease(panel.view, Qt.MouseButton.LeftButton, pos=QPoint(int(start.x()) + 20, int(start.y()) - 15))
+    assert moved and moved[-1][0][0] > before[0][0] and moved[-1][0][1] < before[0][1]
+    panel.open_video(tmp_path / "missing.mp4")
+    assert "does not exist" in panel.status.text()
+
+
+@pytest.mark.slow
+def test_transcribe_panel_by_ear(qtbot, panel: TranscribePanel) -> None:
+    from x2studio.pipelines.piano import note_metrics
+
+    qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
+    panel.source_box.setCurrentText("Sound")
+    assert not panel.threshold.isEnabled() and panel.transcribe_button.isEnabled()
+    done = []
+    panel.transcribed.connect(done.append)
+    panel.transcribe()
+    qtbot.waitUntil(lambda: bool(done) and panel.export_midi.isEnabled(), timeout=180000)
+    assert "heard in the sound" in panel.status.text()
+    assert note_metrics(panel.reference, panel.notes)["f1"] > 0.6
