@@ -166,8 +166,8 @@ def test_train_and_transcribe_tiny(tiny_piano, tmp_path):
     assert out.onset.shape == (test["frames"], 88) and out.down.shape == out.onset.shape
     assert all(21 <= n.pitch <= 108 for n in out.notes)
     assert len(out.renotes(0.99)) <= len(out.renotes(0.05))
-    with pytest.raises(InputError, match="keyboard"):
-        tr.transcribe_video(tiny_piano / test["video"])      # no sidecar, no corners
+    found = tr.transcribe_video(tiny_piano / test["video"], threshold=0.5)    # no position: found in the picture
+    assert np.abs(found.corners - np.asarray(test["corners"])).max() < 0.015 * 320
 
 
 def test_training_refuses_a_face_dataset(tmp_path):
