@@ -288,3 +288,42 @@ def test_column_head_keeps_position():
     assert net(torch.rand(2, 5, 24, 128))["onset"].shape == (2, 88)
     with pytest.raises(ValueError):
         PianoNet("slope", head="nope")
+
+
+def test_import_your_own_piano_videos(tiny_piano, tmp_path, capsys):
+    """Real footage: a folder of videos becomes a piano dataset (keyboards found, a MIDI beside a
+    video taken as its truth, splits by video); videos without a keyboard are skipped with a reason."""
+    import shutil
+
+    from x2studio.cli import main
+    from x2studio.media.video import VideoWriter
+    from training.data.piano import PianoWindows, import_videos
+
+    m = json.loads((tiny_piano / "manifest.json").read_text())
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for e in m["videos"]:
+        shutil.copy(tiny_piano / e["video"], mine / f"{e['id']}.mp4")
+    shutil.copy(tiny_piano / m["videos"][0]["midi"], mine / f"{m['videos'][0]['id']}.mid")
+    with VideoWriter(mine / "no-piano.mp4", 25, (320, 180)) as vw:
+        for _ in range(10):
+            vw.write(np.full((180, 320, 3), 70, np.uint8))
+    res = import_videos([mine], tmp_path / "ds")
+    assert res["videos"] == 3 and len(res["skipped"]) == 1 and "no keyboard" in res["skipped"][0]
+    man = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    by_id = {e["id"].rsplit("-", 1)[0]: e for e in man["videos"]}
+    for e in m["videos"]:
+        got = np.asarray(by_id[e["id"]]["corners"])
+        assert np.abs(got - np.asarray(e["corners"])).max() < 0.015 * 320
+    assert sum("midi" in e for e in man["videos"]) == 1
+    # a rerun adds nothing new; the CLI reaches the same importer
+    assert import_videos([mine], tmp_path / "ds")["videos"] == 3
+    assert main(["data", "piano", str(mine / f"{m['videos'][1]['id']}.mp4"), str(tmp_path / "ds2")]) == 0
+    assert main(["data", "piano", str(mine / "no-piano.mp4"), str(tmp_path / "ds3")]) == 2
+    # true MIDI labels where present: the windows dataset reads them
+    train = [e for e in man["videos"] if "midi" in e]
+    for e in man["videos"]:
+        e["split"] = "train" if e in train else "val"
+    (tmp_path / "ds" / "manifest.json").write_text(json.dumps(man))
+    ds = PianoWindows(tmp_path / "ds", "train", (128, 24), tmp_path / "cache", labels="midi")
+    assert len(ds) == train[0]["frames"]

@@ -80,6 +80,26 @@ def cmd_synth_sheet(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_piano_videos(args: argparse.Namespace) -> int:
+    from x2studio.core.errors import InputError
+
+    from .data.piano import import_videos
+
+    if len(args.paths) < 2:
+        raise InputError("Give at least one VIDEO (or folder) and then the OUT folder.")
+    job, bar = _reporting_job(argparse.Namespace(events="bar"))
+    try:
+        res = import_videos(args.paths[:-1], args.paths[-1], crop=args.crop, job=job)
+    finally:
+        bar.close()
+    for line in res["skipped"]:
+        print(f"skipped {line}")
+    s = res["splits"]
+    print(f"wrote {res['path']} ({res['videos']} videos: {s['train']} train, {s['val']} val, {s['test']} test); "
+          f"next: x2studio train piano-labels --data {res['path']}")
+    return 0 if res["videos"] else 2
+
+
 def cmd_piano_demo(args: argparse.Namespace) -> int:
     from .synth.piano import make_piano_demo
 
@@ -390,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=540, help="video height (default 540)")
     p.add_argument("--events", choices=["bar", "stdout"], default="bar", help="progress as JSON lines on stdout")
     p.set_defaults(func=cmd_synth_piano)
+    p = sub.add_parser("piano-videos", help="a piano dataset from your own top-view piano videos (keyboards found, "
+                                            "MIDI beside a video used as its truth)")
+    p.add_argument("paths", nargs="+", type=Path, metavar="VIDEO", help="videos or folders of videos, then OUT")
+    p.add_argument("--crop", default=None, help="the keyboard position for all the videos (else found per video)")
+    p.set_defaults(func=cmd_piano_videos)
     p = sub.add_parser("piano-demo", help="the app's piano demo: a 10-s clip of a held-out piece and its true MIDI")
     p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
     p.add_argument("--seed", type=int, default=0)

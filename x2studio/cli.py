@@ -550,6 +550,10 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER, help="see 'x2studio train -h'")
     p.set_defaults(func=cmd_data_synth)
+    p = dsub.add_parser("piano", help="a piano dataset from your top-view piano videos: 'data piano VIDEO… OUT'",
+                        add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="VIDEO… OUT [--crop Y0,Y1,X0,X1]")
+    p.set_defaults(func=cmd_data_synth)
     p = dsub.add_parser("faces", help="find, track and crop faces in videos into a face-track dataset")
     p.add_argument("paths", nargs="+", type=Path, metavar="VIDEO", help="videos or folders of videos, then OUT")
     p.add_argument("--size", type=int, default=256, help="crop size in pixels (default 256)")
@@ -569,6 +573,8 @@ def main(argv: Sequence[str] | None = None, launch_app: Callable[[list[str]], in
     rest = [a for a in argv if a != "--debug"]
     if rest[:2] == ["data", "synth"]:   # everything after 'synth' belongs to the training module's parser
         args = argparse.Namespace(debug="--debug" in argv, rest=rest[2:], func=cmd_data_synth)
+    elif rest[:2] == ["data", "piano"]:  # a piano dataset from your videos: the training module's too
+        args = argparse.Namespace(debug="--debug" in argv, rest=["piano-videos"] + rest[2:], func=cmd_data_synth)
     elif rest[:1] == ["train"]:         # so is everything after 'train'
         args = argparse.Namespace(debug="--debug" in argv, rest=["train"] + rest[1:], func=cmd_data_synth)
     else:

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from x2studio.core.atomic import atomic_path
-from x2studio.core.errors import InputError
+from x2studio.core.errors import InputError, X2Error
 from x2studio.core.keyboard import LOWEST, N_KEYS
 from x2studio.media.midi import NoteEvent, load_midi
 
-__all__ = ["PianoWindows", "load_manifest", "label_arrays", "video_crops", "video_notes"]
+__all__ = ["PianoWindows", "load_manifest", "label_arrays", "video_crops", "video_notes", "import_videos"]
 
 log = logging.getLogger(__name__)
 
@@ -189,3 +189,85 @@ class PianoWindows(torch.utils.data.Dataset):
         if rng.random() < 0.4:
             x = x + rng.normal(0, 0.01 * max(float(x.mean()), 1e-3), x.shape)
         return np.clip(x, 0, 1).astype(np.float32)
+
+
+_VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
+
+
+def import_videos(inputs: list[str | Path], out: str | Path, crop: str | None = None, job=None) -> dict:
+    """Make a piano dataset from your own top-view piano videos (files or folders of them).
+
+    Each video keeps its place if its keyboard is known (``--crop``, remembered by the app, a
+    sidecar JSON) or found in the picture; a MIDI file with the video's name beside it (a digital
+    piano's recording) becomes its true labels.  Videos are linked (or copied) into ``OUT/videos``;
+    splits are by video (a stable hash of its name, 80/10/10).  Then ``train piano-labels`` adds the
+    audio teacher's pseudo labels and ``train piano`` trains on them.  Rerunning adds new videos.
+    """
+    import os
+    import shutil
+
+    from x2studio.core.atomic import atomic_write_text
+    from x2studio.media.video import probe
+    from x2studio.pipelines.keyboard import detect_in_video
+    from x2studio.pipelines.piano import keyboard_of, parse_crop
+
+    files: list[Path] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in _VIDEO_SUFFIXES)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise InputError(f"'{p}' does not exist.")
+    if not files:
+        raise InputError("No videos were given.", "Pass video files or folders that hold them.")
+    root = Path(out)
+    (root / "videos").mkdir(parents=True, exist_ok=True)
+    old = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").is_file() else None
+    if old is not None and old.get("kind") != "piano":
+        raise InputError(f"'{root}' holds another kind of dataset.", "Choose a new folder.")
+    entries = {e["id"]: e for e in (old or {}).get("videos", [])}
+    given = parse_crop(crop) if crop else None
+    skipped = []
+    for i, src in enumerate(files):
+        if job is not None:
+            job.progress(i, len(files), f"looking at {src.name}")
+        vid = f"{src.stem}-{hashlib.sha1(str(src.resolve()).encode()).hexdigest()[:6]}"
+        if vid in entries:
+            continue
+        try:
+            info = probe(src)
+        except X2Error as exc:
+            skipped.append(f"{src.name}: {exc}")
+            continue
+        if info.video is None or info.video.frames < 5:
+            skipped.append(f"{src.name}: no picture, or fewer than 5 frames")
+            continue
+        corners = given if given is not None else keyboard_of(src)
+        if corners is None:
+            corners = detect_in_video(src)
+        if corners is None:
+            skipped.append(f"{src.name}: no keyboard found (give its position with --crop)")
+            continue
+        dst = root / "videos" / f"{vid}{src.suffix.lower()}"
+        if not dst.exists():
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+        h = int(hashlib.sha1(vid.encode()).hexdigest()[:8], 16) % 10
+        entry = {"id": vid, "split": "test" if h == 0 else "val" if h == 1 else "train", "source": "real",
+                 "piece": src.stem, "fps": float(info.video.fps), "frames": int(info.video.frames),
+                 "size": [info.video.width, info.video.height], "corners": np.round(corners, 2).tolist(),
+                 "video": f"videos/{dst.name}", "original": str(src.resolve()), "audio": info.audio is not None}
+        midi = src.with_suffix(".mid")
+        if midi.is_file():
+            (root / "midi").mkdir(exist_ok=True)
+            shutil.copy2(midi, root / "midi" / f"{vid}.mid")
+            entry["midi"] = f"midi/{vid}.mid"
+        entries[vid] = entry
+    videos = sorted(entries.values(), key=lambda e: e["id"])
+    manifest = {"kind": "piano", "version": 1, "source": "real", "config": {"importer": "training.data.piano"},
+                "splits": {s: sum(e["split"] == s for e in videos) for s in ("train", "val", "test")}, "videos": videos}
+    atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1))
+    return {"videos": len(videos), "skipped": skipped, "splits": manifest["splits"], "path": str(root)}
