@@ -60,8 +60,8 @@ def test_transcribe_panel_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: P
     panel.seek_time(first.onset + 0.5 / panel.fps + 1e-3)
     assert panel.view.lit
     panel.seek_frame(0)
-    panel.play()
-    assert panel.is_playing
+    panel.play()          # the notes are synthesized off the GUI thread, then playback starts
+    qtbot.waitUntil(lambda: panel.is_playing, timeout=30000)
     qtbot.waitUntil(lambda: panel.frame >= 8, timeout=30000)
     panel.pause()
     # exports

@@ -179,6 +179,8 @@ class PianoWindows(torch.utils.data.Dataset):
     def _augment(self, x: np.ndarray) -> np.ndarray:
         import cv2
 
+        # the dataset's own stream (reproducible with no loader workers) mixed with numpy's global one,
+        # which torch seeds differently in each loader worker (else workers would repeat each other)
         rng = np.random.default_rng(self.rng.integers(0, 2**63) ^ (np.random.randint(0, 2**31)))
         _, h, w = x.shape
         # the thesis resizes 145×800 to 150×805 and crops back: the same relative margins here

@@ -145,6 +145,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self._player = None
         self._playing = False
         self._synth_dirty = True
+        self._synth_job = None
         self._corners_known = None
         self.jobs = JobRunner(self)
         self.frames = FrameServer(self)
@@ -474,41 +475,63 @@ class TranscribePanel(ClockedPlayback, QWidget):
     def _mark_synth_dirty(self) -> None:
         self._synth_dirty = True
 
-    def _sound(self):
-        """Synthesized notes (and the video's sound, when asked) as one clip; None if silent."""
+    @staticmethod
+    def _sound(notes: list, original, duration_s: float, soundfont: str | None):
+        """Synthesized notes (and the video's own sound, when given) as one stereo clip.
+        Runs as a job: a long video's synthesis takes seconds."""
         from ...media.audio import AudioClip, resample
         from ...media.synth import render_notes
 
         rate = 44100
-        n = int(round(self.n_frames / self.fps * rate))
+        n = int(round(duration_s * rate))
         out = np.zeros((n, 2), np.float32)
-        if self.notes:
-            synth = render_notes(self.notes, sample_rate=rate, soundfont=self.settings.soundfont or None).samples
+        if notes:
+            synth = render_notes(notes, sample_rate=rate, soundfont=soundfont).samples
             out[:min(n, len(synth))] += synth[:n]
-        if self.with_original.isChecked() and self.original is not None:
-            orig = self.original.samples
-            if self.original.sample_rate != rate:
-                orig = resample(orig, self.original.sample_rate, rate)
+        if original is not None:
+            orig = original.samples
+            if original.sample_rate != rate:
+                orig = resample(orig, original.sample_rate, rate)
             orig = orig if orig.ndim == 2 else orig[:, None]
             orig = np.repeat(orig[:, :1], 2, 1) if orig.shape[1] == 1 else orig[:, :2]
             out[:min(n, len(orig))] += 0.7 * orig[:n]
         return AudioClip(np.clip(out, -1, 1), rate)
 
     def play(self) -> None:
-        from ...media.playback import AudioPlayer
-
         if not self.n_frames or self._playing:
             return
-        if self._synth_dirty:
+        if self._synth_dirty and self._synth_job is None:
+            notes, original = list(self.notes), self.original if self.with_original.isChecked() else None
+            duration, font = self.n_frames / self.fps, self.settings.soundfont or None
+            self.status.setText("Preparing the sound…")
+            self._synth_job = self.jobs.start("Synthesizing the notes", lambda job: self._sound(notes, original, duration, font),
+                                              on_success=self._on_sound_ready,
+                                              on_failure=lambda m, d: self._on_sound_ready(None, m))
+            self._synth_job.ended.connect(lambda: setattr(self, "_synth_job", None))
+            return
+        if self._synth_job is not None:
+            return
+        start = 0 if self.frame >= self.n_frames - 1 else self.frame
+        self._begin_playing(start / self.fps)
+
+    def _on_sound_ready(self, clip, error: str | None = None) -> None:
+        from ...media.playback import AudioPlayer
+
+        self._synth_dirty = False
+        if clip is None:
+            self._player = None
+            self.status.setText(f"Sound: {error}; the picture still plays.")
+        else:
             try:
-                clip = self._sound()
                 if self._player is None:
                     self._player = AudioPlayer(self.settings.audio_output or None)
                 self._player.load(clip)
-                self._synth_dirty = False
+                self.status.setText("Playing the transcription" + (" with the video's sound." if
+                                                                   self.with_original.isChecked() else "."))
             except (AudioDeviceError, X2Error) as exc:
                 self._player = None
                 self.status.setText(f"Sound: playback disabled ({exc}); the picture still plays.")
+        self._synth_job = None
         start = 0 if self.frame >= self.n_frames - 1 else self.frame
         self._begin_playing(start / self.fps)
 
