@@ -208,34 +208,55 @@ def probabilities_to_notes(onset: np.ndarray, fps: float, down: np.ndarray | Non
     return sorted(notes)
 
 
-def sequence_probabilities(model, crops: np.ndarray, chunk: int = 32, job: Job | None = None
+def sequence_probabilities(model, crops, chunk: int = 32, job: Job | None = None, total: int | None = None
                            ) -> tuple[np.ndarray, np.ndarray]:
-    """Onset and key-down probabilities ``(T, 88)`` of every frame of ``crops`` ``(T, H, W)`` uint8.
+    """Onset and key-down probabilities ``(T, 88)`` of every frame of ``crops``: a ``(T, H, W)`` uint8
+    array, or any iterable of ``(H, W)`` crops (a video read frame by frame: only ``chunk`` + 4
+    crops are held at a time, so a long video does not have to fit in memory).
 
     Frame ``k``'s window is frames ``k − 2 … k + 2`` (the first and last frames repeat at the edges).
     Runs in chunks of ``chunk`` windows, each frame's first stage computed once per chunk."""
     import torch
 
-    crops = np.asarray(crops)
-    t = len(crops)
     frames = int(model.frames)
-    if t < frames:
-        raise InputError(f"The video has {t} frames; transcription needs at least {frames}.", "Use a longer video.")
     half = frames // 2
-    padded = np.concatenate([np.repeat(crops[:1], half, 0), crops, np.repeat(crops[-1:], half, 0)])
-    onset = np.zeros((t, N_KEYS), np.float32)
-    down = np.zeros((t, N_KEYS), np.float32)
+    if total is None and hasattr(crops, "__len__"):
+        total = len(crops)
     dev = next(model.parameters()).device
     model.eval()
+    onsets: list[np.ndarray] = []
+    downs: list[np.ndarray] = []
+    done = 0
+
+    def run(window: list[np.ndarray]) -> None:
+        nonlocal done
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(window))).to(dev).float().div_(255.0)
+        out = model.forward_sequence(x)
+        onsets.append(torch.sigmoid(out["onset"]).float().cpu().numpy())
+        downs.append(torch.sigmoid(out["down"]).float().cpu().numpy())
+        done += len(window) - frames + 1
+        progress_of(job, done, total, "transcribing")
+
+    buf: list[np.ndarray] = []
+    t = 0
     with torch.inference_mode():
-        for s in range(0, t, chunk):
-            e = min(t, s + chunk)
-            x = torch.from_numpy(np.ascontiguousarray(padded[s:e + frames - 1])).to(dev).float().div_(255.0)
-            out = model.forward_sequence(x)
-            onset[s:e] = torch.sigmoid(out["onset"]).float().cpu().numpy()
-            down[s:e] = torch.sigmoid(out["down"]).float().cpu().numpy()
-            progress_of(job, e, t, "transcribing")
-    return onset, down
+        for crop in crops:
+            if t == 0:
+                buf.extend([crop] * half)        # the first frame repeats before the start
+            buf.append(crop)
+            t += 1
+            if len(buf) >= chunk + frames - 1:
+                run(buf[:chunk + frames - 1])
+                buf = buf[chunk:]
+        if t < frames:
+            raise InputError(f"The video has {t} frames; transcription needs at least {frames}.",
+                             "Use a longer video.")
+        buf.extend([buf[-1]] * half)             # and the last after the end
+        while len(buf) >= frames:
+            m = min(chunk, len(buf) - frames + 1)
+            run(buf[:m + frames - 1])
+            buf = buf[m:]
+    return np.concatenate(onsets), np.concatenate(downs)
 
 
 @dataclass
@@ -301,35 +322,41 @@ class PianoTranscriber:
         if corners is None:
             raise InputError(f"No keyboard was found in '{Path(video).name}'.",
                              "Mark its corners in the Transcribe panel, or pass --crop Y0,Y1,X0,X1.")
-        crops: list[np.ndarray] = []
         times: list[float] = []
         with VideoReader(video) as rd:
             rect = Rectifier(corners, self.size, (rd.width, rd.height))
             fps = float(rd.fps)
-            total = rd.frame_count or None
-            for f in rd.frames():
-                crops.append(rect(f.image))
-                times.append(float(f.time_s))
-                if job is not None and f.index % 25 == 0:
-                    job.progress(f.index, total, "reading the video")
-        if not crops:
-            raise MediaError(f"'{Path(video).name}' has no video frames.")
+
+            def crops():        # read, rectified and fed to the network frame by frame
+                for f in rd.frames():
+                    times.append(float(f.time_s))
+                    yield rect(f.image)
+
+            try:
+                onset, down = sequence_probabilities(self.model, crops(), self.batch, job, rd.frame_count or None)
+            except InputError:
+                if not times:
+                    raise MediaError(f"'{Path(video).name}' has no video frames.") from None
+                raise
         t = np.asarray(times)
         gaps = np.diff(t)
         # a constant frame rate: use index / fps (immune to rounded timestamps); else the real times
         vfr = len(gaps) > 1 and (gaps.max() - gaps.min()) > 0.25 / fps
-        return self.transcribe_crops(np.stack(crops), fps, np.asarray(corners), threshold, sigma, job,
-                                     times=t - t[0] if vfr else None)
+        return self._result(onset, down, fps, np.asarray(corners), threshold, sigma, t - t[0] if vfr else None)
 
     def transcribe_crops(self, crops: np.ndarray, fps: float, corners: np.ndarray | None = None,
                          threshold: float | None = None, sigma: float | None = None,
                          job: Job | None = None, times: np.ndarray | None = None) -> Transcription:
         onset, down = self.probabilities(crops, job)
+        return self._result(onset, down, fps, corners, threshold, sigma, times)
+
+    def _result(self, onset: np.ndarray, down: np.ndarray, fps: float, corners: np.ndarray | None,
+                threshold: float | None, sigma: float | None, times: np.ndarray | None) -> Transcription:
         thr = self.threshold if threshold is None else float(threshold)
         sg = self.sigma if sigma is None else float(sigma)
         notes = probabilities_to_notes(onset, fps, down, thr, sg, times=times)
         return Transcription(notes, onset, down, fps, np.zeros((4, 2)) if corners is None else corners,
-                             info={"weights": self.entry.name, "threshold": thr, "sigma": sg, "frames": len(crops),
+                             info={"weights": self.entry.name, "threshold": thr, "sigma": sg, "frames": len(onset),
                                    "variable_frame_rate": times is not None}, times=times)
 
 
