@@ -34,7 +34,14 @@ def panel(qtbot):
     p = TrainPanel(Settings())
     qtbot.addWidget(p)
     p.show()
-    qtbot.waitUntil(lambda: p.task_box.count() > 0, timeout=120000)
+    errors: list[str] = []
+    p.errorRaised.connect(lambda m, d: errors.append(f"{m}\n{d}"))
+    try:
+        qtbot.waitUntil(lambda: p.task_box.count() > 0 or bool(errors), timeout=180000)
+    except Exception:   # the child's last words, so that a failure far away (CI) can be read
+        pytest.fail(f"no task list after 180 s; status: {p.status.text()!r}; running: {p.proc.is_running()}; "
+                    f"child output: {list(p.proc.tail)[-30:]}")
+    assert not errors, errors
     yield p
     p.shutdown()
 

@@ -7,7 +7,11 @@ labelled stills of a rendered dataset while the encoder stays frozen.  Options:
 - ``encoder``: the embedding's weights (``fabnet-lite``, ``autoencoder-lite``, ``rotation-lite``, …,
   or ``random:SEED`` for a randomly initialised encoder of the same shape as ``fabnet-lite``);
 - ``target``: ``pose`` (yaw, pitch, roll; the Table-2 analog, MAE in degrees), ``lm68`` or ``lm5``
-  (68 or 5 landmarks; the Table-1 analog, error as % of the inter-ocular distance).
+  (68 or 5 landmarks; the Table-1 analog, error as % of the inter-ocular distance), or
+  ``expression`` (five binary, action-unit-like labels derived from the generator's expression
+  parameters — mouth open, lips rounded, smile, brows raised, eyes closed; binary cross-entropy
+  weighted by inverse label frequency on the training split as the thesis; the Table-3/4 analog,
+  ROC AUC per label and their mean).
 
 The embeddings are computed once per (weights, dataset, split) and cached, so an epoch costs nothing.
 """
@@ -23,7 +27,8 @@ import torch.nn.functional as F
 
 from x2studio.core.atomic import atomic_path
 from x2studio.core.errors import InputError
-from x2studio.models.fabnet import EMBEDDERS, AttributeHead, FAbNetEncoder, to_model_input
+from x2studio.models.fabnet import (EMBEDDERS, EXPRESSION_LABELS, EXPRESSION_THRESHOLDS, AttributeHead, FAbNetEncoder,
+                                   to_model_input)
 from x2studio.models.posemap import DEGREES
 
 from ..data.faces import manifest_hash
@@ -31,11 +36,11 @@ from ..data.stills import StillImages
 from ..loop import Recipe, resolve_weights
 from .posemap import _Pairs, pose_errors
 
-__all__ = ["AttributesTask", "embeddings", "landmark_targets", "landmark_error"]
+__all__ = ["AttributesTask", "embeddings", "landmark_targets", "landmark_error", "expression_targets", "expression_auc"]
 
 log = logging.getLogger(__name__)
 
-TARGETS = {"pose": 3, "lm68": 136, "lm5": 10}
+TARGETS = {"pose": 3, "lm68": 136, "lm5": 10, "expression": len(EXPRESSION_LABELS)}
 # 5-point landmarks from the 68 (MAFL's): eye centres, nose tip, mouth corners
 _LM5 = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47), (30,), (48,), (54,))
 
@@ -46,6 +51,25 @@ def landmark_targets(landmarks: np.ndarray, size: int, target: str) -> np.ndarra
     if target == "lm5":
         lm = np.stack([lm[:, list(ix)].mean(1) for ix in _LM5], 1)
     return (lm / size * 2 - 1).reshape(len(lm), -1)
+
+
+def expression_targets(expression: np.ndarray) -> np.ndarray:
+    """Expression parameters ``(N, 5)`` in [0, 1] → binary labels ``(N, 5)`` (``EXPRESSION_LABELS``)."""
+    return (np.asarray(expression, np.float32) >= np.asarray(EXPRESSION_THRESHOLDS, np.float32)).astype(np.float32)
+
+
+def expression_auc(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """ROC AUC per label (sklearn) and their mean; a label with one class only in ``labels`` is left out."""
+    from sklearn.metrics import roc_auc_score
+
+    out = {}
+    for j, name in enumerate(EXPRESSION_LABELS):
+        y = labels[:, j]
+        if 0 < y.sum() < len(y):
+            out[f"auc_{name.replace(' ', '_')}"] = float(roc_auc_score(y, logits[:, j]))
+    if out:
+        out["auc_mean"] = float(np.mean(list(out.values())))
+    return out
 
 
 def landmark_error(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -159,6 +183,11 @@ class AttributesTask:
         emb = embeddings(enc, f"{ident}_{manifest_hash(data)[:12]}_{split}", stills.images, cache)
         if self.target == "pose":
             y = np.asarray(stills.labels["pose"], np.float32) / DEGREES
+        elif self.target == "expression":
+            y = expression_targets(stills.labels["expression"])
+            if split == "train":    # inverse-frequency weights of the positives (the thesis' weighted BCE)
+                pos = y.mean(0).clip(1e-3, 1 - 1e-3)
+                self.pos_weight = torch.from_numpy(((1 - pos) / pos).astype(np.float32))
         else:
             y = landmark_targets(stills.labels["landmarks"], stills_size(data, split), self.target)
         return _Pairs(emb, y)
@@ -166,6 +195,10 @@ class AttributesTask:
     def loss(self, model, batch):
         e, y = batch
         pred = model(e)
+        if self.target == "expression":
+            w = getattr(self, "pos_weight", None)
+            loss = F.binary_cross_entropy_with_logits(pred, y, pos_weight=None if w is None else w.to(pred.device))
+            return loss, expression_auc(pred.detach().cpu().numpy(), y.cpu().numpy())
         loss = F.mse_loss(pred, y)
         if self.target == "pose":
             return loss, pose_errors(pred.detach() * DEGREES, y * DEGREES)

@@ -28,6 +28,10 @@ __all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "FAbN
 
 # architectures whose ``encoder`` is a face embedding
 EMBEDDERS = ("fabnet", "fabnet-autoencoder", "fabnet-rotation")
+# the binary, action-unit-like expression read-outs (target ``expression`` of the attribute heads):
+# the rendered faces' expression parameters (jaw_open, lip_round, smile, brow_raise, blink) above these
+EXPRESSION_LABELS = ("mouth open", "lips rounded", "smile", "brows raised", "eyes closed")
+EXPRESSION_THRESHOLDS = (0.45, 0.4, 0.5, 0.5, 0.5)
 
 
 def encoder_layers(image_size: int, min_map: int = 1) -> int:
