@@ -131,6 +131,9 @@ class MainWindow(QMainWindow):
         self.panel_list.setCurrentRow(0)
         self.media_panel = self.panels["media"]
         self.media_panel.mediaOpened.connect(self._on_media_opened)
+        self._pending_seek: tuple[str, int] | None = None
+        if "retrieve" in self.panels:
+            self.panels["retrieve"].openRequested.connect(self.open_at)
         central = QWidget(self)
         layout = QHBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -185,7 +188,15 @@ class MainWindow(QMainWindow):
         self.panel_list.setCurrentRow(list(self.panels).index("media"))
         self.media_panel.open_file(path)
 
+    def open_at(self, path: str, frame: int) -> None:
+        """Open a video in the Media panel and go to ``frame`` once it is open (a retrieved face in context)."""
+        self._pending_seek = (str(Path(path)), int(frame))
+        self.open_path(path)
+
     def _on_media_opened(self, path: str) -> None:
+        if self._pending_seek is not None and Path(self._pending_seek[0]) == Path(path):
+            self.media_panel.seek_frame(self._pending_seek[1])
+        self._pending_seek = None
         self.store.add_recent_file(path)
         self._rebuild_recent_menu()
         self.setWindowTitle(f"{Path(path).name} — {APP_NAME}")

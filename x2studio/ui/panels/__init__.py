@@ -12,9 +12,11 @@ from .media_panel import MediaPanel
 from .paint_panel import PaintPanel
 from .pose_panel import PosePanel
 from .reenact_panel import ReenactPanel
+from .retrieve_panel import RetrievePanel
 from .train_panel import TrainPanel
 from .transcribe_panel import TranscribePanel
 
-PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, AudioPanel, PaintPanel, TranscribePanel, TrainPanel]
+PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, AudioPanel, PaintPanel, RetrievePanel, TranscribePanel,
+                 TrainPanel]
 
-__all__ = ["PANEL_CLASSES", "AudioPanel", "MediaPanel", "PaintPanel", "PosePanel", "ReenactPanel", "TrainPanel", "TranscribePanel"]
+__all__ = ["PANEL_CLASSES", "AudioPanel", "MediaPanel", "PaintPanel", "PosePanel", "ReenactPanel", "RetrievePanel", "TrainPanel", "TranscribePanel"]

@@ -176,9 +176,9 @@ class MediaPanel(ClockedPlayback, QWidget):
         self.info_label.setText(" · ".join(info.summary_lines()[1:]))
         self._set_controls_enabled(True)
         self.export_button.setEnabled(self.has_video)
-        self.mediaOpened.emit(str(info.path))
-        self.statusMessage.emit(f"Opened {info.path.name}")
         self.seek_frame(0)
+        self.mediaOpened.emit(str(info.path))      # after the first frame: a listener may go elsewhere
+        self.statusMessage.emit(f"Opened {info.path.name}")
 
     def _on_server_audio(self, clip: AudioClip, envelope: tuple[np.ndarray, np.ndarray]) -> None:
         self._draw_waveform(clip, envelope)

@@ -1,0 +1,495 @@
+"""The Retrieve panel: build a gallery of faces from images and videos, then find the faces most
+alike in pose and expression to a query face (an image, a video frame or the webcam), with the
+attributes read from the embedding drawn on the query and the results.
+
+Everything that touches the model or the disk runs as a job (:class:`~x2studio.workers.jobs.JobRunner`):
+building the gallery (progress and cancel; an interrupted build resumes where it stopped), the
+query, and reading a result's frame in context.  On first show the panel builds a small gallery of
+the bundled demo faces and queries it with one of them, so it shows what it does at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+                               QListView, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QSplitter, QVBoxLayout,
+                               QWidget)
+
+from ...core.settings import Settings
+from ...media.image import IMAGE_SUFFIXES
+from ...workers.jobs import JobRunner
+from ...workers.media import to_qimage
+from ..widgets.image_view import ImageView, demo_file
+from .common import SOURCE_FILTER, fill_weights_box
+
+__all__ = ["RetrievePanel", "draw_attributes"]
+
+log = logging.getLogger(__name__)
+TILE = 112
+DEMO_FILES = ("face_0.png", "face_1.png", "face_2.png", "face_3.png", "face_4.png", "talking_3.mp4")
+
+
+def draw_attributes(rgb: np.ndarray, attrs: dict | None, size: int, pose_text: bool = True) -> np.ndarray:
+    """``rgb`` resized to ``size``² with the read-out landmarks (green dots) and pose (yaw/pitch/roll)
+    drawn on it; landmarks are in the pixels of ``rgb``."""
+    out = cv2.resize(np.ascontiguousarray(rgb), (size, size), interpolation=cv2.INTER_AREA if rgb.shape[0] > size
+                     else cv2.INTER_LINEAR)
+    if not attrs:
+        return out
+    if attrs.get("landmarks") is not None:
+        s = size / rgb.shape[1]
+        for x, y in np.asarray(attrs["landmarks"]) * s:
+            cv2.circle(out, (int(round(x)), int(round(y))), max(1, size // 90), (60, 255, 90), -1, cv2.LINE_AA)
+    if pose_text and "pose" in attrs:
+        p = attrs["pose"]
+        text = f"y{p['yaw']:+.0f} p{p['pitch']:+.0f} r{p['roll']:+.0f}"
+        scale = size / 320
+        cv2.putText(out, text, (3, size - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(out, text, (3, size - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def _attr_html(attrs: dict | None, source: str = "") -> str:
+    if not attrs:
+        return ""
+    rows = []
+    if "pose" in attrs:
+        p = attrs["pose"]
+        rows.append(f"<b>Pose</b>: yaw {p['yaw']:+.1f}°, pitch {p['pitch']:+.1f}°, roll {p['roll']:+.1f}°")
+    if "expression" in attrs:
+        rows.append("<b>Expression</b>" + (f" <small>({source})</small>" if source else ""))
+    return "<br>".join(rows)
+
+
+class ExpressionBars(QWidget):
+    """One horizontal bar per expression read-out (0…1), with its value and name."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.values: dict[str, float] = {}
+        self.setMinimumHeight(5 * 17)
+
+    def set_values(self, values: dict[str, float] | None) -> None:
+        self.values = dict(values or {})
+        self.setMinimumHeight(max(1, len(self.values)) * 17)
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        from PySide6.QtGui import QColor, QPainter
+
+        painter = QPainter(self)
+        pal = self.palette()
+        bar_w = 90
+        for i, (name, v) in enumerate(self.values.items()):
+            y = i * 17 + 2
+            painter.fillRect(0, y, bar_w, 12, pal.mid())
+            painter.fillRect(0, y, int(round(bar_w * min(max(v, 0.0), 1.0))), 12, QColor(74, 144, 217))
+            painter.setPen(pal.windowText().color())
+            painter.drawText(bar_w + 6, y + 11, f"{v:.2f}  {name}")
+        painter.end()
+
+
+class RetrievePanel(QWidget):
+    panel_id = "retrieve"
+    title = "Retrieve"
+
+    errorRaised = Signal(str, str)
+    statusMessage = Signal(str)
+    resultsShown = Signal(object)          # the list of hits (dicts)
+    galleryBuilt = Signal(object)          # the build report
+    openRequested = Signal(str, int)       # a video to open in the Media panel at this frame
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.device = "cpu"
+        self.jobs = JobRunner(self)
+        self._embedder = None                # built in a job, used by one job at a time
+        self._busy = None                    # the running JobHandle
+        self._started = False
+        self.query_path: str | None = None
+        self.results: list[dict] = []
+        self.query_info: dict | None = None
+        self._camera = None
+
+        from ...core import paths
+
+        self.gallery_edit = QLineEdit(str(paths.data_dir() / "galleries" / "demo"), self)
+        self.gallery_edit.setToolTip("The gallery index folder (made by 'Add to gallery' or 'x2studio embed')")
+        self.gallery_button = QPushButton("Gallery…", self)
+        self.gallery_button.clicked.connect(self._choose_gallery)
+        self.add_button = QPushButton("Add faces…", self)
+        self.add_button.setToolTip("Embed the faces of a folder of images and videos (only new or changed files)")
+        self.add_button.clicked.connect(self._choose_add)
+        self.fps_spin = QDoubleSpinBox(self)
+        self.fps_spin.setRange(0.1, 30.0)
+        self.fps_spin.setValue(1.0)
+        self.fps_spin.setSuffix(" fps")
+        self.fps_spin.setToolTip("Video frames sampled per second when a new gallery is built")
+        self.weights_box = QComboBox(self)
+        self.weights_box.setToolTip("The face embedding (a new gallery is built with it; a gallery keeps its own)")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        top = QHBoxLayout()
+        self.gallery_edit.setMinimumWidth(60)
+        for w in (self.gallery_button, self.gallery_edit, self.add_button, self.fps_spin, self.weights_box,
+                  self.cancel_button):
+            top.addWidget(w, 1 if w is self.gallery_edit else 0)
+
+        self.query_button = QPushButton("Query…", self)
+        self.query_button.setToolTip("Find the faces most alike to the face of an image or of a video's frame")
+        self.query_button.clicked.connect(self._choose_query)
+        self.time_spin = QDoubleSpinBox(self)
+        self.time_spin.setRange(0.0, 99999.0)
+        self.time_spin.setDecimals(2)
+        self.time_spin.setSuffix(" s")
+        self.time_spin.setToolTip("For a video query: the frame at this time")
+        self.time_spin.editingFinished.connect(self._requery)
+        self.camera_button = QPushButton("Webcam", self)
+        self.camera_button.setToolTip("Query with a frame from the webcam")
+        self.camera_button.clicked.connect(self.query_webcam)
+        self.k_spin = QSpinBox(self)
+        self.k_spin.setRange(1, 200)
+        self.k_spin.setValue(12)
+        self.k_spin.setToolTip("How many neighbours to show")
+        self.k_spin.editingFinished.connect(self._requery)
+        self.exclude_box = QCheckBox("Other files only", self)
+        self.exclude_box.setToolTip("Leave out the faces of the query's own file (results across videos)")
+        self.exclude_box.setChecked(True)
+        self.exclude_box.toggled.connect(lambda _c: self._requery())
+        self.overlay_box = QCheckBox("Attributes", self)
+        self.overlay_box.setChecked(True)
+        self.overlay_box.setToolTip("Draw the landmarks and pose read from the embedding")
+        self.overlay_box.toggled.connect(lambda _c: self._show_results())
+        qrow = QHBoxLayout()
+        for w in (self.query_button, self.time_spin, self.camera_button, self.k_spin, self.exclude_box,
+                  self.overlay_box):
+            qrow.addWidget(w)
+        qrow.addStretch(1)
+
+        self.query_view = ImageView("query face", self)
+        self.query_view.setMinimumSize(150, 150)
+        self.query_attrs = QLabel("", self)
+        self.query_attrs.setTextFormat(Qt.TextFormat.RichText)
+        self.query_attrs.setWordWrap(True)
+        self.query_bars = ExpressionBars(self)
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Query", self))
+        left.addWidget(self.query_view, 1)
+        left.addWidget(self.query_attrs)
+        left.addWidget(self.query_bars)
+        left_w = QWidget(self)
+        left_w.setLayout(left)
+
+        self.grid = QListWidget(self)
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setIconSize(QSize(TILE, TILE))
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setMovement(QListView.Movement.Static)
+        self.grid.setSpacing(6)
+        self.grid.setWordWrap(True)
+        self.grid.setGridSize(QSize(TILE + 24, TILE + 44))
+        self.grid.currentRowChanged.connect(self._on_pick)
+        self.grid.itemDoubleClicked.connect(self._on_open)
+
+        self.context_view = ImageView("a result in its picture", self)
+        self.context_view.setMinimumSize(150, 120)
+        self.context_text = QLabel("Click a result to see it in its picture; double-click a video's to open it "
+                                   "in the Media panel.", self)
+        self.context_text.setTextFormat(Qt.TextFormat.RichText)
+        self.context_text.setWordWrap(True)
+        self.context_bars = ExpressionBars(self)
+        right = QVBoxLayout()
+        right.addWidget(QLabel("In context", self))
+        right.addWidget(self.context_view, 1)
+        right.addWidget(self.context_text)
+        right.addWidget(self.context_bars)
+        right_w = QWidget(self)
+        right_w.setLayout(right)
+
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(left_w)
+        split.addWidget(self.grid)
+        split.addWidget(right_w)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 5)
+        split.setStretchFactor(2, 3)
+        split.setSizes([270, 620, 330])
+
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(qrow)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.status)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ start-up
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._started:
+            self._started = True
+            self.refresh_weights()
+            self.start_demo()
+
+    def refresh_weights(self) -> None:
+        from ...models.fabnet import EMBEDDERS
+        from ...weights.registry import WeightsRegistry
+
+        reg = WeightsRegistry()
+        names = [n for a in EMBEDDERS for n in reg.names(a)]
+        fill_weights_box(self.weights_box, names, preferred="fabnet-lite")
+        if not names:
+            self.status.setText("No face embedding is installed: train 'fabnet' in the Train panel.")
+
+    def set_device(self, device: str) -> None:
+        if device != self.device:
+            self.device = device
+            self._embedder = None
+
+    def start_demo(self) -> None:
+        """Build (or reuse) the gallery of the bundled demo faces and query it with one of them."""
+        files = [demo_file(n) for n in DEMO_FILES]
+        files = [f for f in files if f.is_file()]
+        if not files or not self.weights_box.count():
+            return
+        query = demo_file("face_2.png")
+        self.build_gallery(files, then_query=str(query) if query.is_file() else None)
+
+    # ------------------------------------------------------------------ jobs
+    def _embedder_for(self, weights: str):
+        """(Job thread) the embedder, kept between jobs while weights and device stay the same."""
+        from ...pipelines.retrieval import FaceEmbedder
+
+        e = self._embedder
+        if e is None or e.model["name"] != weights or str(e.device) != self.device:
+            e = FaceEmbedder(weights, device=self.device)
+            self._embedder = e
+        return e
+
+    def _gallery_weights(self, root: Path) -> str:
+        import json
+
+        try:
+            return json.loads((root / "index.json").read_text())["model"]["name"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.weights_box.currentText() or "fabnet-lite"
+
+    def _run(self, title: str, work, on_success, status: str) -> None:
+        if self._busy is not None and self._busy.is_running():
+            self.status.setText("Busy: wait for the current job, or cancel it.")
+            return
+        self.status.setText(status)
+        handle = self.jobs.start(title, work, on_success=on_success, on_failure=self._on_failed)
+        handle.progress.connect(lambda ev: self.status.setText(
+            f"{status} {100 * (ev.fraction or 0):.0f}% {ev.message}"))
+        handle.cancelled.connect(lambda: self.status.setText(f"{title}: cancelled. Adding the same files again "
+                                                             "continues where it stopped."))
+        handle.ended.connect(lambda _h: self._update_buttons())
+        self._busy = handle
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        if self._busy is not None:
+            self._busy.cancel()
+
+    def _on_failed(self, message: str, details: str = "") -> None:
+        self.status.setText(message)
+        self.errorRaised.emit(message, details)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ gallery
+    def _choose_gallery(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Gallery index folder", self.gallery_edit.text())
+        if path:
+            self.gallery_edit.setText(path)
+            self._requery()
+
+    def _choose_add(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add the faces of this folder's images and videos")
+        if path:
+            self.build_gallery([Path(path)])
+
+    def build_gallery(self, inputs: list[Path], then_query: str | None = None) -> None:
+        """Embed the faces of ``inputs`` into the gallery folder (new or changed files only), as a job."""
+        from ...pipelines.retrieval import Gallery
+
+        root = Path(self.gallery_edit.text().strip()).expanduser()
+        new = not (root / "index.json").is_file()
+        weights = self.weights_box.currentText() if new else self._gallery_weights(root)
+        fps = self.fps_spin.value()
+
+        def work(job):
+            emb = self._embedder_for(weights)
+            g = Gallery(root, emb, create=new, fps=fps)
+            return g.add(inputs, job=job)
+
+        def done(rep) -> None:
+            self.status.setText(f"Gallery {root.name}: " + "; ".join(rep.lines()))
+            self.galleryBuilt.emit(rep)
+            if then_query:
+                self.query_file(then_query)
+            else:
+                self._requery()
+
+        self._run("Building the gallery", work, done, f"Gallery {root.name}:")
+
+    # ------------------------------------------------------------------ queries
+    def _choose_query(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Query image or video", "", SOURCE_FILTER)
+        if path:
+            self.query_file(path)
+
+    def _requery(self) -> None:
+        if self.query_path:
+            self.query_file(self.query_path)
+
+    def query_file(self, path: str, time_s: float | None = None) -> None:
+        """Query with the face of an image, or of a video's frame at ``time_s`` (the time field)."""
+        self.query_path = str(path)
+        is_video = Path(path).suffix.lower() not in IMAGE_SUFFIXES
+        self.time_spin.setEnabled(is_video)
+        if time_s is not None:
+            self.time_spin.setValue(time_s)
+        t = self.time_spin.value() if is_video else None
+        self._query(lambda emb: _face_of_file(emb, path, t), Path(path).name + (f" at {t:.2f} s" if is_video else ""))
+
+    def query_rgb(self, rgb: np.ndarray, label: str = "webcam frame") -> None:
+        """Query with the largest face of a picture (the webcam's, say)."""
+        self.query_path = None
+        self._query(lambda emb: (emb.face(rgb, f"the {label}"), rgb), label)
+
+    def query_webcam(self, index: int = 0) -> None:
+        from ...workers.reenact import CameraReader
+
+        if self._camera is None:
+            self._camera = CameraReader(self)
+            self._camera.frame.connect(self._on_camera_frame)
+            self._camera.failed.connect(lambda m: self._on_failed(f"Webcam: {m}"))
+        self.status.setText("Grabbing a webcam frame…")
+        self._camera.start(index)
+
+    def _on_camera_frame(self, rgb) -> None:
+        if self._camera is not None:
+            self._camera.stop()
+        self.query_rgb(np.asarray(rgb), "webcam frame")
+
+    def _query(self, find_face, label: str) -> None:
+        from ...pipelines.retrieval import Gallery
+
+        root = Path(self.gallery_edit.text().strip()).expanduser()
+        weights = self._gallery_weights(root)
+        k, exclude = self.k_spin.value(), self.exclude_box.isChecked()
+
+        def work(job):
+            emb = self._embedder_for(weights)
+            g = Gallery(root, emb)
+            face, _picture = find_face(emb)
+            job.check()
+            q = emb.embed([face.image])[0]
+            hits = g.search(q, k, exclude_sources=[face.source] if exclude and face.source else [])
+            thumbs = [g.thumb(h.row) for h in hits]
+            big = [cv2.resize(t, (emb.crop_size, emb.crop_size), interpolation=cv2.INTER_CUBIC) for t in thumbs]
+            attrs = emb.attributes([face.image] + big)
+            return {"face": face.image, "query_attrs": attrs[0], "label": label, "faces": g.size,
+                    "hits": [{**h.to_dict(), "row": h.row, "thumb": t, "attrs": a}
+                             for h, t, a in zip(hits, big, attrs[1:])],
+                    "expression_source": emb.expression_source, "model": emb.model["name"]}
+
+        self._run("Searching the gallery", work, self._on_results, f"Searching for {label}…")
+
+    def _on_results(self, out: dict) -> None:
+        self.query_info = out
+        self.results = out["hits"]
+        self._show_results()
+        n = len(self.results)
+        self.status.setText(f"{n} nearest of {out['faces']} faces to the face in {out['label']} "
+                            f"(embedding {out['model']}, cosine similarity).")
+        self.resultsShown.emit(self.results)
+
+    def _show_results(self) -> None:
+        out = self.query_info
+        if out is None:
+            return
+        overlay = self.overlay_box.isChecked()
+        self.query_view.set_image(to_qimage(draw_attributes(out["face"], out["query_attrs"] if overlay else None, 256)))
+        self.query_attrs.setText(_attr_html(out["query_attrs"], out.get("expression_source", "")))
+        self.query_bars.set_values(out["query_attrs"].get("expression"))
+        self.grid.clear()
+        for h in self.results:
+            img = draw_attributes(h["thumb"], h["attrs"] if overlay else None, TILE, pose_text=False)
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(img))), f"{h['score']:.3f}\n{_short(h)}")
+            item.setToolTip(f"{h['source']}" + (f"\n{h['time_s']:.2f} s (frame {h['frame']})"
+                                                 if not _is_image(h["source"]) else ""))
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
+            self.grid.addItem(item)
+
+    # ------------------------------------------------------------------ context
+    def _on_pick(self, row: int) -> None:
+        if not 0 <= row < len(self.results):
+            return
+        h = self.results[row]
+
+        def work(job):
+            from ...media.image import read_image
+            from ...media.video import VideoReader
+
+            if _is_image(h["source"]):
+                rgb = read_image(h["source"])
+            else:
+                with VideoReader(h["source"]) as rd:
+                    rgb = rd.read(int(h["frame"])).image
+            rgb = np.ascontiguousarray(rgb)
+            x0, y0, x1, y1 = (int(round(v)) for v in h["box"])
+            cv2.rectangle(rgb, (x0, y0), (x1, y1), (255, 200, 0), max(2, rgb.shape[1] // 300), cv2.LINE_AA)
+            return rgb
+
+        def done(rgb) -> None:
+            self.context_view.set_image(to_qimage(rgb))
+            where = "" if _is_image(h["source"]) else f" at {h['time_s']:.2f} s (frame {h['frame']})"
+            self.context_text.setText(f"<b>{Path(h['source']).name}</b>{where} — similarity {h['score']:.3f}<br>"
+                                      + _attr_html(h["attrs"], (self.query_info or {}).get("expression_source", "")))
+            self.context_bars.set_values(h["attrs"].get("expression"))
+            self.status.setText(f"Result {row + 1}: {Path(h['source']).name}{where}.")
+
+        self._run("Reading the frame", work, done, "Reading the frame…")
+
+    def _on_open(self, item: QListWidgetItem) -> None:
+        row = self.grid.row(item)
+        if 0 <= row < len(self.results) and not _is_image(self.results[row]["source"]):
+            self.openRequested.emit(self.results[row]["source"], int(self.results[row]["frame"]))
+
+    # ------------------------------------------------------------------ state
+    def _update_buttons(self) -> None:
+        busy = self._busy is not None and self._busy.is_running()
+        for w in (self.add_button, self.query_button, self.camera_button, self.gallery_button):
+            w.setEnabled(not busy and bool(self.weights_box.count()))
+        self.cancel_button.setEnabled(busy)
+
+    def shutdown(self) -> None:
+        if self._camera is not None:
+            self._camera.stop()
+        self.jobs.shutdown()
+
+
+def _is_image(source: str) -> bool:
+    return Path(source).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _short(h: dict) -> str:
+    name = Path(h["source"]).name
+    name = name if len(name) <= 16 else name[:13] + "…"
+    return name if _is_image(h["source"]) else f"{name} {h['time_s']:.1f}s"
+
+
+def _face_of_file(emb, path: str, t: float | None):
+    from ...pipelines.retrieval import query_faces
+
+    return query_faces(emb, path, t)
