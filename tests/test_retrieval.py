@@ -97,23 +97,15 @@ def test_gallery_bad_input(embedder, media: Path, tmp_path: Path) -> None:
 
 
 def _fake_gallery(root: Path, n_files: int = 3, per_file: int = 1500, dim: int = 256, seed: int = 0) -> Gallery:
-    """A gallery of clustered synthetic unit vectors, written in the index format."""
+    """A gallery of clustered synthetic unit vectors (low intrinsic dimension, as embeddings are)."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(200, 16)).astype(np.float32)
     proj = rng.normal(size=(16, dim)).astype(np.float32)
-    (root / "shards").mkdir(parents=True)
-    files = {}
+    g = Gallery(root, create=True, model={"name": "fake", "sha256": "0", "dim": dim})
     for i in range(n_files):
         z = centres[rng.integers(0, 200, per_file)] + 0.4 * rng.normal(size=(per_file, 16)).astype(np.float32)
-        v = z @ proj + 0.2 * rng.normal(size=(per_file, dim)).astype(np.float32)
-        v /= np.linalg.norm(v, axis=1, keepdims=True)
-        np.savez(root / "shards" / f"f{i}.npz", vectors=v.astype(np.float32), frame=np.arange(per_file),
-                 time=np.arange(per_file) / 25.0, box=np.zeros((per_file, 4), np.float32),
-                 thumbs=np.zeros((per_file, 4, 4, 3), np.uint8))
-        files[f"/videos/v{i}.mp4"] = {"stamp": [1, 1], "faces": per_file, "status": "ok", "shard": f"shards/f{i}.npz"}
-    meta = {"version": 1, "model": {"name": "fake", "sha256": "0", "dim": dim}, "fps": 1.0, "max_faces": 1,
-            "files": files}
-    (root / "index.json").write_text(json.dumps(meta))
+        g.add_vectors(f"/videos/v{i}.mp4", z @ proj + 0.2 * rng.normal(size=(per_file, dim)).astype(np.float32),
+                      times=np.arange(per_file) / 25.0)
     return Gallery(root)
 
 
@@ -135,6 +127,9 @@ def test_approximate_index_recall_and_filters(tmp_path: Path, monkeypatch) -> No
     assert np.mean(rec) >= 0.9
     hits = g2.search(qs[0], 10, exclude_sources=["/videos/v0.mp4"])
     assert len(hits) == 10 and all(h.source != "/videos/v0.mp4" for h in hits)
+    assert g2.thumb(hits[0].row) is None          # embeddings added without pictures
+    with pytest.raises(InputError, match="shape"):
+        g2.add_vectors("/videos/bad.mp4", np.zeros((3, 5)))
     # the gallery changes: the saved approximate index is stale and exact search takes over
     meta = json.loads((tmp_path / "idx" / "index.json").read_text())
     del meta["files"]["/videos/v2.mp4"]

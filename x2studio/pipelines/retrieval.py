@@ -295,7 +295,7 @@ class Gallery:
     """A retrieval index on disk (see the module's docstring)."""
 
     def __init__(self, root: str | Path, embedder: FaceEmbedder | None = None, *, create: bool = False,
-                 fps: float = 1.0, max_faces: int = 4) -> None:
+                 fps: float = 1.0, max_faces: int = 4, model: dict | None = None) -> None:
         self.root = Path(root).expanduser()
         self.embedder = embedder
         meta = self.root / "index.json"
@@ -315,11 +315,11 @@ class Gallery:
             if self.root.is_dir() and any(self.root.iterdir()):
                 raise InputError(f"'{self.root}' is not empty and holds no gallery index.",
                                  "Choose a new folder for the index.")
-            if embedder is None:
+            if embedder is None and model is None:
                 raise InputError("Building a gallery needs a face embedder.")
             if not (fps > 0 and math.isfinite(fps)) or max_faces < 1:
                 raise InputError("The sampling rate must be above 0 and at least one face per picture allowed.")
-            self.meta = {"version": INDEX_VERSION, "model": embedder.model, "fps": float(fps),
+            self.meta = {"version": INDEX_VERSION, "model": embedder.model if embedder else dict(model), "fps": float(fps),
                          "max_faces": int(max_faces), "files": {}}
         else:
             raise InputError(f"No gallery index in '{self.root}'.", "Build one with 'x2studio embed DIR -o INDEX'.")
@@ -390,16 +390,10 @@ class Gallery:
                    else "video"}
             if faces:
                 vec = self.embedder.embed([c.image for c in faces])
-                shard = f"shards/{_file_key(f)}.npz"
-                with atomic_path(self.root / shard) as tmp:
-                    with open(tmp, "wb") as fh:
-                        np.savez_compressed(
-                            fh, vectors=vec.astype(np.float32), frame=np.array([c.frame for c in faces], np.int64),
-                            time=np.array([c.time_s for c in faces], np.float64),
-                            box=np.stack([c.box for c in faces]).astype(np.float32),
-                            thumbs=np.stack([cv2.resize(c.image, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
-                                             for c in faces]))
-                rec.update(status="ok", shard=shard)
+                rec.update(status="ok", shard=self._write_shard(
+                    f, vec, np.array([c.frame for c in faces], np.int64), np.array([c.time_s for c in faces]),
+                    np.stack([c.box for c in faces]),
+                    np.stack([cv2.resize(c.image, (THUMB, THUMB), interpolation=cv2.INTER_AREA) for c in faces])))
             else:
                 rec["status"] = "no-face"
                 rep.no_face.append(f.name)
@@ -422,6 +416,37 @@ class Gallery:
             self.build_ann(job=job)
             rep.approximate = True
         return rep
+
+    def _write_shard(self, source: Path | str, vectors, frames, times, boxes, thumbs, compress: bool = True) -> str:
+        shard = f"shards/{_file_key(Path(source))}.npz"
+        with atomic_path(self.root / shard) as tmp:
+            with open(tmp, "wb") as fh:
+                (np.savez_compressed if compress else np.savez)(fh, vectors=np.asarray(vectors, np.float32), frame=np.asarray(frames, np.int64),
+                                    time=np.asarray(times, np.float64), box=np.asarray(boxes, np.float32),
+                                    thumbs=np.asarray(thumbs, np.uint8))
+        return shard
+
+    def add_vectors(self, source: str, vectors: np.ndarray, frames: np.ndarray | None = None,
+                    times: np.ndarray | None = None, boxes: np.ndarray | None = None,
+                    thumbs: np.ndarray | None = None) -> None:
+        """Add embeddings computed elsewhere (with the same weights) as the faces of ``source``
+        (replacing its earlier ones); unit-normalised here."""
+        v = np.asarray(vectors, np.float32)
+        if v.ndim != 2 or v.shape[1] != int(self.meta["model"].get("dim", v.shape[1])) or not len(v):
+            raise InputError(f"Expected embeddings of shape (N, {self.meta['model'].get('dim')}), got {v.shape}.")
+        if not np.isfinite(v).all():
+            raise InputError("The embeddings contain NaN or infinite values.")
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        n = len(v)
+        (self.root / "shards").mkdir(parents=True, exist_ok=True)
+        self._drop(source)
+        shard = self._write_shard(source, v, np.arange(n) if frames is None else frames,
+                                  np.zeros(n) if times is None else times,
+                                  np.zeros((n, 4)) if boxes is None else boxes,
+                                  np.zeros((n, 1, 1, 3), np.uint8) if thumbs is None else thumbs, compress=False)
+        self.meta["files"][source] = {"stamp": None, "faces": n, "status": "ok", "shard": shard, "kind": "vectors"}
+        self._save_meta()
+        self._cache = None
 
     def _drop(self, key: str) -> None:
         r = self.meta["files"].pop(key, None)
@@ -473,12 +498,14 @@ class Gallery:
     def vectors(self) -> np.ndarray:
         return self._load()["vectors"]
 
-    def thumb(self, row: int) -> np.ndarray:
+    def thumb(self, row: int) -> np.ndarray | None:
+        """The stored thumbnail of a face (None for embeddings added without pictures)."""
         d = self._load()
         src = d["sources"][int(d["source"][row])]
         first = int(np.searchsorted(d["source"], d["source"][row]))
         with np.load(self.root / self.meta["files"][src]["shard"], allow_pickle=False) as z:
-            return z["thumbs"][row - first]
+            t = z["thumbs"][row - first]
+        return t if t.shape[0] > 1 else None
 
     def _hit(self, row: int, score: float) -> Hit:
         d = self._load()

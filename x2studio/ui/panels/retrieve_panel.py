@@ -395,7 +395,7 @@ class RetrievePanel(QWidget):
             job.check()
             q = emb.embed([face.image])[0]
             hits = g.search(q, k, exclude_sources=[face.source] if exclude and face.source else [])
-            thumbs = [g.thumb(h.row) for h in hits]
+            thumbs = [_grey_if_none(g.thumb(h.row)) for h in hits]
             big = [cv2.resize(t, (emb.crop_size, emb.crop_size), interpolation=cv2.INTER_CUBIC) for t in thumbs]
             attrs = emb.attributes([face.image] + big)
             return {"face": face.image, "query_attrs": attrs[0], "label": label, "faces": g.size,
@@ -477,6 +477,11 @@ class RetrievePanel(QWidget):
         if self._camera is not None:
             self._camera.stop()
         self.jobs.shutdown()
+
+
+def _grey_if_none(thumb):
+    """A stored thumbnail, or a grey tile for embeddings that came without pictures."""
+    return thumb if thumb is not None else np.full((64, 64, 3), 128, np.uint8)
 
 
 def _is_image(source: str) -> bool:
