@@ -8,7 +8,10 @@ Rows (frames/s, higher is better):
   rectification, the network over every 5-frame window, post-processing;
 - the network alone over the frame sequence (:meth:`PianoNet.forward_sequence`, each frame's first
   stage once), against the baseline of feeding each 5-frame window separately (:meth:`forward`);
-- with ``--paper``: the same network rows at the paper's size (full ResNet-18, 145×800).
+- with ``--paper``: the same network rows at the paper's size (full ResNet-18, 145×800);
+- with ``--network-only``: only the network rows (no video: runs where PyAV is absent, e.g. a GPU
+  machine), plus training steps/s (forward + backward + Adam, batch 32 windows) in fp32 against the
+  same step under bf16 autocast (CUDA) — the paper recipe's cost.
 
 Baselines, in the same process: decoding the same video with ``VideoReader`` (the floor of the
 whole transcription), and the per-window forward (the floor without frame sharing).
@@ -51,12 +54,62 @@ def _net_rows(model, n: int, device: str, label: str) -> list[tuple[str, str, fl
     return [(f"network, {label}", "frames/s", n / t_seq, n / t_win)]
 
 
+def _train_rows(model, device: str, label: str, batch: int = 32, steps: int = 10) -> list[tuple[str, str, float, float]]:
+    from x2studio.models.piano import balanced_bce
+
+    model = model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), 1e-4)
+    x = torch.rand(batch, 5, model.height, model.width, device=device)
+    y = (torch.rand(batch, 88, device=device) < 0.05).float()
+
+    def step(amp: bool) -> None:
+        with torch.autocast("cuda", torch.bfloat16, enabled=amp):
+            out = model(x)
+            loss = sum(balanced_bce(v.float(), y) for v in out.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    rates = []
+    for amp in (False, device.startswith("cuda")):
+        step(amp)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step(amp)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        rates.append(steps / (time.perf_counter() - t0))
+    return [(f"training step, {label}, batch {batch}", "steps/s", rates[0], rates[1])]
+
+
+def network_only(args) -> int:
+    from x2studio.models.piano import PianoNet
+
+    rows = []
+    lite = PianoNet("slope", base=16, height=72, width=400, head="columns")
+    rows += _net_rows(lite, 500, args.device, "lite slope base 16, 72x400")
+    rows += _train_rows(lite, args.device, "lite slope")
+    if args.paper:
+        for arch in ("resnet", "aggregation", "slope"):
+            net = PianoNet(arch, base=64, height=145, width=800)
+            rows += _net_rows(net, 256, args.device, f"paper {arch}, 145x800")
+            rows += _train_rows(net, args.device, f"paper {arch}")
+    print_table(rows, ["the network fed window by window (forward) for the network rows;",
+                       "fp32 for the training rows: the ratio is fp32 / bf16 autocast (1.00 on a CPU)"], args.device)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--paper", action="store_true", help="also the paper-size network")
+    ap.add_argument("--network-only", action="store_true", help="network and training rows only (no video)")
     args = ap.parse_args(argv)
+    if args.network_only:
+        return network_only(args)
     from x2studio.media.video import VideoReader, VideoWriter
     from x2studio.models.piano import PianoNet
     from x2studio.pipelines.piano import PianoTranscriber, keyboard_of

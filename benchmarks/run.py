@@ -26,14 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from x2studio.media.midi import NoteEvent, notes_to_pretty_midi  # noqa: E402
-from x2studio.media.synth import render_notes, resolve_soundfont  # noqa: E402
-from x2studio.media.video import VideoReader, VideoWriter  # noqa: E402
+# the media stack is imported where it is used, so that print_table/machine/device also work on a
+# machine without it (a GPU machine running only the network benchmarks)
 
 
 def _frames(w: int, h: int, n: int) -> list[np.ndarray]:
@@ -49,6 +47,10 @@ def _timed(fn) -> float:
 
 
 def bench_encode(w: int, h: int, n: int, folder: Path) -> tuple[float, float, Path]:
+    import av
+
+    from x2studio.media.video import VideoWriter
+
     frames = _frames(w, h, n)
     ours = folder / f"ours_{w}x{h}.mp4"
 
@@ -74,6 +76,10 @@ def bench_encode(w: int, h: int, n: int, folder: Path) -> tuple[float, float, Pa
 
 
 def bench_decode(path: Path, n: int) -> tuple[float, float]:
+    import av
+
+    from x2studio.media.video import VideoReader
+
     def run_ours() -> None:
         with VideoReader(path) as r:
             for _ in r:
@@ -92,6 +98,9 @@ def bench_decode(path: Path, n: int) -> tuple[float, float]:
 
 
 def bench_synth(seconds: float) -> tuple[float, float]:
+    from x2studio.media.midi import NoteEvent, notes_to_pretty_midi
+    from x2studio.media.synth import render_notes, resolve_soundfont
+
     import pretty_midi  # noqa: F401
 
     rng = np.random.default_rng(1)
@@ -153,6 +162,7 @@ def bench_piano(seconds: float, folder: Path) -> tuple[float, float]:
     keys, camera, FluidSynth audio, H.264/AAC) vs. encoding the same number of frames of one
     rendered image (the encoder floor)."""
     from training.synth.piano import plan_clip, write_clip
+    from x2studio.media.video import VideoWriter
     from training.synth.piano_render import PianoRenderer, sample_camera, sample_style
 
     clip = plan_clip(7, 0, seconds, (960, 540))
