@@ -62,14 +62,14 @@ def _qps(fn, queries) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--faces", type=int, default=10_000, help="gallery size for the build and exact rows")
+    ap.add_argument("--faces", type=int, default=10_000, help="gallery size for the build and exact rows (0: skip them)")
     ap.add_argument("--million", type=int, default=1_000_000, help="gallery size for the approximate row")
     ap.add_argument("--quick", action="store_true", help="1 000 faces and 200 000 vectors")
     args = ap.parse_args(argv)
     if args.quick:
         args.faces, args.million = 1000, 200_000
-    from x2studio.media.video import VideoReader, VideoWriter
-    from x2studio.pipelines.retrieval import FaceEmbedder, Gallery
+    from x2studio.media.video import VideoReader
+    from x2studio.pipelines.retrieval import FaceEmbedder
 
     emb = FaceEmbedder("fabnet-lite", device=args.device, detector="haar")
     rows, notes = [], []
@@ -92,58 +92,69 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        # gallery build: a video of args.faces frames, one face each, every frame sampled
-        video = tmp / "faces.mp4"
-        with VideoWriter(video, fps, size) as vw:
-            for k in range(args.faces):
-                vw.write(frames[k % len(frames)])
-        t0 = time.perf_counter()
-        with VideoReader(video) as rd:
-            for _ in rd.frames():
-                pass
-        t_dec = time.perf_counter() - t0
-        g = Gallery(tmp / "idx", emb, create=True, fps=fps, max_faces=1)
-        t0 = time.perf_counter()
-        rep = g.add([video])
-        t_build = time.perf_counter() - t0
-        rows.append((f"gallery build, {rep.faces} faces from a {size[0]}x{size[1]} video", "faces/s",
-                     rep.faces / t_build, args.faces / t_dec))
-        notes.append(f"gallery build: {rep.faces} faces in {t_build:.1f} s")
-
-        # exact query at args.faces
-        x = g.vectors
-        qs = x[np.random.default_rng(1).choice(len(x), 200)]
-        exact = _qps(lambda q: g.search(q, 10, exact=True), qs)
-        full_sort = _qps(lambda q: np.argsort(-(x @ q))[:10], qs)
-        rows.append((f"query, exact, {len(x)} faces", "queries/s", exact, full_sort))
-        notes.append(f"exact query at {len(x)} faces: {1000 / exact:.2f} ms")
-
-        # approximate at args.million
-        big = Gallery(tmp / "big", create=True, model=emb.model)
-        vec = synthetic_vectors(args.million + 200, seed=2)
-        fresh, vec = vec[:200], vec[200:]
-        for i in range(0, len(vec), 250_000):
-            big.add_vectors(f"/synthetic/part{i // 250_000}.mp4", vec[i:i + 250_000])
-        big = Gallery(tmp / "big")
-        t0 = time.perf_counter()
-        info = big.build_ann()
-        t_ann = time.perf_counter() - t0
-        import x2studio.pipelines.retrieval as retrieval
-
-        retrieval.ANN_MIN = min(retrieval.ANN_MIN, args.million)
-        approx = _qps(lambda q: big.search(q, 10), fresh)
-        ex = _qps(lambda q: big.search(q, 10, exact=True), fresh[:40])
-        rec = np.mean([len({h.row for h in big.search(q, 10)} & {h.row for h in big.search(q, 10, exact=True)}) / 10
-                       for q in fresh[:100]])
-        rows.append((f"query, approximate (faiss IVF), {args.million} faces", "queries/s", approx, ex))
-        notes.append(f"approximate query at {args.million}: {1000 / approx:.2f} ms, recall@10 {rec:.3f} on fresh "
-                     f"queries (nlist {info['nlist']}, nprobe {info['nprobe']}); index built in {t_ann:.1f} s")
+        if args.faces > 0:
+            _build_rows(emb, frames, fps, size, tmp, args.faces, rows, notes)
+        _approximate_rows(emb, tmp, args.million, rows, notes)
     print_table(rows, ["the encoder fed one face at a time (embedding); decoding the same video (build);",
                        "a full sort of all similarities (exact); exact search of the same gallery (approximate)"],
                 args.device)
     for line in notes:
         print(line)
     return 0
+
+
+def _build_rows(emb, frames, fps, size, tmp: Path, faces: int, rows: list, notes: list) -> None:
+    from x2studio.media.video import VideoReader, VideoWriter
+    from x2studio.pipelines.retrieval import Gallery
+
+    # gallery build: a video of ``faces`` frames, one face each, every frame sampled
+    video = tmp / "faces.mp4"
+    with VideoWriter(video, fps, size) as vw:
+        for k in range(faces):
+            vw.write(frames[k % len(frames)])
+    t0 = time.perf_counter()
+    with VideoReader(video) as rd:
+        for _ in rd.frames():
+            pass
+    t_dec = time.perf_counter() - t0
+    g = Gallery(tmp / "idx", emb, create=True, fps=fps, max_faces=1)
+    t0 = time.perf_counter()
+    rep = g.add([video])
+    t_build = time.perf_counter() - t0
+    rows.append((f"gallery build, {rep.faces} faces from a {size[0]}x{size[1]} video", "faces/s",
+                 rep.faces / t_build, faces / t_dec))
+    notes.append(f"gallery build: {rep.faces} faces in {t_build:.1f} s")
+
+    # exact query at args.faces
+    x = g.vectors
+    qs = x[np.random.default_rng(1).choice(len(x), 200)]
+    exact = _qps(lambda q: g.search(q, 10, exact=True), qs)
+    full_sort = _qps(lambda q: np.argsort(-(x @ q))[:10], qs)
+    rows.append((f"query, exact, {len(x)} faces", "queries/s", exact, full_sort))
+    notes.append(f"exact query at {len(x)} faces: {1000 / exact:.2f} ms")
+
+
+def _approximate_rows(emb, tmp: Path, million: int, rows: list, notes: list) -> None:
+    import x2studio.pipelines.retrieval as retrieval
+    from x2studio.pipelines.retrieval import Gallery
+
+    big = Gallery(tmp / "big", create=True, model=emb.model)
+    vec = synthetic_vectors(million + 200, seed=2)
+    fresh, vec = vec[:200], vec[200:]
+    for i in range(0, len(vec), 250_000):
+        big.add_vectors(f"/synthetic/part{i // 250_000}.mp4", vec[i:i + 250_000])
+    big = Gallery(tmp / "big")
+    t0 = time.perf_counter()
+    info = big.build_ann()
+    t_ann = time.perf_counter() - t0
+    retrieval.ANN_MIN = min(retrieval.ANN_MIN, million)
+    approx = _qps(lambda q: big.search(q, 10), fresh)
+    ex = _qps(lambda q: big.search(q, 10, exact=True), fresh[:40])
+    rec = np.mean([len({h.row for h in big.search(q, 10)} & {h.row for h in big.search(q, 10, exact=True)}) / 10
+                   for q in fresh[:100]])
+    rows.append((f"query, approximate (faiss IVF), {million} faces", "queries/s", approx, ex))
+    notes.append(f"approximate query at {million}: {1000 / approx:.2f} ms, recall@10 {rec:.3f} on fresh "
+                 f"queries (nlist {info['nlist']}, nprobe {info['nprobe']}); index built in {t_ann:.1f} s")
 
 
 if __name__ == "__main__":

@@ -224,3 +224,13 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path) -> None:
     with _RunLock(out, True) as lock:                           # its process is gone: taken over
         assert lock.held and (out / ".lock").read_text() == str(os.getpid())
     assert not (out / ".lock").exists()
+
+
+def test_train_device_is_always_indexed_for_cuda() -> None:
+    from training.loop import train_device
+
+    assert str(train_device(None, 0, cuda=False)) == "cpu"
+    assert str(train_device(None, 1, cuda=True)) == "cuda:1"
+    assert str(train_device("cuda", 3, cuda=True)) == "cuda:3"      # torchrun's LOCAL_RANK
+    assert str(train_device("cuda:0", 3, cuda=True)) == "cuda:0"    # an explicit index stays
+    assert str(train_device("cpu", 2, cuda=True)) == "cpu"

@@ -362,9 +362,7 @@ def _train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, res
     world, rank, distributed = _dist_info()
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
-    if device is None:
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = train_device(device, int(os.environ.get("LOCAL_RANK", 0)), torch.cuda.is_available())
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise InputError(f"The device '{device}' was asked for, but CUDA is not available here.",
@@ -604,6 +602,18 @@ def _agree(flag: bool, distributed: bool, dev) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=dev)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def train_device(device: str | None, local_rank: int = 0, cuda: bool = False) -> torch.device:
+    """The device a training process uses: ``cuda:LOCAL_RANK`` by default when CUDA is there, and
+    always an indexed one for CUDA (``torch.cuda.set_device`` refuses a bare ``cuda`` since torch
+    2.11: ``--device cuda`` failed on a GPU machine before this)."""
+    if device is None:
+        device = "cuda" if cuda else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank)
+    return dev
 
 
 def _on_device(task, batch, dev):

@@ -99,6 +99,12 @@ class FAbNetTask:
                                       lr=3e-4, eval_every=200, eval_batches=8, ckpt_every=200, frame_step=2,
                                       plateau_patience=2, export_dtype="float16", init="fabnet-lite", model=model,
                                       options={"curriculum": 1}),
+            # the lite model trained on: from the lite weights with the curriculum, batch 64, on a GPU
+            # (tens of thousands of steps in minutes; the bundled fabnet-lite since 2026-11-25)
+            "lite-gpu": Recipe("lite-gpu", steps=20000, batch_size=64, image_size=64, optimizer="adam", lr=3e-4,
+                               eval_every=1000, eval_batches=8, ckpt_every=1000, frame_step=2, plateau_patience=3,
+                               export_dtype="float16", init="fabnet-lite", model=model, num_workers=4,
+                               options={"curriculum": 1}),
             # the thesis: 256², SGD lr 1e-3 momentum 0.9, batch 8 (32 with the curriculum), 1-fps frames
             "paper": Recipe("paper", steps=500_000, batch_size=8, image_size=256, optimizer="sgd", lr=1e-3,
                             momentum=0.9, eval_every=5000, eval_batches=50, ckpt_every=5000, frame_step=25,
