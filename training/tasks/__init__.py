@@ -6,13 +6,15 @@ from .attributes import AttributesTask
 from .avsync import AVSyncTask
 from .baselines import AutoencoderTask, RotationTask
 from .fabnet import FAbNetTask
+from .hierarchical import HierarchicalTask
 from .identity import IdentityTask
 from .piano import PianoTask
 from .posemap import ExpressionTask, HeadPoseTask, PoseFromVectorTask, VectorFromPoseTask
 from .x2face import X2FaceTask
 
 TASKS = {t.name: t for t in (AutoencoderTask(), RotationTask(), IdentityTask(), X2FaceTask(), PoseFromVectorTask(),
-                              VectorFromPoseTask(), HeadPoseTask(), ExpressionTask(), AVSyncTask(), FAbNetTask(), AttributesTask(),
+                              VectorFromPoseTask(), HeadPoseTask(), ExpressionTask(), AVSyncTask(), FAbNetTask(), HierarchicalTask(),
+                              AttributesTask(),
                               PianoTask())}
 
 __all__ = ["TASKS"]

@@ -27,7 +27,7 @@ __all__ = ["FAbNetEncoder", "FAbNetDecoder", "Autoencoder", "RotationNet", "FAbN
            "load_embedder", "to_model_input", "EMBEDDERS"]
 
 # architectures whose ``encoder`` is a face embedding
-EMBEDDERS = ("fabnet", "fabnet-autoencoder", "fabnet-rotation")
+EMBEDDERS = ("fabnet", "fabnet-autoencoder", "fabnet-rotation", "hierarchical")
 # the binary, action-unit-like expression read-outs (target ``expression`` of the attribute heads):
 # the rendered faces' expression parameters (jaw_open, lip_round, smile, brow_raise, blink) above these
 EXPRESSION_LABELS = ("mouth open", "lips rounded", "smile", "brows raised", "eyes closed")

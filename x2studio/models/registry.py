@@ -17,6 +17,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "fabnet-rotation": ("fabnet", "RotationNet"),
     "fabnet": ("fabnet", "FAbNet"),
     "fabnet-head": ("fabnet", "AttributeHead"),
+    "hierarchical": ("hierarchical", "HierarchicalEmbedding"),
     "x2face": ("x2face", "X2Face"),
     "vgg11-identity": ("vgg", "VGG11"),
     "vgg11-headpose": ("vgg", "PoseVGG11"),
