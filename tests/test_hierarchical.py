@@ -114,3 +114,22 @@ def test_tiny_run_trains_resumes_and_exports(faces, tmp_path) -> None:
     assert state["levels"] >= 2            # patience 1: the curriculum added levels during the run
     enc = load_embedder(load_entry(res.weights.weights_path))
     assert enc(torch.rand(1, 3, 32, 32)).shape == (1, 32)
+
+
+def test_a_new_level_restarts_the_plateau_schedule_and_best_weights(faces, tmp_path) -> None:
+    """With patience 1 the curriculum adds levels during the tiny run; the learning rate is not cut
+    for the jump in the loss, and the exported weights' metrics come from the last level."""
+    import json
+
+    from training.loop import train
+    from training.tasks import TASKS
+
+    task = TASKS["hierarchical"]
+    res = train(task, task.recipes["tiny"], faces, tmp_path / "run")
+    evs = [json.loads(x) for x in (tmp_path / "run" / "progress.jsonl").read_text().splitlines()]
+    evals = [e for e in evs if e["event"] == "eval"]
+    levels = [e["metrics"]["val_levels"] for e in evals]
+    assert levels[-1] > levels[0]
+    assert all(e["lr"] == task.recipes["tiny"].lr for e in evals)           # no cut for the jump
+    card = json.loads(res.weights.card_path.read_text())
+    assert card["metrics"]["val_levels"] == levels[-1]                      # best weights of the last level

@@ -23,7 +23,8 @@
   the global RNG.  (A task that augments should draw from its sample index and epoch, so that a
   resumed run augments alike.)
 - Curriculum: a task may keep state that changes as training goes (``task_state()`` /
-  ``load_task_state(state)``, advanced by ``on_eval(step, metrics)``); it is saved in every
+  ``load_task_state(state)``, advanced by ``on_eval(step, metrics)``, which returns True when the
+  objective itself changed: the plateau schedule and the best weights then start afresh); it is saved in every
   checkpoint and restored on resume.
 - Samples: a task may draw sample images (``samples(model, batch)`` → RGB ``uint8``); they are
   written to ``samples/step-<step>.png`` at every evaluation and named in the ``eval`` event.
@@ -482,10 +483,18 @@ def _train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, res
                     eta_s=(total - step) / max(rate, 1e-9))
             if step % recipe.eval_every == 0 or step == total:
                 metrics, sample = evaluate()
-                sched.step(metrics["val_loss"])
-                if hasattr(task, "on_eval"):
-                    task.on_eval(step, metrics)
-                if metrics["val_loss"] < best["val_loss"]:
+                # a task whose curriculum changes the objective (another level, say) returns True: the
+                # losses before are not comparable, so the plateau schedule and the best weights start
+                # afresh (and the learning rate is not cut for the jump)
+                changed = bool(task.on_eval(step, metrics)) if hasattr(task, "on_eval") else False
+                if changed:
+                    sched.best, sched.num_bad_epochs = sched.mode_worse, 0
+                    best = {"val_loss": math.inf, "step": step}
+                    if is_main:
+                        (out / "best.safetensors").unlink(missing_ok=True)
+                else:
+                    sched.step(metrics["val_loss"])
+                if not changed and metrics["val_loss"] < best["val_loss"]:
                     best = {**metrics, "step": step}
                     if is_main:
                         _save_best(out, model)
@@ -660,7 +669,7 @@ def _export(task, recipe, model, out, data, best, weights_dir, weights_name) -> 
                      "size": manifest.get("size")}
     except (OSError, ValueError, AttributeError):
         data_info = {"path": str(data)}
-    metrics = dict(best)
+    metrics = {k: v for k, v in best.items() if not (isinstance(v, float) and not math.isfinite(v))}
     if hasattr(task, "export_metrics"):     # e.g. post-processing settings picked on validation data
         metrics.update(task.export_metrics(model, recipe))
     card = ModelCard(name=name, architecture=task.architecture, config=config, data=data_info,

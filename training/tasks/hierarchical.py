@@ -136,9 +136,9 @@ class HierarchicalTask:
         if "levels" in state:
             self.curriculum.load(state["levels"])
 
-    def on_eval(self, step: int, metrics: dict) -> None:
-        if "val_loss" in metrics:
-            self.curriculum.on_eval(float(metrics["val_loss"]))
+    def on_eval(self, step: int, metrics: dict) -> bool:
+        """True when a level was added (the loop then restarts its plateau schedule and best weights)."""
+        return "val_loss" in metrics and self.curriculum.on_eval(float(metrics["val_loss"]))
 
     def export(self, model, recipe: Recipe):
         return model.state_dict(), self.config(recipe)
