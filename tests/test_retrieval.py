@@ -203,3 +203,12 @@ def test_bundled_embedding_retrieves_alike_poses(tmp_path: Path) -> None:
     near = np.abs(pose[:, None, :] - pose[nn]).mean(1).mean(0)
     rand = np.abs(pose[:, None] - pose[None]).mean((0, 1))
     assert near[0] < 0.75 * rand[0], (near, rand)
+
+
+def test_the_hierarchical_embedding_serves_retrieval_with_its_heads() -> None:
+    e = FaceEmbedder("hierarchical-lite", detector="haar")
+    assert set(e.heads) == {"pose", "lm68"} and e.model["name"] == "hierarchical-lite"
+    face, _ = query_faces(e, DEMO / "face_0.png")
+    a = e.attributes([face.image])[0]
+    assert a["landmarks"].shape == (68, 2) and "yaw" in a["pose"]
+    assert e.embed([face.image]).shape == (1, 256)
