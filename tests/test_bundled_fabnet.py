@@ -64,3 +64,14 @@ def test_bundled_hierarchical_readouts_beat_fabnet_on_landmarks(held_out: Path, 
     assert pose["mae"] < MAX_HIER_POSE_MAE, pose
     assert lm < MAX_HIER_LM68_IOD_PCT
     assert lm < err("fabnet-lite", "lm68")["error_iod_pct"]       # the thesis' ordering (appendix A, Table 3)
+
+
+def test_attribute_table_trains_and_measures_every_head(held_out: Path, tmp_path: Path) -> None:
+    from training.tasks.attributes import attribute_table
+
+    rows = attribute_table(held_out, tmp_path / "t", encoders=("fabnet-lite", "random:0"),
+                           targets=("lm5", "expression"), steps=20, batch_size=16)
+    assert [r["encoder"] for r in rows] == ["fabnet-lite", "random:0"]
+    assert all(r["lm5"]["error_iod_pct"] > 0 and 0 <= r["expression"].get("auc_mean", 0.5) <= 1 for r in rows)
+    again = attribute_table(held_out, tmp_path / "t", encoders=("fabnet-lite",), targets=("lm5",), steps=20, batch_size=16)
+    assert again[0]["lm5"] == rows[0]["lm5"]                 # finished heads are reused

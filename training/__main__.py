@@ -142,6 +142,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return cmd_speech_check(args)
     if args.task == "piano-labels":
         return cmd_piano_labels(args)
+    if args.task == "attributes-table":
+        return cmd_attribute_table(args)
     if args.task == "list":
         if args.json:
             print(json.dumps({name: {r.name: r.to_dict() for r in task.recipes.values()}
@@ -352,6 +354,37 @@ def cmd_speech_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attribute_table(args: argparse.Namespace) -> int:
+    from x2studio.core.errors import InputError
+
+    from .tasks.attributes import TABLE_ENCODERS, TABLE_TARGETS, TARGETS, attribute_table
+
+    if args.data is None or args.out is None:
+        raise InputError("The table needs --data STILLS (a rendered dataset with labelled stills) and --out DIR.")
+    opts = _options(args.option or [])
+    encoders = tuple(str(opts["encoders"]).split(",")) if "encoders" in opts else TABLE_ENCODERS
+    targets = tuple(str(opts["targets"]).split(",")) if "targets" in opts else TABLE_TARGETS
+    if any(t not in TARGETS for t in targets):
+        raise InputError(f"Targets are {', '.join(TARGETS)}.")
+    job, bar = _reporting_job(argparse.Namespace(events="bar"))
+    try:
+        rows = attribute_table(args.data, args.out, encoders, targets, steps=args.steps or 1000,
+                               device=args.device or "cpu", job=job)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    cols = [("lm68", "68 pts %IOD", "error_iod_pct"), ("lm5", "5 pts %IOD", "error_iod_pct"),
+            ("pose", "pose MAE °", "mae"), ("expression", "expr. AUC", "auc_mean")]
+    cols = [c for c in cols if c[0] in targets]
+    print(f"attribute read-outs (BatchNorm + linear heads on frozen embeddings), test split of {args.data}:")
+    print(f"  {'embedding':<20}" + "".join(f"{title:>14}" for _, title, _ in cols))
+    for r in rows:
+        print(f"  {r['encoder']:<20}" + "".join(f"{r[t].get(key, float('nan')):>14.2f}" for t, _, key in cols))
+    return 0
+
+
 def cmd_piano_labels(args: argparse.Namespace) -> int:
     from x2studio.core.errors import InputError
 
@@ -429,8 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "train pose-check --data STILLS [--weights X2FACE] (closed-loop pose check)  |  "
                                    "train audio-map --data TRACKS [--features avsync-face-lite|mfcc] (fit f_a→v)  |  "
                                    "train speech-check --data TRACKS (mouth-opening correlation)")
-    p.add_argument("task", help="task name, 'list', 'eval', 'pose-check', 'audio-map', 'speech-check' or "
-                                "'piano-labels' (the audio teacher's pseudo labels of a piano dataset)")
+    p.add_argument("task", help="task name, 'list', 'eval', 'pose-check', 'audio-map', 'speech-check', "
+                                "'piano-labels' (the audio teacher's pseudo labels of a piano dataset) or "
+                                "'attributes-table' (heads for every embedding and attribute, measured on test)")
     p.add_argument("what", nargs="?", default=None, help="with 'eval': the task")
     p.add_argument("--recipe", default="lite", help="recipe (default lite)")
     p.add_argument("--data", type=Path, help="dataset folder (x2studio face-track format)")

@@ -214,3 +214,41 @@ def stills_size(data: Path, split: str) -> int:
 
     return int(load_manifest(data).get("size") or 256)
 
+
+
+TABLE_ENCODERS = ("fabnet-lite", "hierarchical-lite", "autoencoder-lite", "rotation-lite", "random:0", "x2face-lite")
+TABLE_TARGETS = ("lm68", "lm5", "pose", "expression")
+
+
+def attribute_table(data: str | Path, out: str | Path, encoders=TABLE_ENCODERS, targets=TABLE_TARGETS,
+                    steps: int = 1000, device: str = "cpu", job=None, batch_size: int | None = None) -> list[dict]:
+    """The thesis' read-out tables on our data: for each encoder and target, a head trained on the
+    ``train`` split (the ``lite`` recipe, ``steps`` steps) and measured on ``test``.  Each head is a
+    run folder under ``out``; a finished one is reused, so an interrupted table resumes."""
+    from dataclasses import replace
+
+    from ..loop import evaluate_weights, train
+
+    data, out = Path(data), Path(out)
+    rows = []
+    n, k = len(encoders) * len(targets), 0
+    for enc in encoders:
+        row: dict = {"encoder": enc}
+        for target in targets:
+            if job is not None:
+                job.check()
+                job.progress(k, n, f"{enc}: {target}")
+            k += 1
+            task = AttributesTask()
+            recipe = replace(task.recipes["lite"], steps=steps, options={"encoder": enc, "target": target})
+            if batch_size:
+                recipe = replace(recipe, batch_size=batch_size, eval_batches=recipe.eval_batches * 8)
+            tag = f"{enc.replace(':', '')}-{target}"
+            weights = out / tag / "weights" / f"table-{tag}.safetensors"
+            if not weights.exists():
+                train(task, recipe, data, out / tag, device=device, weights_name=f"table-{tag}",
+                      resume=(out / tag / "run.json").exists())
+            row[target] = evaluate_weights(task, str(weights), data, split="test", device=device,
+                                           options={"encoder": enc, "target": target})["metrics"]
+        rows.append(row)
+    return rows
