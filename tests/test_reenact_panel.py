@@ -83,3 +83,40 @@ def test_no_weights_says_what_to_do(qtbot, x2_home, monkeypatch) -> None:
     p.show()
     assert "Train panel" in p.status.text()
     p.shutdown()
+
+
+def test_sources_by_pose_picks_frames_of_the_source_video(qtbot, panel: ReenactPanel) -> None:
+    errors = []
+    panel.errorRaised.connect(lambda m, d: errors.append(m))
+    panel.sources_by_pose()                                   # nothing chosen yet: said, not crashed
+    assert errors and "source video" in errors[-1]
+    panel.weights_box.setCurrentText("x2-tiny")
+    panel.set_sources([str(DEMO / "talking_3.mp4")])
+    panel.set_driving(DEMO / "talking_3.mp4")
+    qtbot.waitUntil(lambda: panel.ready and panel.frames > 0, timeout=60000)
+    assert panel.pose_sources_button.isEnabled()
+    panel.index = 60
+    panel.sources_by_pose()
+    qtbot.waitUntil(lambda: all("@" in s for s in panel.sources), timeout=60000)
+    frames = [int(s.rpartition("@")[2]) for s in panel.sources]
+    assert len(frames) == 3 and min(abs(f - 60) for f in frames) <= 10
+    qtbot.waitUntil(lambda: panel.ready and panel.source_strip.count() == 3, timeout=60000)
+    assert "frame" in panel.source_strip.item(0).toolTip()
+
+
+def test_a_video_frame_is_a_source(tmp_path: Path) -> None:
+    from x2studio.core.errors import InputError
+    from x2studio.pipelines.reenact import Reenactor, split_frame_spec
+
+    assert split_frame_spec(f"{DEMO / 'talking_3.mp4'}@12") == (DEMO / "talking_3.mp4", 12)
+    assert split_frame_spec(str(DEMO / "face_0.png")) == (DEMO / "face_0.png", None)
+    torch.manual_seed(0)
+    cfg = {"image_size": 64, "base": 8, "max_channels": 32, "dim": 32}
+    save_weights(X2Face(**cfg).state_dict(), ModelCard("x2-tiny", "x2face", config=cfg), tmp_path)
+    from x2studio.weights.registry import WeightsRegistry
+
+    r = Reenactor("x2-tiny", detector="haar", registry=WeightsRegistry([tmp_path]))
+    src = r.load_sources([f"{DEMO / 'talking_3.mp4'}@12"])
+    assert len(src) == 1 and src[0].origin == "talking_3.mp4 frame 12"
+    with pytest.raises(InputError, match="no frame 99999"):
+        r.load_sources([f"{DEMO / 'talking_3.mp4'}@99999"])

@@ -38,7 +38,7 @@ from ..media.video import VideoReader, VideoWriter
 from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry
 
-__all__ = ["Source", "Reenactor", "ReenactReport", "reenact_video", "IMAGE_SUFFIXES"]
+__all__ = ["Source", "Reenactor", "ReenactReport", "reenact_video", "split_frame_spec", "IMAGE_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = "x2face-lite"
@@ -68,6 +68,16 @@ class ReenactReport:
         out = [f"wrote {self.out}: {self.frames} frames ({self.generated} generated, {self.held} held"
                f" where no driving face was found), {'with' if self.audio else 'without'} audio"]
         return out + self.notes
+
+
+def split_frame_spec(spec: str | Path) -> tuple[Path, int | None]:
+    """``"clip.mp4@120"`` → (clip.mp4, 120): one frame of a video as a source (a file whose name
+    really ends in ``@digits`` is taken as it is)."""
+    text = str(spec)
+    base, at, frame = text.rpartition("@")
+    if at and frame.isdigit() and not Path(text).exists() and Path(base).suffix.lower() in VIDEO_SUFFIXES:
+        return Path(base), int(frame)
+    return Path(text), None
 
 
 def _largest_box(detector: FaceDetector, rgb: np.ndarray) -> np.ndarray | None:
@@ -119,9 +129,13 @@ class Reenactor:
         if not paths:
             raise InputError("Give at least one source image or video.")
         out: list[Source] = []
-        for p in map(Path, paths):
+        for spec in paths:
+            p, frame = split_frame_spec(spec)
             if not p.exists():
                 raise InputError(f"The source '{p}' does not exist.")
+            if frame is not None:        # one exact frame of a video ("clip.mp4@120")
+                out.append(self._video_frame_source(p, frame))
+                continue
             if p.suffix.lower() in IMAGE_SUFFIXES:
                 rgb = read_image(p)
                 box = _largest_box(self.detector, rgb)
@@ -135,6 +149,17 @@ class Reenactor:
                 raise InputError(f"'{p.name}' is neither an image nor a video.",
                                  f"Images: {', '.join(sorted(IMAGE_SUFFIXES))}; videos: {', '.join(sorted(VIDEO_SUFFIXES))}.")
         return out
+
+    def _video_frame_source(self, path: Path, frame: int) -> Source:
+        with VideoReader(path) as rd:
+            if not 0 <= frame < max(rd.frame_count, 1):
+                raise InputError(f"'{path.name}' has no frame {frame} (it has {rd.frame_count}).")
+            image = rd.read(frame).image
+        box = _largest_box(self.detector, image)
+        if box is None:
+            raise InputError(f"No face was found in frame {frame} of '{path.name}'.")
+        cb = crop_box(box)
+        return Source(image, cb, crop(image, cb, self.size), f"{path.name} frame {frame}")
 
     def _video_sources(self, path: Path, k: int, job: Job | None, candidates: int = 24) -> list[Source]:
         with VideoReader(path) as rd:

@@ -68,6 +68,10 @@ class ReenactPanel(QWidget):
         self.sources_button = QPushButton("Sources…", self)
         self.sources_button.setToolTip("One or more photos, or a video (3 frames are picked)")
         self.sources_button.clicked.connect(self._choose_sources)
+        self.pose_sources_button = QPushButton("By pose", self)
+        self.pose_sources_button.setToolTip("Use the source video's 3 frames closest in pose to the current driving "
+                                            "frame (pose read from the face embedding)")
+        self.pose_sources_button.clicked.connect(self.sources_by_pose)
         self.weights_box = QComboBox(self)
         self.weights_box.currentTextChanged.connect(lambda _t: self._setup())
         self.absolute = QRadioButton("Absolute", self)
@@ -79,7 +83,8 @@ class ReenactPanel(QWidget):
         self.mode_help = QLabel(MODE_HELP[False], self)
         self.mode_help.setWordWrap(True)
         top = QHBoxLayout()
-        for w in (self.sources_button, QLabel("Weights", self), self.weights_box, self.absolute, self.relative,
+        self.weights_box.setToolTip("The X2Face weights")
+        for w in (self.sources_button, self.pose_sources_button, self.weights_box, self.absolute, self.relative,
                   self.paste):
             top.addWidget(w)
         top.addStretch(1)
@@ -196,6 +201,47 @@ class ReenactPanel(QWidget):
                             f"({info['size']}²) on {self.device.upper()}.")
         self._update_buttons()
         self._request()
+
+    def source_video(self) -> str | None:
+        """The video among the sources (a frame spec ``clip.mp4@N`` counts as its video)."""
+        from ...face.tracks import VIDEO_SUFFIXES
+        from ...pipelines.reenact import split_frame_spec
+
+        for s in self.sources:
+            p, _ = split_frame_spec(s)
+            if p.suffix.lower() in VIDEO_SUFFIXES:
+                return str(p)
+        return None
+
+    def sources_by_pose(self, k: int = 3) -> None:
+        """Replace the sources by the source video's ``k`` frames closest in pose to the current driving
+        frame (a job: faces found, poses read by the embedding's pose head)."""
+        video, driving, index = self.source_video(), self.driving, self.index
+        if video is None or driving is None:
+            self.errorRaised.emit("Choose a source video and a driving video first.",
+                                  "The frames of the source video closest in pose to the driving frame are used.")
+            return
+        device = self.device
+
+        def work(job):
+            from ...media.video import VideoReader
+            from ...pipelines.retrieval import FaceEmbedder, suggest_source_frames
+            from ...weights.registry import WeightsRegistry
+
+            names = WeightsRegistry().names()
+            weights = next((w for w in ("hierarchical-lite", "fabnet-lite") if f"{w}-pose" in names), "fabnet-lite")
+            with VideoReader(driving) as rd:
+                frame = rd.read(index).image
+            return suggest_source_frames(FaceEmbedder(weights, device=device), video, frame, k=k, job=job)
+
+        def done(rows) -> None:
+            self.status.setText("Sources closest in pose: " + ", ".join(
+                f"frame {r['frame']} ({r['distance_deg']:.0f}° away)" for r in rows))
+            self.set_sources([f"{video}@{r['frame']}" for r in rows])
+
+        self.status.setText("Reading the poses of the source video's frames…")
+        self.jobs.start("Picking sources by pose", work, on_success=done,
+                        on_failure=lambda m, d: self._on_failed(f"Picking sources by pose failed: {m}"))
 
     def _choose_driving(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Driving video", "", "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)")
@@ -345,6 +391,7 @@ class ReenactPanel(QWidget):
 
     def _update_buttons(self) -> None:
         has_video = self.driving is not None and self.frames > 0
+        self.pose_sources_button.setEnabled(has_video and self.source_video() is not None)
         self.play_button.setEnabled(self.ready and has_video)
         self.slider.setEnabled(has_video)
         self.export_button.setEnabled(self.ready and has_video)
