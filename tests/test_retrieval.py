@@ -212,3 +212,12 @@ def test_the_hierarchical_embedding_serves_retrieval_with_its_heads() -> None:
     a = e.attributes([face.image])[0]
     assert a["landmarks"].shape == (68, 2) and "yaw" in a["pose"]
     assert e.embed([face.image]).shape == (1, 256)
+
+
+def test_an_index_where_nothing_can_be_written_is_a_clear_error(embedder, media: Path, tmp_path: Path) -> None:
+    from x2studio.core.errors import OutputError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputError, match="Cannot write the gallery index"):
+        Gallery(blocker / "idx", embedder, create=True).add([media])

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from ..core.atomic import atomic_path, atomic_write_text
-from ..core.errors import InputError, MediaError, X2Error
+from ..core.errors import InputError, MediaError, OutputError, X2Error
 from ..core.jobs import Job
 from ..face.detect import FaceDetector, make_detector
 from ..face.tracks import VIDEO_SUFFIXES, crop, crop_box
@@ -353,8 +353,12 @@ class Gallery:
         if not files:
             raise InputError("No images or videos in the given paths.",
                              f"Images: {', '.join(sorted(IMAGE_SUFFIXES))}; videos: {', '.join(sorted(VIDEO_SUFFIXES))}.")
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "shards").mkdir(exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / "shards").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"Cannot write the gallery index in '{self.root}' ({exc.strerror or exc}).",
+                              "Choose a folder you can write to.") from exc
         rep = BuildReport()
         recs = self.meta["files"]
         todo = []
