@@ -96,6 +96,34 @@ def test_musicxml_round_trip(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.part*"))
 
 
+def test_musicxml_tempo_is_estimated_and_the_grid_applied(tmp_path: Path) -> None:
+    """A performance at 90 bpm in eighths with small timing jitter: the tempo is estimated at about 90
+    bpm and, on the sixteenth grid, every note lands on its eighth; a given tempo and a coarser grid are
+    honoured.  (On the default grid with triplets a late note may become a triplet.)"""
+    import music21
+
+    from x2studio.media.midi import estimate_tempo
+
+    rng = np.random.default_rng(0)
+    beat = 60 / 90
+    notes = [NoteEvent(i * beat / 2 + rng.normal(0, 0.01) + 0.05, i * beat / 2 + beat / 2, 60 + (i * 5) % 12, 80)
+             for i in range(48)]
+    assert abs(estimate_tempo(notes) - 90) < 4
+    assert estimate_tempo(notes[:2]) == 120.0                 # too few notes to tell
+    score = music21.converter.parse(str(save_musicxml(tmp_path / "a.musicxml", notes, grid="16")))
+    marks = list(score.recurse().getElementsByClass("MetronomeMark"))
+    assert marks and abs(marks[0].number - 90) < 4
+    offsets = [float(n.getOffsetInHierarchy(score)) for n in score.recurse().notes]
+    assert len(offsets) == 48 and all(abs(o * 2 - round(o * 2)) < 1e-6 for o in offsets)    # eighths
+    score = music21.converter.parse(str(save_musicxml(tmp_path / "b.musicxml", notes, tempo_bpm=45, grid="4")))
+    offsets = [float(n.getOffsetInHierarchy(score)) for n in score.recurse().notes]
+    assert all(abs(o - round(o)) < 1e-6 for o in offsets)                                    # quarters
+    with pytest.raises(InputError, match="grid"):
+        save_musicxml(tmp_path / "c.musicxml", notes, grid="7")
+    with pytest.raises(InputError, match="out of range"):
+        save_musicxml(tmp_path / "c.musicxml", notes, tempo_bpm=1000)
+
+
 def test_soundfont_is_found() -> None:
     fonts = find_soundfonts()
     assert fonts, "the set-up installs fluid-soundfont-gm; pretty_midi also ships one"

@@ -65,11 +65,12 @@ def test_transcribe_panel_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: P
     qtbot.waitUntil(lambda: panel.frame >= 8, timeout=30000)
     panel.pause()
     # exports
-    for kind, name in (("midi", "o.mid"), ("csv", "o.csv")):
+    for kind, name in (("midi", "o.mid"), ("csv", "o.csv"), ("musicxml", "o.musicxml")):
         h = panel._export(kind, tmp_path / name)
-        qtbot.waitUntil(lambda: (tmp_path / name).is_file(), timeout=30000)
+        qtbot.waitUntil(lambda: (tmp_path / name).is_file() and "Wrote" in panel.status.text(), timeout=60000)
         assert h is not None
     assert len(load_midi(tmp_path / "o.mid").notes) == len(panel.notes) == len(load_csv(tmp_path / "o.csv"))
+    assert "estimated from the onsets" in panel.status.text()      # the MusicXML's tempo is said
 
 
 def test_corners_drag_and_unknown_keyboard(qtbot, panel: TranscribePanel, tmp_path: Path) -> None:

@@ -378,7 +378,8 @@ def _write_notes(args: argparse.Namespace, notes: list) -> list[Path]:
     if args.musicxml is not None:
         if not notes:
             raise X2Error("There are no notes to write as MusicXML.")
-        written.append(save_musicxml(args.musicxml, notes))
+        written.append(save_musicxml(args.musicxml, notes, tempo_bpm=getattr(args, "tempo", None),
+                                     grid=getattr(args, "grid", "16t")))
     if args.csv is not None:
         written.append(save_csv(args.csv, notes))
     return written
@@ -522,6 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", type=Path, help="a video of a keyboard filmed from above")
     p.add_argument("-o", "--output", type=Path, help="MIDI file to write")
     p.add_argument("--musicxml", type=Path, help="also write a MusicXML score")
+    p.add_argument("--tempo", type=float, default=None,
+                   help="MusicXML: the performance's tempo in bpm (default: estimated from the onsets)")
+    p.add_argument("--grid", default="16t", choices=["4", "8", "16", "32", "8t", "16t"],
+                   help="MusicXML: quantisation grid (16 = sixteenths; t: with triplets; default 16t)")
     p.add_argument("--csv", type=Path, help="also write the notes as CSV")
     p.add_argument("--mode", choices=["visual", "audio", "fused"], default="visual",
                    help="from the picture (default), the sound, or both")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
 import pretty_midi
 
 from ..core.atomic import atomic_path
@@ -19,7 +20,7 @@ from ..core.errors import InputError, MediaError, OutputError
 from .video import _check_input
 
 __all__ = ["NoteEvent", "ControlEvent", "Score", "load_midi", "save_midi", "notes_to_pretty_midi", "save_csv", "load_csv",
-           "save_musicxml", "load_musicxml", "validate_notes"]
+           "save_musicxml", "load_musicxml", "validate_notes", "estimate_tempo", "GRIDS"]
 
 log = logging.getLogger(__name__)
 
@@ -132,22 +133,55 @@ def load_midi(path: str | os.PathLike[str], require_notes: bool = True) -> Score
     return Score(tuple(sorted(notes)), tuple(sorted(controls, key=lambda c: c.time)))
 
 
-def save_musicxml(path: str | os.PathLike[str], notes: Sequence[NoteEvent], tempo_bpm: float = 120.0,
-                  title: str = "X2 Studio transcription") -> Path:
-    """Write notes as MusicXML (via music21), quantised to sixteenth notes at ``tempo_bpm``."""
+# MusicXML quantisation grids: name → music21's quarterLengthDivisors (divisions of a quarter note)
+GRIDS = {"4": (1,), "8": (2,), "16": (4,), "32": (8,), "8t": (2, 3), "16t": (4, 3)}
+
+
+def estimate_tempo(notes: Sequence[NoteEvent], low: float = 60.0, high: float = 140.0) -> float:
+    """The performance's tempo in beats per minute from its onsets (pretty_midi's inter-onset-interval
+    clustering), folded by octaves into ``[low, high)`` (the pulse found is often the eighth note: a
+    score at half that tempo reads as quarters); 120 when there are too few notes to tell."""
+    notes = validate_notes(notes)
+    if len({round(n.onset, 3) for n in notes}) < 4:
+        return 120.0
+    try:
+        bpm = float(notes_to_pretty_midi(notes).estimate_tempo())
+    except (ValueError, IndexError, ZeroDivisionError):
+        return 120.0
+    if not np.isfinite(bpm) or bpm <= 0:
+        return 120.0
+    while bpm < low:
+        bpm *= 2
+    while bpm >= high:
+        bpm /= 2
+    return bpm
+
+
+def save_musicxml(path: str | os.PathLike[str], notes: Sequence[NoteEvent], tempo_bpm: float | None = None,
+                  title: str = "X2 Studio transcription", grid: str = "16t") -> Path:
+    """Write notes as MusicXML (via music21): the notes' seconds are read as beats at ``tempo_bpm``
+    (None: estimated from the onsets, :func:`estimate_tempo`) and quantised to ``grid`` (``GRIDS``:
+    ``16`` sixteenths, ``16t`` sixteenths and triplets, ``8``…)."""
     import music21  # slow import (~1 s): only when needed
 
     target = Path(path).expanduser()
     notes = validate_notes(notes)
     if not notes:
         raise InputError("There are no notes to write.")
-    pm = notes_to_pretty_midi(notes, tempo_bpm=tempo_bpm)
+    if grid not in GRIDS:
+        raise InputError(f"Unknown quantisation grid '{grid}'.", f"Grids: {', '.join(GRIDS)}.")
+    if tempo_bpm is None:
+        tempo_bpm = estimate_tempo(notes)
+    if not (20.0 <= float(tempo_bpm) <= 400.0):
+        raise InputError(f"A tempo of {tempo_bpm:g} bpm is out of range.", "Give 20-400 beats per minute.")
+    pm = notes_to_pretty_midi(notes, tempo_bpm=float(tempo_bpm))
     # music21 reads MIDI with its own quantisation; go through a temporary MIDI file in memory.
     import io
 
     buf = io.BytesIO()
     pm.write(buf)
-    score = music21.converter.parse(buf.getvalue(), format="midi", quantizePost=True, quarterLengthDivisors=(4, 3))
+    score = music21.converter.parse(buf.getvalue(), format="midi", quantizePost=True,
+                                    quarterLengthDivisors=GRIDS[grid])
     score.insert(0, music21.metadata.Metadata(title=title))
     with atomic_path(target, suffix=".musicxml") as tmp:
         try:

@@ -569,8 +569,17 @@ class TranscribePanel(ClockedPlayback, QWidget):
         out, notes = Path(path), list(self.notes)
         save = {"midi": save_midi, "musicxml": save_musicxml, "csv": save_csv}[kind]
         self.status.setText(f"Writing {out.name}…")
-        return self.jobs.start(f"Exporting {out.name}", lambda job: save(out, notes),
-                               on_success=lambda p: self.status.setText(f"Wrote {p}."),
+
+        def work(job):
+            if kind != "musicxml":
+                return f"Wrote {save(out, notes)}."
+            from ...media.midi import estimate_tempo
+
+            bpm = estimate_tempo(notes)      # the score's tempo, from the onsets (said in the status)
+            return f"Wrote {save_musicxml(out, notes, tempo_bpm=bpm)} at ♩ = {bpm:.0f} (estimated from the onsets)."
+
+        return self.jobs.start(f"Exporting {out.name}", work,
+                               on_success=self.status.setText,
                                on_failure=lambda m, d: self._fail(f"Export failed: {m}", d))
 
     # ------------------------------------------------------------------ misc
