@@ -35,11 +35,11 @@ def _rss_mb() -> float:
 def child(kind: str, device: str, batch: int) -> dict:
     import torch.nn.functional as F
 
-    from x2studio.models.hierarchical import HierarchicalEmbedding, children, first_level, refine
+    from x2studio.models.hierarchical import HierarchicalEmbedding, first_level, refine
 
     torch.manual_seed(0)
     dev = torch.device(device)
-    w1, w3, k = 32, 128, 9
+    w3, k = 128, 9
     src = torch.rand(batch, 3, 256, 256, device=dev) * 2 - 1
     if kind == "model":
         model = HierarchicalEmbedding(256, 256, 32, 256, base_res=32, levels=3, k=k).to(dev)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from run import print_table  # noqa: E402
+from run import looped_video, print_table  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.network_only:
         return network_only(args)
-    from x2studio.media.video import VideoReader, VideoWriter
+    from x2studio.media.video import VideoReader
     from x2studio.models.piano import PianoNet
     from x2studio.pipelines.piano import PianoTranscriber, keyboard_of
 
@@ -137,14 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "long.mp4"
-        with VideoWriter(video, fps, size) as vw:
-            for k in range(n):
-                vw.write(frames[k % len(frames)])
-        t0 = time.perf_counter()
-        with VideoReader(video) as rd:
-            for _ in rd.frames():
-                pass
-        t_dec = time.perf_counter() - t0
+        t_dec = looped_video(video, frames, fps, size, n)
         t0 = time.perf_counter()
         res = tr.transcribe_video(video, corners)
         t_all = time.perf_counter() - t0

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from run import print_table  # noqa: E402
+from run import looped_video, print_table  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
 
@@ -104,19 +104,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build_rows(emb, frames, fps, size, tmp: Path, faces: int, rows: list, notes: list) -> None:
-    from x2studio.media.video import VideoReader, VideoWriter
     from x2studio.pipelines.retrieval import Gallery
 
     # gallery build: a video of ``faces`` frames, one face each, every frame sampled
     video = tmp / "faces.mp4"
-    with VideoWriter(video, fps, size) as vw:
-        for k in range(faces):
-            vw.write(frames[k % len(frames)])
-    t0 = time.perf_counter()
-    with VideoReader(video) as rd:
-        for _ in rd.frames():
-            pass
-    t_dec = time.perf_counter() - t0
+    t_dec = looped_video(video, frames, fps, size, faces)
     g = Gallery(tmp / "idx", emb, create=True, fps=fps, max_faces=1)
     t0 = time.perf_counter()
     rep = g.add([video])

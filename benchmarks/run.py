@@ -179,6 +179,21 @@ def bench_piano(seconds: float, folder: Path) -> tuple[float, float]:
     return seconds / t_ours, seconds / _timed(run_base)
 
 
+def looped_video(path: Path, frames: list, fps: float, size: tuple[int, int], n: int) -> float:
+    """Write ``n`` frames (``frames`` over and over) to ``path``; return the seconds to decode it
+    (``VideoReader``), the floor of any whole-video benchmark."""
+    from x2studio.media.video import VideoReader, VideoWriter
+
+    with VideoWriter(path, fps, size) as vw:
+        for k in range(n):
+            vw.write(frames[k % len(frames)])
+    t0 = time.perf_counter()
+    with VideoReader(path) as rd:
+        for _ in rd.frames():
+            pass
+    return time.perf_counter() - t0
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

@@ -384,7 +384,6 @@ class Gallery:
                                     label=label)
             except (MediaError, InputError, OSError) as exc:
                 msg = exc.message if isinstance(exc, X2Error) else str(exc)
-                rep.failed.append(f"{f.name}: {msg}")
                 self._drop(str(f))
                 recs[str(f)] = {"stamp": _stamp(f), "status": "error", "error": msg, "faces": 0}
                 self._save_meta()
@@ -414,8 +413,7 @@ class Gallery:
         if rep.faces == 0:
             raise InputError("No face was found in any of the files.",
                              "Give pictures or videos where faces are clearly visible.")
-        rep.failed += [f"{Path(k).name}: {r.get('error', '')}" for k, r in recs.items()
-                       if r.get("status") == "error" and f"{Path(k).name}: {r.get('error', '')}" not in rep.failed]
+        rep.failed = [f"{Path(k).name}: {r.get('error', '')}" for k, r in recs.items() if r.get("status") == "error"]
         if rep.faces >= ANN_MIN:
             self.build_ann(job=job)
             rep.approximate = True
