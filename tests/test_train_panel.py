@@ -14,7 +14,7 @@ if not render.gl_available():  # pragma: no cover
     pytest.skip("no OpenGL context", allow_module_level=True)
 
 from x2studio.core.settings import Settings  # noqa: E402
-from x2studio.ui.panels.train_panel import TrainPanel, format_eta  # noqa: E402
+from x2studio.ui.panels.train_panel import TrainPanel, format_eta, parse_task_list  # noqa: E402
 from x2studio.weights.registry import WeightsRegistry  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -143,3 +143,12 @@ def test_train_panel_generates_synthetic_data(qtbot, panel: TrainPanel, tmp_path
 def test_format_eta() -> None:
     assert format_eta(None) == "–" and format_eta(42) == "42 s"
     assert format_eta(125) == "2 min 05 s" and format_eta(3725) == "1 h 02 min"
+
+
+def test_task_list_is_read_from_the_last_json_line() -> None:
+    good = json.dumps({"autoencoder": {"tiny": {"steps": 12}}})
+    assert parse_task_list(["some library said hello", good]) == {"autoencoder": {"tiny": {"steps": 12}}}
+    assert parse_task_list(["", good, ""]) == {"autoencoder": {"tiny": {"steps": 12}}}
+    assert parse_task_list([good[:-3]]) == {}          # cut short: no list, not a crash
+    assert parse_task_list(["[1, 2]"]) == {}
+    assert parse_task_list([]) == {}

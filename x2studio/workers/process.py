@@ -55,6 +55,7 @@ class EventProcess(QObject):
         proc = QProcess(self)
         penv = QProcessEnvironment.systemEnvironment()
         penv.insert("PYTHONUNBUFFERED", "1")
+        penv.insert("PYTHONFAULTHANDLER", "1")   # a child killed by a signal says where, in its last lines
         for k, v in (env or {}).items():
             penv.insert(k, v)
         if "X2STUDIO_HOME" in os.environ:

@@ -33,6 +33,18 @@ REPLAY_POINTS = 5000
 COLORS = ["#3b8eea", "#e5a50a", "#33b36b", "#d9534f", "#a070e0", "#20b2aa"]
 
 
+def parse_task_list(stdout_lines: list[str]) -> dict:
+    """The ``train list --json`` answer: its last JSON object line (anything else printed before it is ignored)."""
+    for text in reversed(stdout_lines):
+        if text.lstrip().startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return {}
+            return value if isinstance(value, dict) else {}
+    return {}
+
+
 def format_eta(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
         return "–"
@@ -451,15 +463,14 @@ class TrainPanel(QWidget):
     def _on_ended(self, code: int, outcome: str) -> None:
         mode, self._mode = self._mode, "idle"
         if mode == "list":
-            if outcome == "ok":
-                try:
-                    self.recipes = json.loads("\n".join(self.proc.stdout_lines))
-                except ValueError:
-                    self.recipes = {}
+            self.recipes = parse_task_list(self.proc.stdout_lines)
+            if self.recipes and outcome != "ok":
+                # the list came whole; what went wrong after it (the child dying at exit) costs the user nothing
+                log.warning("the task list arrived but the child then ended with code %s (%s)", code, outcome)
             if not self.recipes:
                 self.status.setText("The training module could not be loaded.")
-                self.errorRaised.emit(f"The training module could not be loaded: {self.proc.last_error()}",
-                                      "\n".join(self.proc.tail))
+                self.errorRaised.emit(f"The training module could not be loaded (exit code {code}, {outcome}): "
+                                      f"{self.proc.last_error()}", "\n".join(self.proc.tail))
             else:
                 self.task_box.clear()
                 self.task_box.addItems(list(self.recipes))
