@@ -69,4 +69,4 @@ def test_weights_cli_lists_and_adds(x2_home: Path, tmp_path: Path, capsys) -> No
     assert "mine" in out and "user" in out and "val_loss 0.25" in out
     assert "autoencoder-lite" in out and "bundled" in out
     assert main(["weights", "add", str(tmp_path / "nothing.safetensors")]) == 2
-    assert "not a weights entry" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err

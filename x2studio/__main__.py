@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 
-def _launch_app(files: list[str]) -> int:
+def _launch_app(files: list[str], self_test: bool = False, shots: str | None = None) -> int:
     from .app import run_app  # Qt is imported only when the GUI is wanted
 
-    return run_app(files)
+    return run_app(files, self_test=self_test, shots=shots)
 
 
 def main() -> int:

@@ -9,14 +9,17 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+import time
+
+from PySide6.QtCore import QObject, QTimer, QtMsgType, Signal, qInstallMessageHandler
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from . import APP_NAME, ORG_NAME, __version__
 from .core import paths
 from .core.errors import format_error
 
-__all__ = ["run_app", "create_main_window", "demo_media"]
+__all__ = ["run_app", "create_main_window", "demo_media", "SelfTest", "app_icon"]
 
 log = logging.getLogger("x2studio")
 
@@ -63,22 +66,121 @@ def create_main_window():
     return MainWindow()
 
 
-def run_app(files: Sequence[str] = ()) -> int:
-    """Start the GUI; open ``files`` (or, on the first start, the bundled demo clip)."""
+def app_icon() -> QIcon:
+    from importlib import resources
+
+    return QIcon(str(Path(str(resources.files("x2studio") / "resources" / "icons" / "x2studio.png"))))
+
+
+def _panel_busy(panel) -> bool:
+    jobs = getattr(panel, "jobs", None)
+    if jobs is not None and jobs.active():
+        return True
+    proc = getattr(panel, "proc", None)                  # the Train panel's training child
+    return proc is not None and proc.is_running()
+
+
+class SelfTest(QObject):
+    """``x2studio app --self-test``: opens the demo project, shows every panel in turn and waits for what
+    it starts (demo reenactment, transcription, gallery, task list...), collects every error the user
+    would have seen, optionally saves a screenshot per panel, prints one line per panel and quits
+    with 0 (all panels worked) or 1.  The installer's build runs it on the built bundle."""
+
+    finished = Signal(int)   # the exit code
+
+    def __init__(self, window, shots: Path | None = None, settle_s: float = 2.0, timeout_s: float = 240.0) -> None:
+        super().__init__(window)
+        self.window = window
+        self.shots = shots
+        self.settle_s, self.timeout_s = settle_s, timeout_s
+        self.order = list(window.panels)
+        self.errors: list[tuple[str, str]] = []
+        self.rows: list[tuple[str, str, float]] = []
+        self.exit_code: int | None = None
+        self._current = "start"
+        window.error_sink = lambda message, details="": self.errors.append((self._current, message))
+        self._timer = QTimer(self)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        print("start       window shown", flush=True)
+        if self.shots is not None:
+            self.shots.mkdir(parents=True, exist_ok=True)
+        self.window.open_demo_project()
+        self._next()
+        self._timer.start()
+
+    def _next(self) -> None:
+        if not self.order:
+            self._finish()
+            return
+        self._current = self.order.pop(0)
+        self._t0 = time.monotonic()
+        self.window.panel_list.setCurrentRow(list(self.window.panels).index(self._current))
+
+    def _tick(self) -> None:
+        if self.exit_code is not None:
+            return
+        elapsed = time.monotonic() - self._t0
+        panel = self.window.panels[self._current]
+        busy = _panel_busy(panel) or bool(self.window.jobs.active())
+        if elapsed < self.settle_s or (busy and elapsed < self.timeout_s):
+            return
+        mine = [m for p, m in self.errors if p == self._current]
+        status = getattr(panel, "status", None)
+        said = status.text() if status is not None and hasattr(status, "text") else ""
+        if busy:
+            outcome = f"TIMEOUT after {self.timeout_s:.0f} s"
+            self.errors.append((self._current, outcome))
+        else:
+            outcome = "ERROR: " + "; ".join(mine) if mine else "ok"
+        self.rows.append((self._current, f"{outcome}{' — ' + said if said and not mine else ''}", elapsed))
+        print(f"{self._current:<11} {elapsed:6.1f} s  {self.rows[-1][1]}", flush=True)
+        if self.shots is not None:
+            index = len(self.rows)
+            self.window.grab().save(str(self.shots / f"{index:02d}_{self._current}.png"))
+        self._next()
+
+    def _finish(self) -> None:
+        self._timer.stop()
+        start_errors = [m for p, m in self.errors if p == "start"]
+        for message in start_errors:
+            print(f"{'start':<11} ERROR: {message}", flush=True)
+        self.exit_code = 1 if self.errors else 0
+        print(f"self-test: {len(self.rows)} panels, {len(self.errors)} errors -> "
+              f"{'PASSED' if self.exit_code == 0 else 'FAILED'}", flush=True)
+        self.window.close()
+        self.finished.emit(self.exit_code)
+
+
+def run_app(files: Sequence[str] = (), self_test: bool = False, shots: str | Path | None = None) -> int:
+    """Start the GUI; open ``files`` (or, on the first start, the bundled demo clip).  ``self_test``:
+    run :class:`SelfTest` and return its exit code."""
     logfile = _setup_logging()
     qInstallMessageHandler(_qt_message_handler)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORG_NAME)
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName("x2studio")
     log.info("X2 Studio %s starting; log at %s", __version__, logfile)
     window = create_main_window()
     _install_excepthook(lambda: window)
     window.show()
+    if self_test:
+        test = SelfTest(window, Path(shots) if shots else None)
+        test.finished.connect(app.exit)
+        QTimer.singleShot(0, test.start)
+        app.exec()
+        return 1 if test.exit_code is None else test.exit_code
     to_open = list(files)
     if not to_open:
         recent = window.store.recent_files()
         to_open = [recent[0]] if recent and Path(recent[0]).is_file() else [str(p) for p in demo_media()[:1]]
     if to_open:
         window.open_path(to_open[0])
+    if window.store.value_int("welcome/show", 1):
+        QTimer.singleShot(0, window.open_welcome)
     return app.exec()

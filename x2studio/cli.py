@@ -68,16 +68,30 @@ def _with_progress(work: Callable[[Job], object]):
 # ----------------------------------------------------------------------------- commands
 def cmd_app(args: argparse.Namespace) -> int:
     # The CLI is Qt-free; the GUI launcher is handed in by ``x2studio.__main__``.
-    launcher: Callable[[list[str]], int] | None = getattr(args, "launch_app", None)
+    launcher: Callable[..., int] | None = getattr(args, "launch_app", None)
     if launcher is None:
         raise X2Error("The app cannot be started from here.", "Run 'x2studio' or 'python -m x2studio'.")
-    return launcher([str(p) for p in getattr(args, "files", []) or []])
+    files = [str(p) for p in getattr(args, "files", []) or []]
+    if getattr(args, "self_test", False):
+        shots = getattr(args, "shots", None)
+        return launcher(files, self_test=True, shots=str(shots) if shots else None)
+    return launcher(files)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .core.settings import load_settings
     from .info import system_report
 
+    if args.check:
+        from .info import environment_checks
+
+        checks = environment_checks(load_settings())
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            print(f"[{c.status:^4}] {c.name:<{width}}  {c.found}")
+            if c.fix and c.status != "ok":
+                print(f"       {'':<{width}}  fix: {c.fix}")
+        return 1 if any(c.status == "fail" for c in checks) else 0
     rows = system_report(load_settings())
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -142,18 +156,21 @@ def cmd_weights_list(args: argparse.Namespace) -> int:
 
 def cmd_weights_add(args: argparse.Namespace) -> int:
     """Register trained weights (a run folder, or NAME.safetensors / NAME.json) for the app's panels."""
+    from .pipelines.weights_import import find_entry
     from .weights.registry import load_entry, register_weights
 
-    path = args.path
-    if path.is_dir():
-        cards = sorted((path / "weights").glob("*.json")) or sorted(path.glob("*.json"))
-        cards = [c for c in cards if c.with_suffix(".safetensors").is_file()]
-        if len(cards) != 1:
-            raise X2Error(f"'{path}' holds {len(cards)} weights entries, not one.",
-                          "Name the .safetensors file itself.")
-        path = cards[0]
-    entry = register_weights(load_entry(path), name=args.name)
+    entry = register_weights(load_entry(find_entry(args.path)), name=args.name)
     print(f"registered '{entry.name}' ({entry.card.architecture}) in {entry.weights_path.parent}")
+    return 0
+
+
+def cmd_weights_import(args: argparse.Namespace) -> int:
+    """Import someone else's weights: checksum, architecture and tensor shapes checked, then copied."""
+    from .pipelines.weights_import import import_weights
+
+    entry = import_weights(args.path, name=args.name, replace=args.replace)
+    print(f"imported '{entry.name}' ({entry.card.architecture}, {entry.size_bytes / 1e6:.1f} MB, "
+          f"sha256 {entry.card.sha256[:12]}…) into {entry.weights_path.parent}")
     return 0
 
 
@@ -416,9 +433,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("app", help="open the app (optionally with media files)")
     p.add_argument("files", nargs="*", type=Path, help="video or audio files to open")
+    p.add_argument("--self-test", action="store_true",
+                   help="open the demo project, show every panel, report what worked, and quit (0 = all worked)")
+    p.add_argument("--shots", type=Path, default=None, help="with --self-test: save a screenshot of each panel here")
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("info", help="versions, compute device, soundfont and audio devices")
+    p.add_argument("--check", action="store_true",
+                   help="check this computer (device, synthesizer, soundfont, sound output, weights) and say what to fix")
     p.set_defaults(func=cmd_info)
 
     media = sub.add_parser("media", help="media tools: probe, synth")
@@ -581,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_pick_sources)
-    weights = sub.add_parser("weights", help="model weights: list, add")
+    weights = sub.add_parser("weights", help="model weights: list, import, add")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     p = wsub.add_parser("list", help="bundled and user weights, with their metrics")
     p.set_defaults(func=cmd_weights_list)
@@ -589,6 +611,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path, help="a training run folder, or NAME.safetensors with NAME.json beside it")
     p.add_argument("--name", default=None, help="register under this name (default: the card's)")
     p.set_defaults(func=cmd_weights_add)
+    p = wsub.add_parser("import", help="import weights trained elsewhere (NAME.safetensors + NAME.json), checked first")
+    p.add_argument("path", type=Path, help="NAME.safetensors (its model card NAME.json beside it), or the card")
+    p.add_argument("--name", default=None, help="install under this name (default: the card's)")
+    p.add_argument("--replace", action="store_true", help="replace installed weights of the same name")
+    p.set_defaults(func=cmd_weights_import)
     data = sub.add_parser("data", help="datasets: synthetic faces, face tracks from your videos")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = dsub.add_parser("synth", help="generate synthetic data with ground truth (e.g. 'synth faces OUT')",

@@ -1,9 +1,13 @@
-"""Synthesis with FluidSynth (pyfluidsynth) and soundfont discovery.
+"""Synthesis with FluidSynth (pyfluidsynth), or TinySoundFont where FluidSynth is missing, and soundfont discovery.
 
-Offline rendering drives a FluidSynth synthesizer event by event and pulls samples between events
-(``get_samples``) instead of using pretty_midi's ``fluidsynth()`` helper, so that a long render
-reports progress, can be cancelled and handles control changes (sustain pedal) of all programs in
-one synthesizer.
+Offline rendering drives a synthesizer event by event and pulls samples between events instead of
+using pretty_midi's ``fluidsynth()`` helper, so that a long render reports progress, can be
+cancelled and handles control changes (sustain pedal) of all programs in one synthesizer.
+
+FluidSynth is the reference (libfluidsynth: Debian's libfluidsynth3).  Windows and macOS have no
+libfluidsynth wheel, and an installed bundle may meet a Linux without it, so the ``tinysoundfont``
+package (TinySoundFont compiled into its wheel, no system library) is the fallback.
+``X2STUDIO_SYNTH=fluidsynth|tinysoundfont`` forces one.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from ..core.jobs import Job, progress_of
 from .audio import AudioClip
 from .midi import ControlEvent, NoteEvent, Score, load_midi, validate_notes
 
-__all__ = ["find_soundfonts", "resolve_soundfont", "render_notes", "render_midi", "fluidsynth_version"]
+__all__ = ["find_soundfonts", "resolve_soundfont", "render_notes", "render_midi", "fluidsynth_version",
+           "synth_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +105,98 @@ def fluidsynth_version() -> str:
         return "installed"
 
 
+class _FluidSynthEngine:
+    name = "FluidSynth"
+
+    def __init__(self, sample_rate: int, gain: float) -> None:
+        self._synth = _fluidsynth().Synth(gain=gain, samplerate=float(sample_rate))
+
+    def sfload(self, path: Path) -> int:
+        return self._synth.sfload(str(path))
+
+    def program_select(self, channel: int, sfid: int, program: int) -> None:
+        self._synth.program_select(channel, sfid, 0, program)
+
+    def noteon(self, channel: int, pitch: int, velocity: int) -> None:
+        self._synth.noteon(channel, pitch, velocity)
+
+    def noteoff(self, channel: int, pitch: int) -> None:
+        self._synth.noteoff(channel, pitch)
+
+    def cc(self, channel: int, number: int, value: int) -> None:
+        self._synth.cc(channel, number, value)
+
+    def samples(self, n: int) -> np.ndarray:
+        return np.asarray(self._synth.get_samples(n), dtype=np.int16).reshape(-1, 2)[:n] / np.float32(32768.0)
+
+    def delete(self) -> None:
+        self._synth.delete()
+
+
+class _TinySoundFontEngine:
+    name = "TinySoundFont"
+
+    def __init__(self, sample_rate: int, gain: float) -> None:
+        try:
+            import tinysoundfont
+        except (ImportError, OSError) as exc:
+            raise DependencyError("Neither FluidSynth nor TinySoundFont is installed, so notes cannot be synthesized.",
+                                  "Install Debian's libfluidsynth3, or 'pip install --no-deps tinysoundfont'.") from exc
+        # TinySoundFont's gain is in dB; FluidSynth's 0.5 (our default) is about -6 dB
+        self._synth = tinysoundfont.Synth(gain=float(20 * np.log10(max(gain, 1e-4))), samplerate=int(sample_rate))
+
+    def sfload(self, path: Path) -> int:
+        try:
+            return self._synth.sfload(str(path))
+        except Exception:  # noqa: BLE001 - tinysoundfont raises its own error types for unreadable files
+            return -1
+
+    def program_select(self, channel: int, sfid: int, program: int) -> None:
+        self._synth.program_select(channel, sfid, 0, program)
+
+    def noteon(self, channel: int, pitch: int, velocity: int) -> None:
+        self._synth.noteon(channel, pitch, velocity)
+
+    def noteoff(self, channel: int, pitch: int) -> None:
+        self._synth.noteoff(channel, pitch)
+
+    def cc(self, channel: int, number: int, value: int) -> None:
+        self._synth.control_change(channel, number, value)
+
+    def samples(self, n: int) -> np.ndarray:
+        return np.frombuffer(self._synth.generate(n), dtype=np.float32).reshape(-1, 2)[:n]
+
+    def delete(self) -> None:
+        self._synth = None   # nothing to free by hand: the soundfonts go with the object
+
+
+def synth_engine() -> str:
+    """The synthesizer renders will use: 'FluidSynth', 'TinySoundFont', or 'none'."""
+    try:
+        return _engine_class().name
+    except DependencyError:
+        return "none"
+
+
+def _engine_class():
+    forced = os.environ.get("X2STUDIO_SYNTH", "").strip().lower()
+    if forced == "tinysoundfont":
+        return _TinySoundFontEngine
+    try:
+        _fluidsynth()
+        return _FluidSynthEngine
+    except DependencyError:
+        if forced == "fluidsynth":
+            raise
+    try:
+        import tinysoundfont  # noqa: F401
+    except (ImportError, OSError) as exc:
+        raise DependencyError("Neither FluidSynth nor TinySoundFont is installed, so notes cannot be synthesized.",
+                              "Install Debian's libfluidsynth3, or 'pip install --no-deps tinysoundfont'.") from exc
+    log.info("libfluidsynth is missing; synthesizing with TinySoundFont")
+    return _TinySoundFontEngine
+
+
 def render_notes(
     notes: Sequence[NoteEvent],
     sample_rate: int = 44100,
@@ -126,18 +223,18 @@ def render_notes(
     if not notes:
         raise InputError("There are no notes to synthesize.", "Give a MIDI file or notes with at least one note.")
     sf_path = resolve_soundfont(soundfont)
-    fluidsynth = _fluidsynth()
-    synth = fluidsynth.Synth(gain=gain, samplerate=float(sample_rate))
+    synth = _engine_class()(int(sample_rate), gain)
     try:
-        sfid = synth.sfload(str(sf_path))
+        sfid = synth.sfload(sf_path)
         if sfid == -1:
-            raise DependencyError(f"FluidSynth could not load the soundfont '{sf_path}'.", "Choose another soundfont in Settings.")
+            raise DependencyError(f"{synth.name} could not load the soundfont '{sf_path}'.",
+                                  "Choose another soundfont in Settings.")
         programs = sorted({n.program for n in notes} | {c.program for c in controls})
         if len(programs) > 15:
             raise InputError("More than 15 instruments in one render.", "Render fewer instruments at a time.")
         channel_of = {prog: ch if ch < 9 else ch + 1 for ch, prog in enumerate(programs)}  # skip drum channel 9
         for prog, ch in channel_of.items():
-            synth.program_select(ch, sfid, 0, prog)
+            synth.program_select(ch, sfid, prog)
 
         # (time, order, kind, a, b, channel): note-offs before note-ons at the same time.
         events: list[tuple[float, int, str, int, int, int]] = []
@@ -157,8 +254,7 @@ def render_notes(
             nonlocal pos
             while pos < until:
                 n = min(until - pos, 65536)
-                block = np.asarray(synth.get_samples(n), dtype=np.int16).reshape(-1, 2)
-                out[pos:pos + n] = block[:n] / 32768.0
+                out[pos:pos + n] = synth.samples(n)
                 pos += n
 
         for i, (t, _order, kind, a, b, ch) in enumerate(events):

@@ -18,6 +18,7 @@ from ..workers.jobs import JobHandle, JobRunner
 from .dialogs import AboutDialog, SettingsDialog, show_error
 from .panels import PANEL_CLASSES
 from .settings_store import SettingsStore
+from .welcome import WelcomeDialog
 
 __all__ = ["MainWindow", "MEDIA_FILTER"]
 
@@ -105,6 +106,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.store = store or SettingsStore()
         self.settings: Settings = load_settings()
+        self.error_sink = None
         self.system: dict[str, object] = {}
         self.jobs = JobRunner(self)
         self.jobs.jobFailed.connect(lambda title, msg, details: self.show_error(f"{title} failed: {msg}", details))
@@ -150,12 +152,18 @@ class MainWindow(QMainWindow):
         self.export_action = QAction("&Export Frame as PNG…", self, shortcut="Ctrl+E",
                                      triggered=lambda: self.media_panel.export_frame())
         file_menu.addAction(self.export_action)
+        file_menu.addAction(QAction("Open the &Demo Project", self, triggered=self.open_demo_project))
+        file_menu.addSeparator()
+        self.import_weights_action = QAction("&Import Weights…", self, triggered=self.import_weights_dialog)
+        file_menu.addAction(self.import_weights_action)
         file_menu.addSeparator()
         file_menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
         edit_menu = self.menuBar().addMenu("&Edit")
         edit_menu.addAction(QAction("&Settings…", self, shortcut="Ctrl+,", triggered=self.open_settings))
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(QAction("&Welcome and Check This Computer…", self, triggered=self.open_welcome))
         help_menu.addAction(QAction("&About X2 Studio", self, triggered=self.open_about))
+        self.welcome: WelcomeDialog | None = None
 
         # ---------------------------------------------------------- status bar
         self.device_label = QLabel("Device: detecting…", self)
@@ -187,6 +195,50 @@ class MainWindow(QMainWindow):
             return
         self.panel_list.setCurrentRow(list(self.panels).index("media"))
         self.media_panel.open_file(path)
+
+    def open_demo_project(self) -> None:
+        """The demo project: the talking-face clip in the Media panel (the face panels drive their demo faces
+        with it when first shown) and the piano clip in the Transcribe panel."""
+        from .widgets.image_view import demo_file
+
+        piano = sorted(demo_file("").glob("piano_*.mp4"))
+        transcribe = self.panels.get("transcribe")
+        if transcribe is not None and piano and getattr(transcribe, "video", None) is None:
+            transcribe.open_video(piano[0])
+        talking = sorted(demo_file("").glob("talking_*.mp4"))
+        if talking:
+            self.open_path(talking[0])
+        else:
+            self.show_error("The demo media are missing from this installation.", "Reinstall X2 Studio.")
+
+    def open_welcome(self) -> WelcomeDialog:
+        """The welcome window with the check of this computer (first start, and Help > Welcome)."""
+        if self.welcome is None:
+            self.welcome = WelcomeDialog(self.settings, self.store.value_int("welcome/show", 1) != 0, self)
+            self.welcome.openDemo.connect(self.open_demo_project)
+            self.welcome.show_box.toggled.connect(lambda on: self.store.set_value("welcome/show", int(on)))
+        else:
+            self.welcome.run_checks()
+        self.welcome.open()
+        return self.welcome
+
+    def import_weights_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import weights", str(Path.home()),
+                                              "Weights (*.safetensors *.json);;All files (*)")
+        if path:
+            self.import_weights(path)
+
+    def import_weights(self, path: str | Path) -> JobHandle:
+        """Check (checksum, architecture, shapes) and install a weights entry, in a job."""
+        from ..pipelines.weights_import import import_weights
+
+        def done(entry) -> None:
+            self.statusBar().showMessage(f"Imported the weights '{entry.name}' ({entry.card.architecture}).", 8000)
+            for panel in self.panels.values():
+                if hasattr(panel, "refresh_weights"):
+                    panel.refresh_weights()
+
+        return self.jobs.start("Importing weights", lambda job: import_weights(path, job=job), on_success=done)
 
     def open_at(self, path: str, frame: int) -> None:
         """Open a video in the Media panel and go to ``frame`` once it is open (a retrieved face in context)."""
@@ -228,6 +280,9 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ dialogs
     def show_error(self, message: str, details: str = "") -> None:
         log.warning("error shown to the user: %s", message)
+        if self.error_sink is not None:   # the self-test collects errors instead of opening message boxes
+            self.error_sink(message, details)
+            return
         self.statusBar().showMessage(message, 8000)
         show_error(self, message, details)
 
@@ -318,6 +373,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802
         self.save_state()
         self.jobs.shutdown()
+        if self.welcome is not None:
+            self.welcome.shutdown()
         for panel in self.panels.values():
             if hasattr(panel, "shutdown"):
                 panel.shutdown()
