@@ -199,7 +199,8 @@ def test_launcher_runs_the_cli_and_the_training_module() -> None:
 
 def test_spec_keeps_triton_and_unused_qt_out_and_data_in() -> None:
     spec = (ROOT / "installer" / "x2studio.spec").read_text()
-    for needed in ('"triton"', "QtQuick", "x2studio/resources", "pretty_midi", "nmp.onnx", 'collect_submodules("training")'):
+    for needed in ('"triton"', "QtQuick", "x2studio/resources", "pretty_midi", "nmp.onnx", 'collect_submodules("training")',
+                   "copy_metadata"):
         assert needed in spec
     compile(spec, "x2studio.spec", "exec")       # valid Python (PyInstaller executes it)
 

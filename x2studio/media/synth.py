@@ -105,14 +105,11 @@ def fluidsynth_version() -> str:
         return "installed"
 
 
-class _FluidSynthEngine:
-    name = "FluidSynth"
+class _Engine:
+    """The calls a render makes; pyfluidsynth and tinysoundfont name these three alike."""
 
-    def __init__(self, sample_rate: int, gain: float) -> None:
-        self._synth = _fluidsynth().Synth(gain=gain, samplerate=float(sample_rate))
-
-    def sfload(self, path: Path) -> int:
-        return self._synth.sfload(str(path))
+    name = ""
+    _synth = None
 
     def program_select(self, channel: int, sfid: int, program: int) -> None:
         self._synth.program_select(channel, sfid, 0, program)
@@ -122,6 +119,16 @@ class _FluidSynthEngine:
 
     def noteoff(self, channel: int, pitch: int) -> None:
         self._synth.noteoff(channel, pitch)
+
+
+class _FluidSynthEngine(_Engine):
+    name = "FluidSynth"
+
+    def __init__(self, sample_rate: int, gain: float) -> None:
+        self._synth = _fluidsynth().Synth(gain=gain, samplerate=float(sample_rate))
+
+    def sfload(self, path: Path) -> int:
+        return self._synth.sfload(str(path))
 
     def cc(self, channel: int, number: int, value: int) -> None:
         self._synth.cc(channel, number, value)
@@ -133,7 +140,7 @@ class _FluidSynthEngine:
         self._synth.delete()
 
 
-class _TinySoundFontEngine:
+class _TinySoundFontEngine(_Engine):
     name = "TinySoundFont"
 
     def __init__(self, sample_rate: int, gain: float) -> None:
@@ -150,15 +157,6 @@ class _TinySoundFontEngine:
             return self._synth.sfload(str(path))
         except Exception:  # noqa: BLE001 - tinysoundfont raises its own error types for unreadable files
             return -1
-
-    def program_select(self, channel: int, sfid: int, program: int) -> None:
-        self._synth.program_select(channel, sfid, 0, program)
-
-    def noteon(self, channel: int, pitch: int, velocity: int) -> None:
-        self._synth.noteon(channel, pitch, velocity)
-
-    def noteoff(self, channel: int, pitch: int) -> None:
-        self._synth.noteoff(channel, pitch)
 
     def cc(self, channel: int, number: int, value: int) -> None:
         self._synth.control_change(channel, number, value)
