@@ -106,7 +106,13 @@ class SelfTest(QObject):
     def start(self) -> None:
         print("start       window shown", flush=True)
         if self.shots is not None:
-            self.shots.mkdir(parents=True, exist_ok=True)
+            try:
+                self.shots.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:        # an unwritable --shots folder: say so and stop, do not hang
+                self.errors.append(("start", f"cannot write screenshots to '{self.shots}': {exc.strerror or exc}"))
+                self.order = []
+                self._finish()
+                return
         self.window.open_demo_project()
         self._next()
         self._timer.start()
@@ -139,7 +145,8 @@ class SelfTest(QObject):
         print(f"{self._current:<11} {elapsed:6.1f} s  {self.rows[-1][1]}", flush=True)
         if self.shots is not None:
             index = len(self.rows)
-            self.window.grab().save(str(self.shots / f"{index:02d}_{self._current}.png"))
+            if not self.window.grab().save(str(self.shots / f"{index:02d}_{self._current}.png")):
+                self.errors.append((self._current, f"the screenshot could not be written to '{self.shots}'"))
         self._next()
 
     def _finish(self) -> None:

@@ -422,6 +422,13 @@ def _transcribe_piano_audio(args: argparse.Namespace, outputs: list[Path]) -> in
 
 
 # ----------------------------------------------------------------------------- parser
+def _face_options(p: argparse.ArgumentParser) -> None:
+    """The options every face-embedding command shares."""
+    p.add_argument("--detector", default="auto", choices=["auto", "mediapipe", "haar"])
+    p.add_argument("--device", default=None, help="cpu, cuda (default: the settings')")
+    p.add_argument("--json", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .face.tracks import CROP_MARGIN
 
@@ -568,9 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=1.0, help="frames sampled per second of video (default 1)")
     p.add_argument("--max-faces", type=int, default=4, help="faces kept per picture, largest first (default 4)")
     p.add_argument("--prune", action="store_true", help="drop files that are gone or not among PATH")
-    p.add_argument("--detector", default="auto", choices=["auto", "mediapipe", "haar"])
-    p.add_argument("--device", default=None, help="cpu, cuda (default: the settings')")
-    p.add_argument("--json", action="store_true")
+    _face_options(p)
     p.set_defaults(func=cmd_embed)
     p = sub.add_parser("retrieve", help="the faces of a gallery most alike in pose and expression to a query face")
     p.add_argument("index", type=Path, help="index folder made by 'x2studio embed'")
@@ -581,17 +586,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact", action="store_true", help="exact search even in a large gallery")
     p.add_argument("--attributes", action="store_true", help="also print the query face's attributes")
     p.add_argument("--model", default=None, help="embedding weights (default: the index's)")
-    p.add_argument("--detector", default="auto", choices=["auto", "mediapipe", "haar"])
-    p.add_argument("--device", default=None)
-    p.add_argument("--json", action="store_true")
+    _face_options(p)
     p.set_defaults(func=cmd_retrieve)
     p = sub.add_parser("attributes", help="pose, landmarks and expression read from a face's embedding")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="images (or videos with --time)")
     p.add_argument("--time", type=float, default=None, help="for a video: the frame at this time (s)")
     p.add_argument("--model", default="fabnet-lite", help="embedding weights (default fabnet-lite)")
-    p.add_argument("--detector", default="auto", choices=["auto", "mediapipe", "haar"])
-    p.add_argument("--device", default=None)
-    p.add_argument("--json", action="store_true")
+    _face_options(p)
     p.set_defaults(func=cmd_attributes)
     p = sub.add_parser("pick-sources", help="X2Face: the frames of a source video closest in pose to a driving face")
     p.add_argument("source", type=Path, help="the source video")
@@ -599,9 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=3, help="frames to suggest (default 3)")
     p.add_argument("--time", type=float, default=None, help="for a driving video: the frame at this time (s)")
     p.add_argument("--model", default="fabnet-lite", help="embedding weights whose pose head reads the poses")
-    p.add_argument("--detector", default="auto", choices=["auto", "mediapipe", "haar"])
-    p.add_argument("--device", default=None)
-    p.add_argument("--json", action="store_true")
+    _face_options(p)
     p.set_defaults(func=cmd_pick_sources)
     weights = sub.add_parser("weights", help="model weights: list, import, add")
     wsub = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
