@@ -64,6 +64,32 @@ def cmd_synth_piano(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth_violin(args: argparse.Namespace) -> int:
+    from .synth.violin import generate_violin
+
+    job, bar = _reporting_job(args)
+    try:
+        root = generate_violin(args.out, args.subset, minutes=args.minutes, seed=args.seed,
+                               clip_seconds=args.clip_seconds, size=(args.width, args.height), job=job)
+    finally:
+        bar.close()
+    manifest = json.loads((root / "manifest.json").read_text())
+    if args.events == "stdout":
+        print(json.dumps({"event": "done", "path": str(root)}), flush=True)
+    n, s = len(manifest["videos"]), manifest["splits"]
+    print(f"wrote {root} ({n} '{args.subset}' videos of {args.clip_seconds:g} s: {s['train']} train, {s['val']} val, "
+          f"{s['test']} test)")
+    return 0
+
+
+def cmd_violin_demo(args: argparse.Namespace) -> int:
+    from .synth.violin import make_violin_demo
+
+    for path in make_violin_demo(args.out, seed=args.seed):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_synth_sheet(args: argparse.Namespace) -> int:
     from x2studio.core.errors import InputError
 
@@ -142,6 +168,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return cmd_speech_check(args)
     if args.task == "piano-labels":
         return cmd_piano_labels(args)
+    if args.task == "violin-labels":
+        return cmd_violin_labels(args)
     if args.task == "attributes-table":
         return cmd_attribute_table(args)
     if args.task == "list":
@@ -226,6 +254,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError("Evaluation needs --weights (a name or a .safetensors file) and --data DIR.")
     if task.name == "piano":        # note-level metrics on whole videos: the thesis' Table 1 analog
         return _eval_piano(args)
+    if task.name in ("violin", "violin-teacher"):     # per-frame pitch metrics: the thesis' Table 2 analog
+        return _eval_violin(args)
     res = evaluate_weights(task, args.weights, args.data, split=args.split, device=args.device or "cpu",
                            batches=args.batches, options=_options(args.option or []))
     if task.name == "avsync":       # the thesis' Figure 7.3 and the offset accuracy
@@ -281,6 +311,65 @@ def _eval_piano(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"  {r['weights']:<28} {r['arch']:<12} {100 * r['precision']:>6.2f} {100 * r['recall']:>6.2f} "
               f"{100 * r['accuracy']:>6.2f} {100 * r['f1']:>6.2f}  {r['threshold']:.2f} {r['sigma']:>5.1f}")
+    return 0
+
+
+def _eval_violin(args: argparse.Namespace) -> int:
+    from .tasks.violin import violin_eval
+
+    opts = _options(args.option or [])
+    datas = [Path(d) for d in str(args.data).split(",")]
+    job, bar = _reporting_job(argparse.Namespace(events="bar"))
+    try:
+        rows = [violin_eval(d, w, split=args.split, labels=str(opts.get("labels", "truth")),
+                            device=args.device or "cpu", job=job)
+                for d in datas for w in str(args.weights).split(",")]
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(rows if len(rows) > 1 else rows[0]))
+        return 0
+    print(f"pitch per frame on the '{rows[0]['split']}' split, against {rows[0]['labels']} pitch "
+          f"(RPA: right semitone where a note sounds; tol: within ±1 frame; PA: all frames; ACA: mean per class; "
+          f"ACE: mean error in semitones):")
+    print(f"  {'subset':<8} {'weights':<30} {'input':<18} {'RPA':>6} {'tol':>6} {'PA':>6} {'ACA':>6} {'ACE':>6}")
+    for r in rows:
+        print(f"  {str(r['subset']):<8} {r['weights']:<30} {r['kind']:<18} {100 * r['rpa']:>6.2f} {100 * r['rpa_tol']:>6.2f} "
+              f"{100 * r['pa']:>6.2f} {100 * r['aca']:>6.2f} {r['ace']:>6.2f}")
+    return 0
+
+
+def cmd_violin_labels(args: argparse.Namespace) -> int:
+    from x2studio.core.errors import InputError
+
+    from .data.violin import PSEUDO_TRACKER, make_pseudo_labels
+
+    if args.data is None:
+        raise InputError("Pseudo labels need --data DIR (a violin dataset).")
+    opts = _options(args.option or [])
+    tracker = str(opts.get("tracker", PSEUDO_TRACKER))
+    compare = tuple(t for t in str(opts.get("compare", "")).split(",") if t)
+    job, bar = _reporting_job(argparse.Namespace(events="bar"))
+    try:
+        res = make_pseudo_labels(args.data, tracker, job=job, overwrite=bool(opts.get("overwrite", 0)), compare=compare)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    print(f"pseudo labels of {res['videos']} videos in {res['folder']} (pitch tracker: {res['tracker']})")
+    for line in res["skipped"]:
+        print(f"  skipped {line}")
+    if res["not_installed"]:
+        print(f"  not installed here: {', '.join(res['not_installed'])}")
+    if res["trackers"]:
+        print("  trackers against the true pitch (RPA: right semitone on frames with a note; tol: ±1 frame; "
+              "voicing: note/no-note right):")
+        print(f"    {'tracker':<8}{'split':<7}{'frames':>8}{'RPA':>8}{'tol':>8}{'voicing':>9}")
+        for t, per in res["trackers"].items():
+            for split, m in sorted(per.items()):
+                print(f"    {t:<8}{split:<7}{m['frames']:>8}{100 * m['rpa']:>8.2f}{100 * m['rpa_tol']:>8.2f}"
+                      f"{100 * m['voicing']:>9.2f}")
     return 0
 
 
@@ -452,6 +541,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_piano_demo)
+    p = sub.add_parser("violin", help="rendered violin videos (fingerboard, left hand, bow) with their audio, true MIDI "
+                                      "and the true pitch of every frame")
+    p.add_argument("out", type=Path, help="dataset folder (created; a rerun resumes)")
+    p.add_argument("--subset", choices=["single", "all", "varied"], default="varied",
+                   help="single: one string, fixed camera; all: every string, fixed camera; varied: camera, "
+                        "backgrounds, lighting, players and occluders vary (default)")
+    p.add_argument("--minutes", type=float, default=5.0, help="minutes of video (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same data (default 0)")
+    p.add_argument("--clip-seconds", type=float, default=15.0, help="length of each video (default 15)")
+    p.add_argument("--width", type=int, default=400, help="video width (default 400, the thesis' student input)")
+    p.add_argument("--height", type=int, default=200, help="video height (default 200)")
+    p.add_argument("--events", choices=["bar", "stdout"], default="bar", help="progress as JSON lines on stdout")
+    p.set_defaults(func=cmd_synth_violin)
+    p = sub.add_parser("violin-demo", help="the app's violin demo: a 12-s varied-views clip of a held-out tune "
+                                           "and its true MIDI")
+    p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_violin_demo)
     p = sub.add_parser("faces-demo", help="the app's face demo media (a talking clip and a few stills)")
     p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
     p.add_argument("--seed", type=int, default=0)
@@ -463,7 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "train audio-map --data TRACKS [--features avsync-face-lite|mfcc] (fit f_a→v)  |  "
                                    "train speech-check --data TRACKS (mouth-opening correlation)")
     p.add_argument("task", help="task name, 'list', 'eval', 'pose-check', 'audio-map', 'speech-check', "
-                                "'piano-labels' (the audio teacher's pseudo labels of a piano dataset) or "
+                                "'piano-labels' (the audio teacher's pseudo labels of a piano dataset), "
+                                "'violin-labels' (the pitch tracker's pseudo labels of a violin dataset; "
+                                "--option tracker=yin|pyin|yinfft|crepe, compare=pyin,crepe) or "
                                 "'attributes-table' (heads for every embedding and attribute, measured on test)")
     p.add_argument("what", nargs="?", default=None, help="with 'eval': the task")
     p.add_argument("--recipe", default="lite", help="recipe (default lite)")

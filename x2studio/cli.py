@@ -386,6 +386,69 @@ def cmd_transcribe_piano(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transcribe_violin(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .core.atomic import check_writable
+    from .core.device import resolve_device
+    from .core.settings import load_settings
+    from .pipelines.violin import DEFAULT_WEIGHTS, save_pitch_csv, transcribe_video
+
+    outputs = [p for p in (args.output, args.musicxml, args.notes_csv, args.csv) if p is not None]
+    if not outputs:
+        raise X2Error("Nothing to write.", "Give -o OUT.mid, --musicxml F, --notes-csv F and/or --csv F (the pitch track).")
+    for p in outputs:
+        check_writable(p)      # fail before the (possibly long) transcription
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise X2Error(f"A confidence threshold of {args.threshold} is out of range.", "Use a value between 0 and 1.")
+    device = None if args.mode == "audio" else str(args.device or resolve_device(load_settings().device).torch_device)
+    job, bar = _job()
+    try:
+        res = transcribe_video(args.video, args.mode, args.threshold, job, weights=args.weights or DEFAULT_WEIGHTS,
+                               device=device)
+    finally:
+        bar.close()
+    for w in res.info.get("warnings", []):
+        print(f"note: {w}", file=sys.stderr)
+    if not res.notes:
+        print("no notes were found (is a violin in view? try --mode audio, or a lower --threshold)", file=sys.stderr)
+    written = []
+    if args.output is not None:
+        from .media.midi import save_midi
+
+        written.append(save_midi(args.output, res.notes))
+    if args.musicxml is not None:
+        from .media.midi import estimate_tempo, save_musicxml
+
+        if not res.notes:
+            raise X2Error("There are no notes to write as MusicXML.")
+        written.append(save_musicxml(args.musicxml, res.notes, tempo_bpm=args.tempo or estimate_tempo(res.notes)))
+    if args.notes_csv is not None:
+        from .media.midi import save_csv
+
+        written.append(save_csv(args.notes_csv, res.notes))
+    if args.csv is not None:
+        written.append(save_pitch_csv(args.csv, res))
+    cents = res.cents()
+    intonation = float(np.nanmedian(np.abs(cents))) if np.isfinite(cents).any() else None
+    if args.json:
+        print(json.dumps({"notes": len(res.notes), "frames": res.frames, "fps": res.fps, "mode": res.mode,
+                          "weights": res.info.get("weights"), "threshold": res.info.get("threshold"),
+                          "median_cents_off": intonation, "warnings": res.info.get("warnings", []),
+                          "written": [str(p) for p in written]}))
+        return 0
+    src = {"visual": "the picture", "audio": "the sound", "fused": "the picture and the sound"}[res.mode]
+    line = f"{len(res.notes)} notes from {res.frames} frames at {res.fps:g} fps, from {src}"
+    if res.info.get("weights"):
+        line += f" ({res.info['weights']}, confidence ≥ {res.info['threshold']:.2f})"
+    print(line)
+    if intonation is not None:
+        print(f"intonation: the sound is a median {intonation:.0f} cents off the notes")
+    for p in written:
+        print(f"wrote {p}")
+    return 0
+
+
 def _write_notes(args: argparse.Namespace, notes: list) -> list[Path]:
     from .media.midi import save_csv, save_midi, save_musicxml
 
@@ -567,6 +630,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_transcribe_piano)
+    p = tsub.add_parser("violin", help="the pitch played in a violin video, as notes (MIDI, MusicXML) and a "
+                                       "per-frame pitch track with intonation (CSV)")
+    p.add_argument("video", type=Path, help="a video of a violinist (the fingerboard and bow in view)")
+    p.add_argument("-o", "--output", type=Path, help="MIDI file to write")
+    p.add_argument("--mode", choices=["visual", "audio", "fused"], default="visual",
+                   help="from the picture (default; silent or noisy videos), the sound, or both")
+    p.add_argument("--csv", type=Path, help="write the pitch track per frame (picture, sound, cents off the note)")
+    p.add_argument("--notes-csv", type=Path, help="write the notes as CSV")
+    p.add_argument("--musicxml", type=Path, help="also write a MusicXML score")
+    p.add_argument("--tempo", type=float, default=None, help="MusicXML: tempo in bpm (default: estimated)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="confidence 0-1 below which a frame is left unvoiced (default: the weights')")
+    p.add_argument("--weights", default=None, help="violin weights (default: the bundled violin-lite)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_transcribe_violin)
     p = sub.add_parser("embed", help="build (or add to) a gallery index of the faces in images and videos")
     p.add_argument("inputs", nargs="+", type=Path, metavar="PATH", help="images, videos or folders of them")
     p.add_argument("-o", "--output", type=Path, required=True, help="index folder (created; adding to it is incremental)")

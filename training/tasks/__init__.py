@@ -10,11 +10,12 @@ from .hierarchical import HierarchicalTask
 from .identity import IdentityTask
 from .piano import PianoTask
 from .posemap import ExpressionTask, HeadPoseTask, PoseFromVectorTask, VectorFromPoseTask
+from .violin import ViolinStudentTask, ViolinTeacherTask
 from .x2face import X2FaceTask
 
 TASKS = {t.name: t for t in (AutoencoderTask(), RotationTask(), IdentityTask(), X2FaceTask(), PoseFromVectorTask(),
                               VectorFromPoseTask(), HeadPoseTask(), ExpressionTask(), AVSyncTask(), FAbNetTask(), HierarchicalTask(),
                               AttributesTask(),
-                              PianoTask())}
+                              PianoTask(), ViolinTeacherTask(), ViolinStudentTask())}
 
 __all__ = ["TASKS"]

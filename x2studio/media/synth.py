@@ -120,6 +120,11 @@ class _Engine:
     def noteoff(self, channel: int, pitch: int) -> None:
         self._synth.noteoff(channel, pitch)
 
+    @staticmethod
+    def _wheel(semitones: float) -> int:
+        """The pitch wheel position (0…16383, centre 8192) for a bend, over the default ±2 semitones."""
+        return int(np.clip(round(8192 + semitones / 2.0 * 8192), 0, 16383))
+
 
 class _FluidSynthEngine(_Engine):
     name = "FluidSynth"
@@ -132,6 +137,9 @@ class _FluidSynthEngine(_Engine):
 
     def cc(self, channel: int, number: int, value: int) -> None:
         self._synth.cc(channel, number, value)
+
+    def bend(self, channel: int, semitones: float) -> None:
+        self._synth.pitch_bend(channel, self._wheel(semitones) - 8192)   # pyfluidsynth adds the centre back
 
     def samples(self, n: int) -> np.ndarray:
         return np.asarray(self._synth.get_samples(n), dtype=np.int16).reshape(-1, 2)[:n] / np.float32(32768.0)
@@ -160,6 +168,9 @@ class _TinySoundFontEngine(_Engine):
 
     def cc(self, channel: int, number: int, value: int) -> None:
         self._synth.control_change(channel, number, value)
+
+    def bend(self, channel: int, semitones: float) -> None:
+        self._synth.pitchbend(channel, self._wheel(semitones))
 
     def samples(self, n: int) -> np.ndarray:
         return np.frombuffer(self._synth.generate(n), dtype=np.float32).reshape(-1, 2)[:n]
@@ -203,6 +214,7 @@ def render_notes(
     tail_s: float = 1.0,
     gain: float = 0.5,
     job: Job | None = None,
+    bends: Sequence[tuple[float, int, float]] = (),
 ) -> AudioClip:
     """Render notes to stereo float32 audio.
 
@@ -210,10 +222,11 @@ def render_notes(
         notes: the notes (each with its General MIDI program).
         sample_rate: output rate in Hz (8000–192000).
         soundfont: a .sf2 path; ``None`` = :func:`resolve_soundfont`.
-        controls: control changes (e.g. sustain pedal) to apply.
+        controls: control changes (e.g. sustain pedal, 11 = expression) to apply.
         tail_s: seconds rendered after the last note ends (release and reverb).
         gain: FluidSynth master gain.
         job: progress and cancel.
+        bends: pitch-wheel moves as (time s, program, semitones within ±2): vibrato, intonation.
     """
     if not 8000 <= int(sample_rate) <= 192000:
         raise InputError(f"Cannot synthesize at {sample_rate} Hz.", "Use a rate between 8000 and 192000 Hz.")
@@ -227,7 +240,7 @@ def render_notes(
         if sfid == -1:
             raise DependencyError(f"{synth.name} could not load the soundfont '{sf_path}'.",
                                   "Choose another soundfont in Settings.")
-        programs = sorted({n.program for n in notes} | {c.program for c in controls})
+        programs = sorted({n.program for n in notes} | {c.program for c in controls} | {int(b[1]) for b in bends})
         if len(programs) > 15:
             raise InputError("More than 15 instruments in one render.", "Render fewer instruments at a time.")
         channel_of = {prog: ch if ch < 9 else ch + 1 for ch, prog in enumerate(programs)}  # skip drum channel 9
@@ -235,13 +248,15 @@ def render_notes(
             synth.program_select(ch, sfid, prog)
 
         # (time, order, kind, a, b, channel): note-offs before note-ons at the same time.
-        events: list[tuple[float, int, str, int, int, int]] = []
+        events: list[tuple[float, int, str, int, float, int]] = []
         for n in notes:
             ch = channel_of[n.program]
             events.append((n.onset, 1, "on", n.pitch, n.velocity, ch))
             events.append((n.offset, 0, "off", n.pitch, 0, ch))
         for c in controls:
             events.append((c.time, 0, "cc", c.number, c.value, channel_of[c.program]))
+        for t, prog, semis in bends:
+            events.append((float(t), 0, "bend", 0, float(semis), channel_of[int(prog)]))
         events.sort(key=lambda e: (e[0], e[1]))
         end_time = max(n.offset for n in notes) + max(0.0, tail_s)
         total = int(round(end_time * sample_rate))
@@ -261,6 +276,8 @@ def render_notes(
                 synth.noteon(ch, a, b)
             elif kind == "off":
                 synth.noteoff(ch, a)
+            elif kind == "bend":
+                synth.bend(ch, b)
             else:
                 synth.cc(ch, a, b)
             if i % 256 == 0:

@@ -27,6 +27,8 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "avsync": ("avsync", "AVSync"),
     "x2face-a2v": ("audiomap", "VectorFromAudio"),
     "piano": ("piano", "PianoNet"),
+    "violin-teacher": ("violin", "PitchTeacher"),
+    "violin-student": ("violin", "PitchStudent"),
 }
 
 

@@ -1,4 +1,6 @@
-"""The Transcribe panel (piano): notes from a top-view piano video, with a piano roll and playback.
+"""The Transcribe panel: notes from a top-view piano video or a violin video, with a roll and playback.
+
+Piano mode:
 
 Open a video → the keyboard's corners (remembered for the video, from a sidecar JSON, or a default
 quad to drag onto the keyboard) → Transcribe (a job: progress, cancel) → the notes in a piano roll
@@ -7,6 +9,11 @@ follows playback and seeks on drag, a live threshold slider (no network pass), s
 playback (FluidSynth) alone or mixed with the video's own sound, and export as MIDI, MusicXML or
 CSV.  When a MIDI file with the video's name lies beside it (the demo's true notes), the roll shows
 those notes too, outlined, and the status line how well the transcription matches them.
+
+Violin mode (the same video view, roll, playback and export): the pitch of every frame from the
+picture (the student network), the sound (a pitch tracker) or both, drawn as lines over the notes
+segmented from them; the threshold slider is the picture's confidence below which a frame is left
+unvoiced; under the roll, the **intonation view**: how many cents the sound is off the note played.
 """
 
 from __future__ import annotations
@@ -128,9 +135,13 @@ class TranscribePanel(ClockedPlayback, QWidget):
     transcribed = Signal(object)
     keyboardFound = Signal(object)      # corners, or None
 
+    MODES = ("piano", "violin")
+
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
+        self.mode = "piano"
+        self._last_video: dict[str, Path] = {}
         self.device = "cpu"
         self.video: Path | None = None
         self.width_px = self.height_px = 0
@@ -158,6 +169,10 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.open_button = QPushButton("Open…", self)
         self.open_button.setToolTip("Open a video of a keyboard filmed from above")
         self.open_button.clicked.connect(self._choose_video)
+        self.instrument_box = QComboBox(self)
+        self.instrument_box.addItems(["Piano", "Violin"])
+        self.instrument_box.setToolTip("The instrument in the video: a keyboard from above, or a violinist")
+        self.instrument_box.currentIndexChanged.connect(lambda i: self.set_mode(self.MODES[i]))
         self.weights_box = QComboBox(self)
         self.source_box = QComboBox(self)
         self.source_box.addItems(["Picture", "Sound"])
@@ -181,7 +196,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.threshold.setFixedWidth(110)
         top = QHBoxLayout()
         self.weights_box.setToolTip("The visual model's weights")
-        for w in (self.open_button, QLabel("From", self), self.source_box, self.weights_box,
+        for w in (self.instrument_box, self.open_button, QLabel("From", self), self.source_box, self.weights_box,
                   self.transcribe_button, self.cancel_button):
             top.addWidget(w)
         top.addStretch(1)
@@ -199,10 +214,26 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.playhead.sigDragged.connect(lambda line: self.seek_time(line.value()))
         self.roll.addItem(self.playhead)
         self._bars: list = []
+        self._tracks: list = []
+        # the violin's intonation view: cents off the note, over time (hidden for the piano)
+        self.intonation = pg.PlotWidget(self)
+        self.intonation.setBackground("#1e1e1e")
+        self.intonation.setLabel("left", "cents off")
+        self.intonation.setYRange(-50, 50)
+        self.intonation.setMouseEnabled(x=True, y=False)
+        self.intonation.showGrid(x=True, y=True, alpha=0.2)
+        self.intonation.setXLink(self.roll)
+        self.intonation.addItem(pg.InfiniteLine(0.0, angle=0, pen=pg.mkPen("#7fd07f", width=1)))
+        self.cents_curve = pg.PlotDataItem(pen=None, symbol="o", symbolSize=3, symbolPen=None,
+                                           symbolBrush=pg.mkBrush(255, 110, 200, 220))
+        self.intonation.addItem(self.cents_curve)
+        self.intonation.hide()
+        self.roll.addLegend(offset=(-10, 10))
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.view)
         split.addWidget(self.roll)
-        split.setSizes([360, 220])
+        split.addWidget(self.intonation)
+        split.setSizes([340, 200, 110])
 
         self.play_button = QPushButton(self)
         self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
@@ -248,8 +279,53 @@ class TranscribePanel(ClockedPlayback, QWidget):
     def refresh_weights(self) -> None:
         from ...weights.registry import WeightsRegistry
 
-        fill_weights_box(self.weights_box, WeightsRegistry().names("piano"), preferred="piano-lite")
+        if self.mode == "violin":
+            fill_weights_box(self.weights_box, WeightsRegistry().names("violin-student"), preferred="violin-lite")
+        else:
+            fill_weights_box(self.weights_box, WeightsRegistry().names("piano"), preferred="piano-lite")
         self._update_buttons()
+
+    def set_mode(self, mode: str) -> None:
+        """Switch between the piano and the violin; each mode reopens its last video (or its demo)."""
+        if mode not in self.MODES or mode == self.mode:
+            return
+        self.cancel()
+        self.pause()
+        if self.video is not None:
+            self._last_video[self.mode] = self.video
+        self.mode = mode
+        self.instrument_box.blockSignals(True)
+        self.instrument_box.setCurrentIndex(self.MODES.index(mode))
+        self.instrument_box.blockSignals(False)
+        violin = mode == "violin"
+        self.source_box.blockSignals(True)
+        self.source_box.clear()
+        self.source_box.addItems(["Picture", "Sound", "Picture + sound"] if violin else ["Picture", "Sound"])
+        self.source_box.blockSignals(False)
+        self.source_box.setToolTip("The pitch from the video's picture (the visual model), its sound (a pitch "
+                                   "tracker) or both" if violin else
+                                   "Transcribe from the video's picture (the visual model) or from its sound "
+                                   "(Basic Pitch, the audio teacher)")
+        self.threshold.setToolTip("Confidence below which a frame is left unvoiced" if violin else
+                                  "Onset threshold: lower finds more notes (and more false ones)")
+        self.intonation.setVisible(violin)
+        self.view.set_corners(None)
+        self.view.set_lit([])
+        self.open_button.setToolTip("Open a video of a violinist" if violin else "Open a video of a keyboard filmed from above")
+        self.video, self.result, self.notes, self.reference = None, None, [], None
+        self.n_frames = 0
+        self.refresh_weights()
+        self._draw_roll()
+        target = self._last_video.get(mode) or self._demo()
+        if target is not None:
+            self.open_video(target)
+        else:
+            self.status.setText("Open a video of a violinist." if violin else "Open a video of a keyboard filmed from above.")
+        self._update_buttons()
+
+    def _demo(self) -> Path | None:
+        demo = sorted((Path(__file__).resolve().parents[2] / "resources" / "demo").glob(f"{self.mode}_*.mp4"))
+        return demo[0] if demo else None
 
     def set_device(self, device: str) -> None:
         self.device = device
@@ -257,12 +333,13 @@ class TranscribePanel(ClockedPlayback, QWidget):
     def showEvent(self, event) -> None:  # noqa: N802 - open the demo the first time the panel is shown
         super().showEvent(event)
         if self.video is None:
-            demo = sorted((Path(__file__).resolve().parents[2] / "resources" / "demo").glob("piano_*.mp4"))
-            if demo:
-                self.open_video(demo[0])
+            demo = self._demo()
+            if demo is not None:
+                self.open_video(demo)
 
     def _choose_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Piano video", "", VIDEO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Violin video" if self.mode == "violin" else "Piano video", "",
+                                              VIDEO_FILTER)
         if path:
             self.open_video(path)
 
@@ -283,7 +360,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
                 self.reference = list(load_midi(ref).notes)
             except X2Error:
                 self.reference = None
-        self._corners_known = keyboard_of(path)
+        self._corners_known = keyboard_of(path) if self.mode == "piano" else None
         self.status.setText(f"Opening {path.name}…")
         self.frames.open(path)
         self._draw_roll()
@@ -291,11 +368,18 @@ class TranscribePanel(ClockedPlayback, QWidget):
 
     def _on_opened(self, info, video) -> None:
         if video is None:
-            self._fail(f"'{info.path.name}' has no picture: the piano is transcribed from the video.")
+            self._fail(f"'{info.path.name}' has no picture: the {self.mode} is transcribed from the video.")
             self.video = None
             self._update_buttons()
             return
         self.width_px, self.height_px, self.fps, self.n_frames = int(video[0]), int(video[1]), float(video[2]), int(video[3])
+        if self.mode == "violin":
+            self.status.setText(f"{self.video.name}: {self.n_frames} frames at {self.fps:g} fps. Transcribe finds the "
+                                "pitch of every frame (the fingerboard, left hand and bow in view).")
+            self.seek_frame(0)
+            self._draw_roll()
+            self._update_buttons()
+            return
         corners = self._corners_known
         if corners is None:
             w, h = self.width_px, self.height_px
@@ -344,6 +428,8 @@ class TranscribePanel(ClockedPlayback, QWidget):
         from ...pipelines.piano import PianoTranscriber, remember_keyboard
 
         by_ear_now = self.source_box.currentText() == "Sound"
+        if self.mode == "violin":
+            return self._transcribe_violin()
         if self.video is None or self.view.corners is None or not (by_ear_now or self.weights_box.currentText()):
             return None
         if self._handle is not None:
@@ -365,6 +451,21 @@ class TranscribePanel(ClockedPlayback, QWidget):
                 return _AudioResult(AudioTranscriber().transcribe(video))
             return PianoTranscriber(weights, device).transcribe_video(video, corners, job=job)
 
+        return self._start(video, work)
+
+    def _transcribe_violin(self):
+        from ...pipelines.violin import transcribe_video
+
+        if self.video is None or self._handle is not None:
+            return self._handle
+        mode = {"Picture": "visual", "Sound": "audio", "Picture + sound": "fused"}[self.source_box.currentText()]
+        weights = self.weights_box.currentText()
+        if mode != "audio" and not weights:
+            return None
+        video, device = self.video, self.device
+        return self._start(video, lambda job: transcribe_video(video, mode, None, job, weights=weights, device=device))
+
+    def _start(self, video: Path, work):
         self.pause()
         self.status.setText("Transcribing…")
         handle = self.jobs.start(f"Transcribing {video.name}", work, on_success=self._on_transcribed,
@@ -387,6 +488,16 @@ class TranscribePanel(ClockedPlayback, QWidget):
 
     def _on_transcribed(self, result) -> None:
         self.result = result
+        if self.mode == "violin":
+            thr = result.info.get("threshold")
+            if thr is not None:
+                self.threshold.blockSignals(True)
+                self.threshold.setValue(int(round(100 * thr)))
+                self.threshold.blockSignals(False)
+                self.threshold_label.setText(f"{thr:.2f}")
+            self._set_notes(result.notes)
+            self.transcribed.emit(result)
+            return
         if isinstance(result, _AudioResult):
             self._set_notes(result.notes)
             self.transcribed.emit(result)
@@ -400,8 +511,13 @@ class TranscribePanel(ClockedPlayback, QWidget):
 
     def _on_threshold(self, value: int) -> None:
         self.threshold_label.setText(f"{value / 100:.2f}")
-        if self.result is not None and not isinstance(self.result, _AudioResult):
-            self._set_notes(self.result.renotes(value / 100, self.result.info["sigma"]))
+        if self.result is None or isinstance(self.result, _AudioResult):
+            return
+        if self.mode == "violin":
+            if self.result.probs is not None:
+                self._set_notes(self.result.renotes(value / 100))
+            return
+        self._set_notes(self.result.renotes(value / 100, self.result.info["sigma"]))
 
     def _set_notes(self, notes: list) -> None:
         from ...pipelines.piano import note_metrics
@@ -410,7 +526,9 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self._mark_synth_dirty()
         self._draw_roll()
         self._show_lit()
-        if isinstance(self.result, _AudioResult):
+        if self.mode == "violin":
+            msg = self._violin_message()
+        elif isinstance(self.result, _AudioResult):
             msg = f"{len(self.notes)} notes heard in the sound (Basic Pitch)."
         else:
             msg = (f"{len(self.notes)} notes ({self.result.info['weights']}, threshold "
@@ -422,11 +540,47 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.status.setText(msg)
         self._update_buttons()
 
+    def _violin_message(self) -> str:
+        r = self.result
+        src = {"visual": "the picture", "audio": "the sound", "fused": "the picture and the sound"}[r.mode]
+        msg = f"{len(self.notes)} notes from {src}"
+        if r.info.get("weights") and r.mode != "audio":
+            msg += f" ({r.info['weights']}, confidence ≥ {self.threshold.value() / 100:.2f})"
+        msg += "."
+        cents = r.cents()
+        if np.isfinite(cents).any():
+            msg += f" Intonation: the sound is a median {np.nanmedian(np.abs(cents)):.0f} cents off the notes."
+        for w in r.info.get("warnings", []):
+            msg += f" {w}"
+        return msg
+
     # ------------------------------------------------------------------ piano roll
+    def _draw_tracks(self) -> None:
+        """The violin's pitch tracks (picture, sound) over the roll, and the cents in the intonation view."""
+        for item in self._tracks:
+            self.roll.removeItem(item)
+        self._tracks = []
+        self.cents_curve.setData([], [])
+        r = self.result
+        if self.mode != "violin" or r is None or isinstance(r, _AudioResult):
+            return
+        t = np.arange(r.frames) / r.fps
+        for name, track, colour in (("picture", r.visual, "#33c8ff"), ("sound", r.audio, "#ff6ec8")):
+            if track is None:
+                continue
+            y = np.where(track > 0, track, np.nan)
+            item = pg.PlotDataItem(t, y, pen=pg.mkPen(colour, width=1.5), connect="finite", name=name)
+            self.roll.addItem(item)
+            self._tracks.append(item)
+        cents = r.cents()
+        ok = np.isfinite(cents)
+        self.cents_curve.setData(t[ok], cents[ok])
+
     def _draw_roll(self) -> None:
         for item in self._bars:
             self.roll.removeItem(item)
         self._bars = []
+        self._draw_tracks()
         if self.reference:
             r = self.reference
             ref = pg.BarGraphItem(x0=[n.onset for n in r], y0=[n.pitch - 0.45 for n in r],
@@ -448,7 +602,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.roll.setXRange(0, duration, padding=0.01)
 
     def _show_lit(self) -> None:
-        if not self.notes or not self._polys:
+        if self.mode != "piano" or not self.notes or not self._polys:
             self.view.set_lit([])
             return
         t = self.frame / self.fps
@@ -599,7 +753,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
             b.setEnabled(bool(self.notes) and not busy)
         self.play_button.setEnabled(has_video)
         if not self.weights_box.currentText():
-            self.transcribe_button.setToolTip("No piano weights: train some with 'x2studio train piano'.")
+            self.transcribe_button.setToolTip(f"No {self.mode} weights: train some with 'x2studio train {self.mode}'.")
 
     def shutdown(self) -> None:
         self.pause()

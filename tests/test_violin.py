@@ -1,0 +1,255 @@
+"""Violin: string/finger geometry, fingering, rendered truth, pitch-tracker alignment, the teacher and
+student networks on tiny configs (shapes, distillation weights, loss decrease), pitch track → notes
+segmentation on hand-made tracks, the Table-2 metrics, the dataset generator and the task end to end
+on a tiny dataset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from x2studio.core.errors import InputError
+from x2studio.models.violin import (N_CLASSES, PitchStudent, PitchTeacher, class_of_midi, distillation_loss,
+                                    midi_of_class)
+from x2studio.pipelines.violin import segment_notes
+from x2studio.pipelines.violin_audio import track_pitch
+
+from training.synth.violin_music import (HIGHEST, LOWEST, MAX_STOP, SCALE_LENGTH, STRINGS, choose_fingering, midi_at,
+                                         sample_performance, stop_distance)
+
+
+# ------------------------------------------------------------------------------------ geometry
+@pytest.mark.parametrize("string", range(4))
+def test_each_stopping_position_gives_its_midi_number(string):
+    prev = -1.0
+    for n in range(MAX_STOP + 1):
+        d = stop_distance(n)
+        assert d > prev                                  # further from the nut for higher notes
+        assert midi_at(string, d) == pytest.approx(STRINGS[string] + n, abs=1e-9)
+        prev = d
+    # the octave is halfway along the string; semitone spacing shrinks up the fingerboard
+    assert stop_distance(12) == pytest.approx(SCALE_LENGTH / 2)
+    assert stop_distance(1) - stop_distance(0) > stop_distance(12) - stop_distance(11)
+    # a finger 1 mm off the place is a fraction of a semitone, not another note
+    assert abs(midi_at(string, stop_distance(5) + 1.0) - (STRINGS[string] + 5)) < 0.3
+
+
+def test_geometry_rejects_positions_off_the_string():
+    with pytest.raises(ValueError):
+        midi_at(4, 10.0)
+    with pytest.raises(ValueError):
+        midi_at(0, SCALE_LENGTH + 1)
+
+
+def test_fingering_plays_every_note_where_it_sounds():
+    melody = [55, 57, 59, 60, 62, 64, 66, 67, 69, 71, 73, 74, 76, 78, 79, 81, 83, 86, 88, 76, 62, 55]
+    for pitch, (s, n, finger, position) in zip(melody, choose_fingering(melody)):
+        assert STRINGS[s] + n == pitch and 0 <= n <= MAX_STOP
+        assert (finger == 0) == (n == 0)
+        assert n == 0 or position <= n <= position + 6
+    single = choose_fingering([69, 71, 73, 76, 81], single=2)
+    assert all(s == 2 for s, *_ in single)
+    with pytest.raises(ValueError):
+        choose_fingering([54])           # below the G string
+
+
+@pytest.mark.parametrize("subset", ["single", "all", "varied"])
+def test_performances_stay_in_the_violin_range(subset):
+    perf = sample_performance(np.random.default_rng(4), 8.0, subset=subset, split="train")
+    assert len(perf.notes) >= 6
+    for n in perf.notes:
+        assert LOWEST <= n.note.pitch <= HIGHEST and n.note.program == 40
+        assert STRINGS[n.string] + n.semitones == n.note.pitch
+        if subset == "single":
+            assert n.string == 2
+    ons = [n.note.onset for n in perf.notes]
+    assert ons == sorted(ons)
+    assert all(a.note.offset <= b.note.onset + 1e-9 for a, b in zip(perf.notes, perf.notes[1:]))   # monophonic
+
+
+def test_rendered_frames_and_their_truth():
+    from training.synth.violin_render import ViolinRenderer, fixed_camera, fixed_style, frame_truth
+
+    perf = sample_performance(np.random.default_rng(1), 4.0, subset="all")
+    r = ViolinRenderer(perf, fixed_style(), fixed_camera((200, 100)), 25.0, plain_background=True)
+    truth = frame_truth(perf, r.n_frames, 25.0)
+    assert r.n_frames == 100 and truth["pitch"].shape == (100,)
+    k = int(np.argmax(truth["midi"] > 0))
+    f = r.frame(k)
+    assert f.shape == (100, 200, 3) and f.dtype == np.uint8
+    assert np.array_equal(f, r.frame(k))              # deterministic
+    note = next(n for n in perf.notes if n.note.onset <= k / 25 < n.note.offset)
+    assert truth["midi"][k] == note.note.pitch and truth["string"][k] == note.string
+    assert abs(truth["pitch"][k] - note.note.pitch) < 0.5        # vibrato and intonation stay within the note
+    # a different note looks different
+    other = next(j for j in range(r.n_frames) if truth["midi"][j] not in (0, truth["midi"][k]))
+    assert np.abs(r.frame(other).astype(int) - f.astype(int)).mean() > 0.5
+
+
+# ------------------------------------------------------------------------------------ audio pitch
+def _tones(pitches, seconds_each, rate=22050, gap=0.0):
+    out = []
+    for p in pitches:
+        f0 = 440.0 * 2 ** ((p - 69) / 12)
+        t = np.arange(int(seconds_each * rate)) / rate
+        tone = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in (1, 2, 3)) * 0.3
+        out += [tone, np.zeros(int(gap * rate))]
+    return np.concatenate(out).astype(np.float32), rate
+
+
+def test_pitch_track_is_aligned_with_the_video_frames():
+    audio, rate = _tones([60, 67, 72, 64], 0.5)          # notes change at 0.5, 1.0, 1.5 s
+    fps = 20.0
+    n = int(2.0 * fps)
+    pt = track_pitch(audio, rate, n, fps, "yin")
+    truth = np.repeat([60, 67, 72, 64], 10)
+    away = np.ones(n, bool)
+    for c in (10, 20, 30):          # frames next to a change hear both notes
+        away[c - 1:c + 2] = False
+    assert np.all(np.abs(pt.midi[away] - truth[away]) < 0.5)
+    # each change is found at its frame (±1)
+    est = np.round(pt.midi).astype(int)
+    for c, p in ((10, 67), (20, 72), (30, 64)):
+        first = next(k for k in range(c - 3, n) if est[k] == p)
+        assert abs(first - c) <= 1
+
+
+def test_pitch_track_of_silence_and_pauses():
+    with pytest.raises(InputError):
+        track_pitch(np.zeros(22050, np.float32), 22050, 25, 25.0)
+    audio, rate = _tones([69, 69], 0.6, gap=0.4)
+    pt = track_pitch(audio, rate, 40, 25.0, "pyin")
+    assert not pt.voiced[18:23].any()                   # the pause (0.6–1.0 s) is unvoiced
+    assert pt.voiced[3:12].all() and np.all(np.abs(pt.midi[3:12] - 69) < 0.3)
+    with pytest.raises(InputError):
+        track_pitch(audio, rate, 40, 25.0, "nonsense")
+
+
+# ------------------------------------------------------------------------------------ models
+def test_classes_round_trip():
+    c = class_of_midi([0.0, 54.6, 55.2, 69.4, 88.4, 89.0], voiced=[True, True, True, True, True, True])
+    assert c.tolist() == [0, 1, 1, 15, 34, 0]
+    assert midi_of_class(c).tolist() == [0, 55, 55, 69, 88, 0]
+    assert class_of_midi([69.0], voiced=[False]).tolist() == [0]
+    assert N_CLASSES == 35
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_student_shapes_and_loss_decrease(frames):
+    torch.manual_seed(0)
+    net = PitchStudent(frames=frames, height=32, width=64, base=4, fc=32)
+    x = torch.rand(6, frames, 3, 32, 64) if frames == 5 else torch.rand(6, 3, 32, 64)
+    f6, f7, f8 = net.forward_features(x)
+    assert f6.shape == (6, 32) and f7.shape == (6, 32) and f8.shape == (6, N_CLASSES)
+    y = torch.tensor([0, 3, 7, 12, 20, 34])
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    first = None
+    for _ in range(25):
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first
+
+
+def test_teacher_shapes_and_distillation_weights():
+    teacher = PitchTeacher(bins=64, steps=8, base=4, fc=32).eval()
+    spec = torch.rand(5, 8, 64)
+    t6, t7, t8 = teacher.forward_features(spec)
+    assert t8.shape == (5, N_CLASSES) and t6.shape == (5, 32)
+    student = PitchStudent(frames=1, height=32, width=64, base=4, fc=32)
+    feats = student.forward_features(torch.rand(5, 3, 32, 64))
+    ce = torch.nn.functional.cross_entropy(feats[2], torch.tensor([1, 2, 3, 4, 0]))
+    total, parts = distillation_loss(feats, (t6, t7, t8), ce)
+    # each of the three terms is weighted to the size of the cross-entropy
+    assert float(total) == pytest.approx(3 * float(ce), rel=1e-4)
+    assert len(parts) == 3 and all(p > 0 for p in parts)
+    total.backward()
+    assert student.fc6.weight.grad is not None and teacher.fc6.weight.grad is None
+
+
+# ------------------------------------------------------------------------------------ segmentation
+def test_segmentation_of_hand_made_tracks():
+    fps = 25.0
+    vib = 69 + 0.3 * np.sin(np.arange(25) / fps * 2 * np.pi * 6)          # a second of A4 with vibrato
+    track = np.concatenate([vib, np.zeros(5), np.full(10, 71.05), np.full(1, 0.0), np.full(8, 71.0),
+                            np.full(1, 76.0), np.full(12, 74.0)])
+    notes = segment_notes(track, track > 0, fps)
+    assert [n.pitch for n in notes] == [69, 71, 74]
+    assert notes[0].onset == 0.0 and notes[0].offset == pytest.approx(1.0)
+    assert notes[1].onset == pytest.approx(30 / fps) and notes[1].offset == pytest.approx(49 / fps)   # gap bridged
+    assert all(n.program == 40 for n in notes)
+    assert segment_notes(np.zeros(30), np.zeros(30, bool), fps) == []
+    assert segment_notes(np.full(1, 69.0), np.ones(1, bool), fps) == []              # 80 ms minimum
+    # unvoiced frames never become notes, whatever their pitch value
+    assert segment_notes(np.full(30, 69.0), np.zeros(30, bool), fps) == []
+
+
+def test_table2_metrics():
+    from training.tasks.violin import table2_metrics
+
+    truth = np.array([0, 5, 5, 5, 9, 9, 0])
+    pred = np.array([0, 5, 5, 6, 5, 9, 3])       # one wrong, one a frame late, one false note in silence
+    m = table2_metrics([pred], [truth])
+    assert m["rpa"] == pytest.approx(3 / 5)
+    assert m["rpa_tol"] == pytest.approx(1.0)     # frame 3 (6) has a right neighbour (5), frame 4 (5) too (9)
+    assert m["pa"] == pytest.approx(4 / 7)
+    assert m["aca"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert m["ace"] == pytest.approx((0 + 0 + 1 + 4 + 0) / 5)
+
+
+# ------------------------------------------------------------------------------------ data + task
+@pytest.fixture(scope="module")
+def tiny_violin(tmp_path_factory):
+    from training.synth.violin import generate_violin
+
+    root = tmp_path_factory.mktemp("violin")
+    generate_violin(root, "all", minutes=0.2, seed=5, clip_seconds=4.0, size=(128, 64))
+    return root
+
+
+def test_generator_layout_and_resume(tiny_violin):
+    from training.synth.violin import generate_violin
+
+    m = json.loads((tiny_violin / "manifest.json").read_text())
+    assert m["kind"] == "violin" and len(m["videos"]) == 3
+    assert m["splits"] == {"train": 1, "val": 1, "test": 1}
+    e = json.loads((tiny_violin / "labels" / f"{m['videos'][0]['id']}.json").read_text())
+    assert len(e["truth"]["pitch"]) == e["frames"] == 100
+    stamp = (tiny_violin / e["video"]).stat().st_mtime
+    generate_violin(tiny_violin, "all", minutes=0.2, seed=5, clip_seconds=4.0, size=(128, 64))   # resumes
+    assert (tiny_violin / e["video"]).stat().st_mtime == stamp
+    with pytest.raises(InputError):
+        generate_violin(tiny_violin, "varied", minutes=0.2, seed=5, clip_seconds=4.0, size=(128, 64))
+    with pytest.raises(InputError):
+        generate_violin(tiny_violin / "x", "nonsense", minutes=1)
+
+
+@pytest.mark.slow
+def test_teacher_and_student_tasks_end_to_end(tiny_violin, tmp_path):
+    from training.data.violin import make_pseudo_labels
+    from training.loop import train
+    from training.tasks.violin import ViolinStudentTask, ViolinTeacherTask, violin_eval
+
+    rep = make_pseudo_labels(tiny_violin, "yin", compare=("pyin",))
+    assert rep["videos"] == 3 and (tiny_violin / "pseudo").is_dir()
+    assert 0.5 < rep["trackers"]["yin"]["test"]["rpa"] <= 1.0
+    t = ViolinTeacherTask()
+    res = train(t, t.recipes["tiny"], tiny_violin, tmp_path / "teacher", events=None)
+    assert res.weights is not None
+    s = ViolinStudentTask()
+    recipe = s.recipes["tiny"]
+    from dataclasses import replace
+
+    recipe = replace(recipe, options={**recipe.options, "distill": 1, "teacher": str(res.weights.weights_path)})
+    res2 = train(s, recipe, tiny_violin, tmp_path / "student", events=None)
+    m = violin_eval(tiny_violin, str(res2.weights.weights_path), split="test")
+    assert set(m) >= {"rpa", "rpa_tol", "pa", "aca", "ace"} and m["kind"] == "5 frames → pitch"
+    # distillation needs a teacher of the same width
+    bad = replace(recipe, model={**recipe.model, "fc": 16})
+    with pytest.raises(InputError):
+        train(ViolinStudentTask(), bad, tiny_violin, tmp_path / "bad", events=None)
