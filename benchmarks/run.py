@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # the feature benchmarks, each a script of its own with its own table (run them alone for their options)
-FEATURES = ("x2face", "pose", "speech", "sync", "training", "piano", "retrieval", "hierarchical")
+FEATURES = ("x2face", "pose", "speech", "sync", "training", "piano", "violin", "retrieval", "hierarchical")
 
 
 def print_table(rows: list[tuple[str, str, float, float]], baselines: list[str], running_on: str = "") -> None:

@@ -113,3 +113,46 @@ def test_transcribe_panel_by_ear(qtbot, panel: TranscribePanel) -> None:
     qtbot.waitUntil(lambda: bool(done) and panel.export_midi.isEnabled(), timeout=180000)
     assert "heard in the sound" in panel.status.text()
     assert note_metrics(panel.reference, panel.notes)["f1"] > 0.6
+
+
+def test_violin_mode_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: Path) -> None:
+    """Violin mode: the violin demo opens, the sound's pitch becomes notes with an intonation view, the
+    picture's pitch (bundled violin-lite) too, the confidence slider re-picks notes, exports write;
+    back in piano mode the piano demo returns."""
+    from x2studio.pipelines.piano import note_metrics
+
+    errors = []
+    panel.errorRaised.connect(lambda m, d: errors.append(m))
+    qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
+    panel.instrument_box.setCurrentIndex(1)
+    assert panel.mode == "violin" and panel.intonation.isVisible() and panel.view.corners is None
+    qtbot.waitUntil(lambda: panel.video is not None and panel.video.name.startswith("violin_") and panel.n_frames > 0,
+                    timeout=30000)
+    assert panel.reference and [panel.source_box.itemText(i) for i in range(3)] == ["Picture", "Sound", "Picture + sound"]
+    done = []
+    panel.transcribed.connect(done.append)
+    panel.source_box.setCurrentText("Sound")
+    assert panel.transcribe() is not None
+    qtbot.waitUntil(lambda: bool(done) and panel.export_midi.isEnabled(), timeout=120000)
+    assert not errors and panel.notes and "Intonation" in panel.status.text()
+    assert note_metrics(panel.reference, panel.notes)["f1"] > 0.5          # by ear, the demo's tune
+    assert len(panel.cents_curve.getData()[0]) > 50 and panel._tracks
+    if panel.weights_box.currentText():                                 # the bundled visual model
+        done.clear()
+        panel.source_box.setCurrentText("Picture + sound")
+        panel.transcribe()
+        qtbot.waitUntil(lambda: bool(done) and panel.export_midi.isEnabled(), timeout=120000)
+        assert not errors and panel.notes and panel.result.visual is not None
+        n = len(panel.notes)
+        panel.threshold.setValue(99)                 # nothing is that sure: the picture's frames go unvoiced
+        assert panel.result.info["threshold"] == pytest.approx(0.99)
+        assert len(panel.notes) <= n + 5
+        panel.threshold.setValue(50)
+    out = tmp_path / "violin.mid"
+    h = panel._export("midi", out)
+    qtbot.waitUntil(lambda: out.is_file(), timeout=20000)
+    assert h is not None and load_midi(out).notes
+    panel.instrument_box.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: panel.video is not None and panel.video.name.startswith("piano_") and panel.n_frames > 0,
+                    timeout=30000)
+    assert not panel.intonation.isVisible() and panel.view.corners is not None
