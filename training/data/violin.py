@@ -112,7 +112,7 @@ class ViolinItems(torch.utils.data.Dataset):
 
     ``modality`` "audio" → input is the spectrogram window (steps, bins); "visual" → the frames
     ((3, H, W) for 1 frame, (5, 3, H, W) for 5) in [0, 1]; ``with_spec`` adds the spectrogram window
-    for the teacher (distillation).  ``augment`` (visual): a random shift/zoom of a few per cent,
+    for the teacher (distillation).  ``augment`` (visual): a random shift/zoom of one or two per cent,
     brightness/contrast jitter and noise.
     """
 
@@ -185,8 +185,9 @@ class ViolinItems(torch.utils.data.Dataset):
 
         rng = np.random.default_rng(self.rng.integers(0, 2**63) ^ (np.random.randint(0, 2**31)))
         t, h, w, _ = x.shape
-        z = rng.uniform(1.0, 1.08)
-        dx, dy = rng.uniform(-0.04, 0.04) * w, rng.uniform(-0.04, 0.04) * h
+        # small: where a fingertip stops the string is the pitch, a few pixels per semitone here
+        z = rng.uniform(1.0, 1.02)
+        dx, dy = rng.uniform(-0.01, 0.01) * w, rng.uniform(-0.015, 0.015) * h
         m = np.float32([[z, 0, (1 - z) * w / 2 + dx], [0, z, (1 - z) * h / 2 + dy]])
         x = np.stack([cv2.warpAffine(f, m, (w, h), borderMode=cv2.BORDER_REFLECT) for f in x])
         x = (x - 0.5) * rng.uniform(0.8, 1.2) + 0.5 + rng.uniform(-0.08, 0.08)

@@ -8,7 +8,8 @@ fully connected on the pooled map (a 1×1 convolution on a 1×1 map is the same 
 - :class:`PitchTeacher`: a log-magnitude STFT window (``bins`` × ``steps``) → pitch class.
 - :class:`PitchStudent`: video frames (``height`` × ``width`` RGB) → pitch class; with ``frames=5``
   the first convolution runs on each frame (shared weights) and its outputs are fused by a 3-D
-  convolution over (5 frames × 3 × 3) + BatchNorm + ReLU, as in the thesis.
+  convolution over (5 frames × 3 × 3) + BatchNorm + ReLU, as in the thesis (computed as the
+  equivalent 2-D convolution over the stacked frames' channels).
 
 Classes: 0 = no note (silence, bow lifted, no violin), then MIDI 55 (G3) … 88 (E6): 35 in all.
 ``forward`` returns the logits; ``forward_features`` returns (fc6, fc7, fc8) for distillation.
@@ -114,8 +115,11 @@ class PitchStudent(_VGGM):
         self.conv1 = nn.Sequential(*_block(3, base, 7, 2, False))
         self.pool1 = nn.MaxPool2d(2, ceil_mode=True)
         if frames > 1:
-            self.fuse = nn.Sequential(nn.Conv3d(base, base, (frames, 3, 3), padding=(0, 1, 1), bias=False),
-                                      nn.BatchNorm3d(base), nn.ReLU(inplace=True))
+            # the thesis' 3-D convolution over (5 frames × 3 × 3) without temporal padding has one output
+            # frame: it is exactly a 2-D 3×3 convolution over the five frames' channels stacked, which
+            # is what runs here (PyTorch's CPU Conv3d is several times slower for the same sums)
+            self.fuse = nn.Sequential(nn.Conv2d(base * frames, base, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(base), nn.ReLU(inplace=True))
         self.register_buffer("mean", torch.tensor([0.45, 0.42, 0.40]).view(1, 3, 1, 1))
         with torch.no_grad():
             hw = self.pool1(self.conv1(torch.zeros(1, 3, height, width))).shape[-2:]
@@ -129,8 +133,7 @@ class PitchStudent(_VGGM):
         else:
             b, t = x.shape[:2]
             h = self.conv1(x.flatten(0, 1) - self.mean)            # shared over the frames
-            h = h.view(b, t, *h.shape[1:]).transpose(1, 2)        # (B, C, T, H, W)
-            h = self.fuse(h).squeeze(2)
+            h = self.fuse(h.reshape(b, t * h.shape[1], *h.shape[2:]))   # (B, T·C, H, W) → (B, C, H, W)
         return self._head(self.pool1(h))
 
 
