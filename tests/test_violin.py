@@ -156,6 +156,21 @@ def test_student_shapes_and_loss_decrease(frames):
     assert loss.item() < 0.5 * first
 
 
+def test_five_frame_fusion_is_the_thesis_3d_convolution():
+    """The fusion runs as a 2-D convolution over the five frames' stacked channels: the same sums as
+    the thesis' 3-D convolution over (5 frames x 3 x 3) without temporal padding."""
+    torch.manual_seed(0)
+    net = PitchStudent(frames=5, height=32, width=64, base=4, fc=32).eval()
+    conv2d = net.fuse[0]
+    conv3d = torch.nn.Conv3d(4, 4, (5, 3, 3), padding=(0, 1, 1), bias=False)
+    with torch.no_grad():     # 2-D weight (out, T*C, 3, 3) with frame-major channels -> (out, C, T, 3, 3)
+        conv3d.weight.copy_(conv2d.weight.view(4, 5, 4, 3, 3).transpose(1, 2))
+    h = torch.rand(2, 5, 4, 16, 32)                                   # (B, T, C, H, W)
+    a = conv2d(h.reshape(2, 20, 16, 32))
+    b = conv3d(h.transpose(1, 2)).squeeze(2)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_teacher_shapes_and_distillation_weights():
     teacher = PitchTeacher(bins=64, steps=8, base=4, fc=32).eval()
     spec = torch.rand(5, 8, 64)
