@@ -192,7 +192,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.threshold.sliderReleased.connect(lambda: self._on_threshold(self.threshold.value()))
         self.threshold_label = QLabel("0.40", self)
         self.weights_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.weights_box.setMinimumContentsLength(8)
+        self.weights_box.setMinimumContentsLength(6)     # the top row still fits a 700-px window
         self.threshold.setFixedWidth(110)
         top = QHBoxLayout()
         self.weights_box.setToolTip("The visual model's weights")
