@@ -115,13 +115,15 @@ class ViolinItems(torch.utils.data.Dataset):
 
     ``modality`` "audio" → input is the spectrogram window (steps, bins); "visual" → the frames
     ((3, H, W) for 1 frame, (5, 3, H, W) for 5) in [0, 1]; ``with_spec`` adds the spectrogram window
-    for the teacher (distillation).  ``augment`` (visual): a random shift/zoom of one or two per cent,
-    brightness/contrast jitter and noise.
+    for the teacher (distillation).  ``augment`` (visual): a random turn, zoom and shift of the picture,
+    brightness/contrast jitter and noise; ``turn`` (degrees), ``zoom`` and ``shift`` (fractions of the
+    frame) bound the random similarity it applies.
     """
 
     def __init__(self, root: str | Path, split: str, cache: str | Path, modality: str = "visual", frames: int = 1,
                  size: tuple[int, int] = (200, 100), bins: int = 256, steps: int = 16, labels: str = "pseudo",
-                 with_spec: bool = False, augment: bool = False, seed: int = 0, job=None) -> None:
+                 with_spec: bool = False, augment: bool = False, seed: int = 0, job=None,
+                 turn: float = 6.0, zoom: float = 0.12, shift: float = 0.06) -> None:
         self.root = Path(root)
         manifest = load_manifest(self.root)
         self.entries = [e for e in manifest["videos"] if e.get("split") == split]
@@ -129,6 +131,7 @@ class ViolinItems(torch.utils.data.Dataset):
             raise InputError(f"'{root}' has no '{split}' videos.", "Render more minutes so every split has videos.")
         self.modality, self.frames, self.size = modality, int(frames), (int(size[0]), int(size[1]))
         self.steps, self.with_spec, self.augment = int(steps), bool(with_spec), bool(augment)
+        self.turn, self.zoom, self.shift = float(turn), float(zoom), float(shift)
         self.video, self.spec, self.start, self.cls = [], [], [], []
         index = []
         for i, e in enumerate(self.entries):
@@ -188,11 +191,15 @@ class ViolinItems(torch.utils.data.Dataset):
 
         rng = np.random.default_rng(self.rng.integers(0, 2**63) ^ (np.random.randint(0, 2**31)))
         t, h, w, _ = x.shape
-        # small: where a fingertip stops the string is the pitch, a few pixels per semitone here
-        z = rng.uniform(1.0, 1.02)
-        dx, dy = rng.uniform(-0.01, 0.01) * w, rng.uniform(-0.015, 0.015) * h
-        m = np.float32([[z, 0, (1 - z) * w / 2 + dx], [0, z, (1 - z) * h / 2 + dy]])
-        x = np.stack([cv2.warpAffine(f, m, (w, h), borderMode=cv2.BORDER_REFLECT) for f in x])
+        # a similarity (turn, zoom, shift): the pitch is where the fingertip stops the string between
+        # the nut and the bridge, a ratio that turning, zooming and shifting the picture keep, so these
+        # are new camera views with the same label (the varied subset has one view per video)
+        a = np.deg2rad(rng.uniform(-self.turn, self.turn))
+        z = rng.uniform(1.0 - self.zoom, 1.0 + self.zoom)
+        dx, dy = rng.uniform(-self.shift, self.shift) * w, rng.uniform(-self.shift, self.shift) * h
+        c, s = z * np.cos(a), z * np.sin(a)
+        m = np.float32([[c, -s, (1 - c) * w / 2 + s * h / 2 + dx], [s, c, (1 - c) * h / 2 - s * w / 2 + dy]])
+        x = np.stack([cv2.warpAffine(f, m, (w, h), borderMode=cv2.BORDER_REPLICATE) for f in x])
         x = (x - 0.5) * rng.uniform(0.8, 1.2) + 0.5 + rng.uniform(-0.08, 0.08)
         x = x * (1 + rng.normal(0, 0.04, 3)).astype(np.float32)
         if rng.random() < 0.4:
