@@ -268,3 +268,29 @@ def test_teacher_and_student_tasks_end_to_end(tiny_violin, tmp_path):
     bad = replace(recipe, model={**recipe.model, "fc": 16})
     with pytest.raises(InputError):
         train(ViolinStudentTask(), bad, tiny_violin, tmp_path / "bad", events=None)
+
+
+def test_student_class_weights_are_an_option(tiny_violin, tmp_path):
+    from dataclasses import replace
+
+    from training.tasks.violin import ViolinStudentTask
+
+    s = ViolinStudentTask()
+    recipe = s.recipes["tiny"]
+    s.dataset(tiny_violin, "train", recipe, tmp_path)
+    assert s.weight is None                      # plain cross-entropy by default (weighted, it stalled)
+    s2 = ViolinStudentTask()
+    s2.dataset(tiny_violin, "train", replace(recipe, options={**recipe.options, "class_weights": 1}), tmp_path)
+    assert s2.weight is not None and s2.weight.shape == (35,) and float(s2.weight[0]) > 0
+
+
+def test_augmentation_keeps_the_frame_and_varies_it(tiny_violin, tmp_path):
+    from training.data.violin import ViolinItems
+
+    ds = ViolinItems(tiny_violin, "train", tmp_path, frames=5, size=(64, 32), labels="truth", augment=True)
+    plain = ViolinItems(tiny_violin, "train", tmp_path, frames=5, size=(64, 32), labels="truth")
+    a, b, c = ds[10][0], ds[10][0], plain[10][0]
+    assert a.shape == c.shape == (5, 3, 32, 64) and 0 <= float(a.min()) and float(a.max()) <= 1
+    assert not torch.allclose(a, b)              # a new view each time
+    assert float((a - c).abs().mean()) < 0.3     # still the same picture, roughly
+    assert ds[10][2] == plain[10][2]             # and the same label

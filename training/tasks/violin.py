@@ -7,7 +7,8 @@ made on first use) or the synthetic data's true pitch (``labels=truth``).  The s
 ``distill=1`` (the default), also matches the frozen teacher's fc6, fc7 and fc8 on the same moment's
 sound (L1, each term weighted to the size of the cross-entropy); ``teacher=`` names the teacher's
 weights (default ``violin-teacher-lite``).  ``distill=0`` trains the student on the labels alone —
-the thesis found it then failed to converge.
+the thesis found it then failed to converge.  ``class_weights=1`` weights the cross-entropy by
+inverse square-root class frequency (off by default for the student: it stalled learning, see below).
 
 Metrics (:func:`violin_eval`, printed by ``train eval violin``) follow the thesis' Table 2: RPA (raw
 pitch accuracy: the right semitone on frames where a note sounds), RPA tol (right within ±1 frame),
@@ -175,7 +176,10 @@ class ViolinStudentTask:
         ds = ViolinItems(data, split, cache, modality="visual", frames=cfg["frames"], size=(cfg["width"], cfg["height"]),
                          bins=t.bins if t is not None else 256, steps=t.steps if t is not None else 16, labels=labels,
                          with_spec=distill, augment=split == "train", seed=recipe.seed, job=job)
-        if split == "train":
+        if split == "train" and int(recipe.options.get("class_weights", 0)):
+            # off by default: on the 'all' subset (1 frame, true pitch, 200 steps) the student with these
+            # weights (0.1 for "no note" … 6.4 for the rarest note) stayed at 11 % val RPA, without them
+            # it reached 53 % (2026-12-03); the teacher, whose task is easier, learns with them
             self.weight = _class_weights(ds)
         self._data, self._cache = Path(data), Path(cache)
         return ds
