@@ -294,3 +294,36 @@ def test_augmentation_keeps_the_frame_and_varies_it(tiny_violin, tmp_path):
     assert not torch.allclose(a, b)              # a new view each time
     assert float((a - c).abs().mean()) < 0.3     # still the same picture, roughly
     assert ds[10][2] == plain[10][2]             # and the same label
+
+
+def test_five_frame_student_inflated_from_one_frame_weights():
+    torch.manual_seed(3)
+    one = PitchStudent(frames=1, height=32, width=64, base=4, fc=16).eval()
+    five = PitchStudent(frames=5, height=32, width=64, base=4, fc=16)
+    five.load_state_dict(five.inflated_state(one.state_dict()))
+    five.eval()
+    x = torch.rand(2, 5, 3, 32, 64)
+    # at the start the fusion passes the centre frame through: the 1-frame model's answer on it
+    assert torch.allclose(five(x), one(x[:, 2]), atol=1e-3)
+    with pytest.raises(ValueError):
+        five.inflated_state(PitchStudent(frames=1, height=32, width=64, base=4, fc=8).state_dict())
+    with pytest.raises(ValueError):
+        one.inflated_state(one.state_dict())
+
+
+def test_five_frame_training_starts_from_a_one_frame_run(tiny_violin, tmp_path):
+    from dataclasses import replace
+
+    from training.loop import train
+    from training.tasks.violin import ViolinStudentTask
+
+    s = ViolinStudentTask()
+    tiny = s.recipes["tiny"]
+    one = train(s, replace(tiny, options={**tiny.options, "frames": 1}), tiny_violin, tmp_path / "one", events=None)
+    five = train(ViolinStudentTask(), replace(tiny, init=str(one.weights.weights_path)), tiny_violin, tmp_path / "five",
+                 events=None)
+    assert five.weights is not None and five.weights.card.config["frames"] == 5
+    # weights of another shape are refused with a message, not a traceback
+    bad = replace(tiny, model={**tiny.model, "fc": 16}, init=str(one.weights.weights_path))
+    with pytest.raises(InputError):
+        train(ViolinStudentTask(), bad, tiny_violin, tmp_path / "bad", events=None)

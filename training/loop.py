@@ -597,8 +597,11 @@ def _init_from(task, model: nn.Module, weights: str) -> None:
     if entry.card.architecture != task.architecture:
         raise InputError(f"Cannot start '{task.name}' from '{entry.name}': it is a '{entry.card.architecture}' model.",
                          f"Give weights of a '{task.architecture}' model.")
+    state = entry.load_state_dict()
+    if hasattr(task, "adapt_init"):     # e.g. a 5-frame violin student from 1-frame weights
+        state = task.adapt_init(model, entry, state)
     try:
-        model.load_state_dict(entry.load_state_dict())
+        model.load_state_dict(state)
     except RuntimeError as exc:
         raise InputError(f"The weights '{entry.name}' do not fit this recipe's model ({str(exc).splitlines()[0]}).",
                          "Use weights trained with the same model settings.") from exc

@@ -3,7 +3,8 @@
 
 Both learn from the audio pitch tracker's pseudo labels (``--option labels=pseudo``, the default;
 made on first use) or the synthetic data's true pitch (``labels=truth``).  The student takes
-``--option frames=1|5`` (5: the first convolution per frame, fused by a 3-D convolution) and, with
+``--option frames=1|5`` (5: the first convolution per frame, fused by a 3-D convolution; ``--init``
+with 1-frame weights starts a 5-frame student from them, inflated) and, with
 ``distill=1`` (the default), also matches the frozen teacher's fc6, fc7 and fc8 on the same moment's
 sound (L1, each term weighted to the size of the cross-entropy); ``teacher=`` names the teacher's
 weights (default ``violin-teacher-lite``).  ``distill=0`` trains the student on the labels alone —
@@ -144,6 +145,18 @@ class ViolinStudentTask:
 
     def model_from_config(self, config: dict):
         return PitchStudent(**config)
+
+    def adapt_init(self, model, entry, state: dict) -> dict:
+        """``--init`` with 1-frame weights for a 5-frame student: inflate them (see
+        :meth:`PitchStudent.inflated_state`); other weights load as they are."""
+        frames = int(entry.card.config.get("frames", model.frames))
+        if model.frames > 1 and frames == 1:
+            try:
+                return model.inflated_state(state)
+            except ValueError as exc:
+                raise InputError(f"The weights '{entry.name}' cannot start this {model.frames}-frame student ({exc}).",
+                                 "Use 1-frame weights with the same width, height, base and fc.") from exc
+        return state
 
     def _load_teacher(self, recipe: Recipe, fc: int) -> None:
         from x2studio.models.registry import model_from_card

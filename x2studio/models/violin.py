@@ -137,6 +137,30 @@ class PitchStudent(_VGGM):
         return self._head(self.pool1(h))
 
 
+    def inflated_state(self, single: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """This 5-frame student's state from a 1-frame student's weights (``single``): every layer they
+        share is copied, and the fusion starts as the centre frame's features passed through (its 3×3
+        kernel is the identity on the centre frame's channels, zero on the others'), so training
+        begins from the 1-frame model and learns what the neighbouring frames add (as I3D inflates
+        2-D weights)."""
+        if self.frames == 1:
+            raise ValueError("only a 5-frame student inflates a 1-frame one")
+        state = {k: v.clone() for k, v in self.state_dict().items()}
+        missing = [k for k in state if not k.startswith("fuse.") and k not in single]
+        wrong = [k for k in state if k in single and tuple(single[k].shape) != tuple(state[k].shape)]
+        if missing or wrong:
+            raise ValueError(f"the 1-frame weights do not fit: missing {missing[:3]}, other shapes {wrong[:3]}")
+        for k in state:
+            if not k.startswith("fuse."):
+                state[k] = single[k].to(state[k].dtype).clone()
+        w = torch.zeros_like(state["fuse.0.weight"])           # (base, frames · base, 3, 3)
+        c = self.frames // 2
+        for i in range(self.base):
+            w[i, c * self.base + i, 1, 1] = 1.0
+        state["fuse.0.weight"] = w
+        return state
+
+
 def distillation_loss(student_feats, teacher_feats, ce: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
     """The thesis' distillation: L1 between the student's and the teacher's fc6, fc7 and fc8, each term
     weighted so that it is as large as the cross-entropy (the weights are constants, not trained)."""
