@@ -156,3 +156,51 @@ def test_violin_mode_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: Path) 
     qtbot.waitUntil(lambda: panel.video is not None and panel.video.name.startswith("piano_") and panel.n_frames > 0,
                     timeout=30000)
     assert not panel.intonation.isVisible() and panel.view.corners is not None
+
+
+def test_violin_live_mode_with_a_camera_stand_in(qtbot, panel: TranscribePanel, monkeypatch, tmp_path: Path) -> None:
+    """Live mode: camera frames (here the demo's frames, handed in as the webcam would) are read as they
+    come, the status names the note, the track scrolls; stopping keeps the take as notes that export.
+    Without a webcam the user is told, and nothing breaks."""
+    from x2studio.media.video import VideoReader
+    from x2studio.pipelines.piano import note_metrics
+
+    errors = []
+    panel.errorRaised.connect(lambda m, d: errors.append(m))
+    qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
+    assert not panel.live_button.isVisible()                       # piano mode has none
+    panel.instrument_box.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: panel.video is not None and panel.video.name.startswith("violin_") and panel.n_frames > 0,
+                    timeout=30000)
+    assert panel.live_button.isVisible() and panel.weights_box.currentText() == "violin-lite"
+    # no webcam here: a message, the button springs back
+    monkeypatch.setattr(panel.camera, "start",
+                        lambda index=0: panel.camera.failed.emit("No webcam could be opened (camera 0): it is absent or busy."))
+    panel.live_button.setChecked(True)
+    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    assert "webcam" in errors[0] and not panel.live_button.isChecked()
+    errors.clear()
+    # a camera stand-in: the demo's frames, each handed over when the last answer came back
+    monkeypatch.setattr(panel.camera, "start", lambda index=0: None)
+    monkeypatch.setattr(panel.camera, "is_running", lambda: True)
+    with VideoReader(panel.video) as rd:
+        frames = [f.image for _, f in zip(range(150), rd.frames())]
+    answers = []
+    panel.live_button.setChecked(True)
+    qtbot.waitUntil(lambda: panel.live._live.live is not None, timeout=30000)      # the weights are loaded
+    panel.live.result.connect(answers.append)
+    for k, rgb in enumerate(frames):
+        panel._on_camera_frame(rgb, k / 25.0)
+        qtbot.waitUntil(lambda: len(answers) >= k - 3, timeout=10000)
+    qtbot.waitUntil(lambda: len(answers) >= len(frames) - 4, timeout=10000)
+    assert panel.status.text().startswith("Live:") and not errors and panel.view.image() is not None
+    assert len(panel._live_t) > 100 and not panel.transcribe_button.isEnabled()
+    panel.live_button.setChecked(False)
+    assert panel.notes and panel.result.info["live"] and panel.export_midi.isEnabled()
+    assert "Live take" in panel.status.text()
+    ref = [n for n in panel.reference if n.onset < 6.0]
+    assert note_metrics(ref, panel.notes)["f1"] > 0.2                 # the picture's notes of the first 6 s
+    out = tmp_path / "take.mid"
+    panel._export("midi", out)
+    qtbot.waitUntil(lambda: out.is_file(), timeout=20000)
+    assert load_midi(out).notes

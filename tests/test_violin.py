@@ -327,3 +327,72 @@ def test_five_frame_training_starts_from_a_one_frame_run(tiny_violin, tmp_path):
     bad = replace(tiny, model={**tiny.model, "fc": 16}, init=str(one.weights.weights_path))
     with pytest.raises(InputError):
         train(ViolinStudentTask(), bad, tiny_violin, tmp_path / "bad", events=None)
+
+
+def _tiny_student_file(tmp_path, frames=5):
+    from x2studio.weights.registry import ModelCard, save_weights
+
+    torch.manual_seed(0)
+    cfg = {"frames": frames, "height": 32, "width": 64, "base": 4, "fc": 16}
+    e = save_weights(PitchStudent(**cfg).state_dict(), ModelCard(f"violin-tiny{frames}", "violin-student", config=cfg),
+                     tmp_path)
+    return str(e.weights_path)
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_live_violin_answers_each_new_window_once(tmp_path, frames):
+    from x2studio.core.errors import MediaError
+    from x2studio.pipelines.violin import LiveViolin, ViolinTranscriber
+
+    live = LiveViolin(ViolinTranscriber(_tiny_student_file(tmp_path, frames)), threshold=0.0)
+    rng = np.random.default_rng(0)
+    assert live.take() is None
+    answers = []
+    for k in range(12):
+        live.add(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8), 10.0 + k / 25)
+        if k < frames - 1:
+            assert live.estimate() is None            # not a whole window yet
+            continue
+        a = live.estimate()
+        assert a is not None and set(a) >= {"t", "midi", "confidence", "note"}
+        assert live.estimate() is None                # nothing new since
+        answers.append(a)
+    # a 5-frame window answers for its centre frame, two frames back; times start at the first frame
+    assert answers[0]["t"] == pytest.approx((frames // 2) / 25)
+    assert all(a["midi"] == 0 or 55 <= a["midi"] <= 88 for a in answers)
+    take = live.take()
+    assert take.info["live"] and take.frames == len(answers) and take.frame_times()[0] == 0
+    assert take.fps == pytest.approx(25.0, rel=1e-3)
+    with pytest.raises(MediaError):
+        live.add(np.zeros((10, 10), np.uint8), 11.0)
+
+
+def test_cli_transcribe_violin(tiny_violin, tmp_path, capsys):
+    from x2studio.cli import main
+    from x2studio.media.midi import load_midi
+    from x2studio.media.video import VideoWriter
+
+    e = json.loads((tiny_violin / "manifest.json").read_text())["videos"][0]
+    video = tiny_violin / e["video"]
+    out, track = tmp_path / "o.mid", tmp_path / "pitch.csv"
+    # by ear (no weights needed), with the per-frame pitch track and its cents
+    assert main(["transcribe", "violin", str(video), "-o", str(out), "--mode", "audio", "--csv", str(track)]) == 0
+    assert load_midi(out).notes
+    rows = track.read_text().splitlines()
+    assert rows[0].startswith("time_s,visual_midi") and len(rows) == e["frames"] + 1
+    # from the picture, with given weights; fused
+    weights = _tiny_student_file(tmp_path)
+    for mode in ("visual", "fused"):
+        assert main(["transcribe", "violin", str(video), "-o", str(out), "--mode", mode, "--weights", weights,
+                     "--threshold", "0.05"]) == 0
+    # bad input: a video without sound by ear, a missing video, nothing to write, a threshold out of range
+    mute = tmp_path / "mute.mp4"
+    with VideoWriter(mute, 25, (128, 64)) as vw:
+        for _ in range(10):
+            vw.write(np.full((64, 128, 3), 90, np.uint8))
+    capsys.readouterr()
+    assert main(["transcribe", "violin", str(mute), "-o", str(out), "--mode", "audio"]) == 2
+    assert "no sound" in capsys.readouterr().err
+    assert main(["transcribe", "violin", str(tmp_path / "none.mp4"), "-o", str(out), "--mode", "audio"]) == 2
+    assert main(["transcribe", "violin", str(video), "--mode", "audio"]) == 2
+    assert main(["transcribe", "violin", str(video), "-o", str(out), "--weights", weights, "--threshold", "1.5"]) == 2

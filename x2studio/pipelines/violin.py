@@ -28,7 +28,7 @@ from ..core.errors import InputError, MediaError
 from ..core.jobs import Job, progress_of
 from ..media.midi import NoteEvent
 
-__all__ = ["ViolinTranscriber", "ViolinTranscription", "segment_notes", "DEFAULT_WEIGHTS", "MODES", "VIOLIN_PROGRAM",
+__all__ = ["ViolinTranscriber", "ViolinTranscription", "LiveViolin", "segment_notes", "DEFAULT_WEIGHTS", "MODES", "VIOLIN_PROGRAM",
            "save_pitch_csv", "AUDIO_TRACKER"]
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class ViolinTranscription:
     audio: np.ndarray | None = None            # (T,) MIDI from the sound, 0 = unvoiced
     fused: np.ndarray | None = None            # (T,) the track the notes come from
     info: dict = field(default_factory=dict)
+    times: np.ndarray | None = None            # (T,) each frame's time in s when not k / fps (a live take)
 
     @property
     def track(self) -> np.ndarray:
@@ -104,9 +105,9 @@ class ViolinTranscription:
         if self.audio is None:
             return out
         note = np.zeros(self.frames)
+        t = self.frame_times()
         for n in self.notes:
-            k0, k1 = int(round(n.onset * self.fps)), int(round(n.offset * self.fps))
-            note[k0:k1] = n.pitch
+            note[(t >= n.onset - 0.5 / self.fps) & (t < n.offset - 0.5 / self.fps)] = n.pitch
         ok = (note > 0) & (self.audio > 0)
         out[ok] = 100.0 * (self.audio[ok] - note[ok])
         out[np.abs(out) > 100] = np.nan     # a different note, not intonation
@@ -127,7 +128,11 @@ class ViolinTranscription:
         if self.mode == "fused":
             self.fused = _fuse(self.visual, self.visual_conf, self.audio, threshold)
         track = self.track
-        self.notes = segment_notes(track, track > 0, self.fps)
+        self.notes = segment_notes(track, track > 0, self.fps, times=self.times)
+
+    def frame_times(self) -> np.ndarray:
+        """(T,) each frame's time in seconds."""
+        return np.arange(self.frames) / self.fps if self.times is None else np.asarray(self.times, float)
 
 
 def _visual_track(probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -309,3 +314,83 @@ def save_pitch_csv(path: str | os.PathLike[str], res: ViolinTranscription) -> Pa
     target = Path(path).expanduser()
     atomic_write_text(target, buf.getvalue())
     return target
+
+
+class LiveViolin:
+    """Live pitch from the picture alone, frame by frame (a webcam): :meth:`add` takes each new
+    frame (any thread; it is only resized and kept, the last ``frames`` of them); :meth:`estimate`
+    (the model's thread) gives the pitch of the newest complete window and records it, so a slow
+    model skips moments instead of falling behind.  A 5-frame window's answer is its centre frame's,
+    two frames late.  :meth:`take` turns what was recorded into a :class:`ViolinTranscription`
+    (times as they came), whose notes can be exported like a video's."""
+
+    def __init__(self, transcriber: ViolinTranscriber, threshold: float | None = None, max_s: float = 1800.0) -> None:
+        import threading
+        from collections import deque
+
+        self.tr = transcriber
+        self.threshold = transcriber.threshold if threshold is None else float(threshold)
+        self.max_s = float(max_s)
+        self._lock = threading.Lock()
+        self._window: deque = deque(maxlen=transcriber.model.frames)
+        self._times: deque = deque(maxlen=transcriber.model.frames)
+        self._t0: float | None = None
+        self.times: list[float] = []
+        self.probs: list[np.ndarray] = []
+
+    def add(self, rgb: np.ndarray, t: float) -> None:
+        """A new frame (RGB, any size) seen at ``t`` seconds (any clock)."""
+        import cv2
+
+        img = np.asarray(rgb)
+        if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 8 or img.shape[1] < 8:
+            raise MediaError(f"A camera frame of shape {img.shape} is not an RGB picture.")
+        m = self.tr.model
+        small = cv2.resize(np.ascontiguousarray(img[..., :3], np.uint8), (m.width, m.height), interpolation=cv2.INTER_AREA)
+        with self._lock:
+            if self._t0 is None:
+                self._t0 = float(t)
+            self._window.append(small)
+            self._times.append(float(t) - self._t0)
+
+    def estimate(self) -> dict | None:
+        """The pitch of the newest window: ``{"t", "midi" (0 = none), "confidence", "note"}``, or None
+        until enough frames have come."""
+        import torch
+
+        from ..core.keyboard import pitch_name
+
+        m = self.tr.model
+        with self._lock:
+            if len(self._window) < m.frames:
+                return None
+            win = np.stack(self._window)
+            t = self._times[len(self._times) // 2]
+        if self.times and t <= self.times[-1]:
+            return None                               # nothing new since the last answer
+        x = torch.from_numpy(win.astype(np.float32) / 255.0).permute(0, 3, 1, 2).to(self.tr.device)
+        x = x[None] if m.frames > 1 else x[-1:]
+        with torch.inference_mode():
+            p = torch.softmax(m(x), 1)[0].cpu().numpy()
+        midi, voiced = _visual_track(p[None], self.threshold)
+        with self._lock:
+            self.times.append(t)
+            self.probs.append(p)
+            if self.times[-1] - self.times[0] > self.max_s:     # a bounded take: the oldest moments go
+                del self.times[0], self.probs[0]
+        note = float(midi[0]) if voiced[0] else 0.0
+        return {"t": t, "midi": note, "confidence": float(p.max()), "note": pitch_name(int(round(note))) if note else ""}
+
+    def take(self) -> ViolinTranscription | None:
+        """What was recorded so far as a transcription (None if nothing was)."""
+        with self._lock:
+            if len(self.times) < 2:
+                return None
+            times, probs = np.asarray(self.times), np.stack(self.probs)
+        fps = float((len(times) - 1) / max(times[-1] - times[0], 1e-6))
+        res = ViolinTranscription(fps=fps, mode="visual", notes=[], probs=probs, times=times - times[0],
+                                  info={"weights": self.tr.entry.name, "threshold": self.threshold, "mode": "visual",
+                                        "live": True, "warnings": []})
+        res._build(self.threshold)
+        return res
+

@@ -14,6 +14,9 @@ Violin mode (the same video view, roll, playback and export): the pitch of every
 picture (the student network), the sound (a pitch tracker) or both, drawn as lines over the notes
 segmented from them; the threshold slider is the picture's confidence below which a frame is left
 unvoiced; under the roll, the **intonation view**: how many cents the sound is off the note played.
+**Webcam** plays live: the picture's pitch of the violinist in front of the camera, note name and
+confidence in the status line and the track scrolling over the roll; stopping turns the take into
+notes that play and export like a video's (the live mode reads the picture only).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ...core.errors import AudioDeviceError, X2Error
 from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.media import FrameServer
+from ...workers.reenact import CameraReader
 from ..widgets.video_view import VideoView
 from .common import ClockedPlayback, fill_weights_box
 
@@ -158,6 +162,12 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self._synth_dirty = True
         self._synth_job = None
         self._corners_known = None
+        self.live = None                  # LiveViolinServer, made the first time the webcam is used
+        self._live_t: list[float] = []
+        self._live_y: list[float] = []
+        self.camera = CameraReader(self)
+        self.camera.frame.connect(self._on_camera_frame)
+        self.camera.failed.connect(self._on_camera_failed)
         self.jobs = JobRunner(self)
         self.frames = FrameServer(self)
         self.frames.opened.connect(self._on_opened)
@@ -229,6 +239,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.intonation.addItem(self.cents_curve)
         self.intonation.hide()
         self.roll.addLegend(offset=(-10, 10))
+        self._live_curve = pg.PlotDataItem(pen=pg.mkPen("#33c8ff", width=2), connect="finite")
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.view)
         split.addWidget(self.roll)
@@ -250,9 +261,14 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.export_csv = QPushButton("CSV…", self)
         self.export_csv.clicked.connect(lambda: self._export("csv"))
         self.with_original.setText("+ video's sound")
+        self.live_button = QPushButton("Webcam", self)
+        self.live_button.setCheckable(True)
+        self.live_button.setToolTip("Live: the pitch a violinist in front of the webcam plays, from the picture")
+        self.live_button.toggled.connect(self.set_live)
+        self.live_button.hide()
         bottom = QHBoxLayout()
         for w in (self.play_button, self.time_label, self.with_original, QLabel("Threshold", self), self.threshold,
-                  self.threshold_label):
+                  self.threshold_label, self.live_button):
             bottom.addWidget(w)
         bottom.addStretch(1)
         exports = QHBoxLayout()
@@ -289,6 +305,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
         """Switch between the piano and the violin; each mode reopens its last video (or its demo)."""
         if mode not in self.MODES or mode == self.mode:
             return
+        self.set_live(False)
         self.cancel()
         self.pause()
         if self.video is not None:
@@ -309,6 +326,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.threshold.setToolTip("Confidence below which a frame is left unvoiced" if violin else
                                   "Onset threshold: lower finds more notes (and more false ones)")
         self.intonation.setVisible(violin)
+        self.live_button.setVisible(violin)
         self.view.set_corners(None)
         self.view.set_lit([])
         self.open_button.setToolTip("Open a video of a violinist" if violin else "Open a video of a keyboard filmed from above")
@@ -564,7 +582,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
         r = self.result
         if self.mode != "violin" or r is None or isinstance(r, _AudioResult):
             return
-        t = np.arange(r.frames) / r.fps
+        t = r.frame_times()
         for name, track, colour in (("picture", r.visual, "#33c8ff"), ("sound", r.audio, "#ff6ec8")):
             if track is None:
                 continue
@@ -599,6 +617,8 @@ class TranscribePanel(ClockedPlayback, QWidget):
         if pitches:
             self.roll.setYRange(max(21, min(pitches) - 3), min(108, max(pitches) + 3), padding=0)
         duration = self.n_frames / self.fps if self.n_frames else 10.0
+        if self._is_take():
+            duration = max(1.0, float(self.result.frame_times()[-1]))
         self.roll.setXRange(0, duration, padding=0.01)
 
     def _show_lit(self) -> None:
@@ -607,6 +627,80 @@ class TranscribePanel(ClockedPlayback, QWidget):
             return
         t = self.frame / self.fps
         self.view.set_lit([self._polys[n.pitch] for n in self.notes if n.onset <= t < n.offset and n.pitch in self._polys])
+
+    # ------------------------------------------------------------------ live (webcam)
+    def _is_take(self) -> bool:
+        return self.mode == "violin" and self.result is not None and bool(getattr(self.result, "info", {}).get("live"))
+
+    def set_live(self, on: bool) -> None:
+        """Start or stop the live mode (violin): webcam frames → the picture's pitch, as they come."""
+        from ...workers.violin_live import LiveViolinServer
+
+        if self.live_button.isChecked() != on:
+            self.live_button.setChecked(on)          # re-enters through toggled
+            return
+        if on:
+            weights = self.weights_box.currentText()
+            if self.mode != "violin" or not weights:
+                self.live_button.setChecked(False)
+                self._fail("No violin weights for the live mode: train some with 'x2studio train violin'.")
+                return
+            self.cancel()
+            self.pause()
+            if self.live is None:
+                self.live = LiveViolinServer(self)
+                self.live.result.connect(self._on_live_result)
+                self.live.failed.connect(self._on_live_failed)
+            self.live.setup(weights, self.device, self.threshold.value() / 100)
+            self._live_t, self._live_y = [], []
+            self._live_curve.setData([], [])
+            if self._live_curve not in self.roll.listDataItems():
+                self.roll.addItem(self._live_curve)
+            self.status.setText("Opening the webcam…")
+            self.camera.start(0)
+        else:
+            was = self.camera.is_running() or bool(self._live_t)
+            self.camera.stop()
+            if self._live_curve in self.roll.listDataItems():
+                self.roll.removeItem(self._live_curve)
+            take = self.live.take() if (self.live is not None and was) else None
+            self._live_t, self._live_y = [], []
+            if take is not None:
+                self.result = take
+                self._set_notes(take.notes)
+                self.status.setText(f"Live take of {take.frame_times()[-1]:.1f} s: " + self._violin_message())
+        self._update_buttons()
+
+    def _on_camera_frame(self, rgb: np.ndarray, t: float | None = None) -> None:
+        """A webcam frame (``t``: when it was seen, in seconds; the arrival time if None)."""
+        from ...workers.media import to_qimage
+
+        if not self.live_button.isChecked() or self.live is None:
+            return
+        self.view.set_image(to_qimage(rgb))
+        self.live.push(rgb, t)
+
+    def _on_live_result(self, out: dict) -> None:
+        if not self.live_button.isChecked():
+            return
+        t = float(out["t"])
+        self._live_t.append(t)
+        self._live_y.append(out["midi"] if out["midi"] > 0 else np.nan)
+        keep = next((i for i, x in enumerate(self._live_t) if x >= t - 20.0), 0)    # the last 20 s are drawn
+        del self._live_t[:keep], self._live_y[:keep]
+        self._live_curve.setData(np.asarray(self._live_t), np.asarray(self._live_y, float))
+        self.roll.setXRange(max(0.0, t - 10.0), max(10.0, t), padding=0)
+        note = f"{out['note']} ({out['midi']:.1f})" if out["note"] else "no note"
+        self.status.setText(f"Live: {note}, confidence {out['confidence']:.2f}; the picture read in {out['ms']:.0f} ms. "
+                            "Press Webcam again to stop and keep the take.")
+
+    def _on_live_failed(self, message: str) -> None:
+        self.set_live(False)
+        self._fail(f"Live mode stopped: {message}")
+
+    def _on_camera_failed(self, message: str) -> None:
+        self.set_live(False)
+        self._fail(message)
 
     # ------------------------------------------------------------------ playback
     def seek_time(self, seconds: float) -> None:
@@ -745,7 +839,10 @@ class TranscribePanel(ClockedPlayback, QWidget):
         busy = self._handle is not None
         has_video = self.video is not None and self.n_frames > 0
         by_ear = self.source_box.currentText() == "Sound"
-        self.transcribe_button.setEnabled(has_video and not busy and (by_ear or bool(self.weights_box.currentText())))
+        live = self.live_button.isChecked()
+        self.transcribe_button.setEnabled(has_video and not busy and not live
+                                          and (by_ear or bool(self.weights_box.currentText())))
+        self.live_button.setEnabled(bool(self.weights_box.currentText()) and not busy)
         self.weights_box.setEnabled(not by_ear)
         self.threshold.setEnabled(not by_ear)
         self.cancel_button.setEnabled(busy)
@@ -756,6 +853,9 @@ class TranscribePanel(ClockedPlayback, QWidget):
             self.transcribe_button.setToolTip(f"No {self.mode} weights: train some with 'x2studio train {self.mode}'.")
 
     def shutdown(self) -> None:
+        self.camera.stop()
+        if self.live is not None:
+            self.live.shutdown()
         self.pause()
         self.jobs.shutdown()
         self.frames.shutdown()
