@@ -40,6 +40,13 @@ def test_bundled_violin_teacher_on_held_out_tunes(held_out, tmp_path):
     assert m["rpa"] >= MIN_TEACHER_RPA and m["rpa_tol"] >= MIN_TEACHER_TOL, m
 
 
+@pytest.mark.slow
+def test_bundled_violin_student_on_held_out_tunes(held_out, tmp_path):
+    m = _rpa(held_out, "violin-lite", tmp_path)
+    assert m["rpa"] >= MIN_STUDENT_RPA and m["rpa_tol"] >= MIN_STUDENT_TOL, m
+
+
 def test_bundled_violin_weights_are_listed():
     names = WeightsRegistry().names()
-    assert "violin-teacher-lite" in names
+    assert "violin-teacher-lite" in names and "violin-lite" in names
+    assert WeightsRegistry().get("violin-lite").card.config["frames"] == 5

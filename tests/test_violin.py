@@ -396,3 +396,30 @@ def test_cli_transcribe_violin(tiny_violin, tmp_path, capsys):
     assert main(["transcribe", "violin", str(tmp_path / "none.mp4"), "-o", str(out), "--mode", "audio"]) == 2
     assert main(["transcribe", "violin", str(video), "--mode", "audio"]) == 2
     assert main(["transcribe", "violin", str(video), "-o", str(out), "--weights", weights, "--threshold", "1.5"]) == 2
+
+
+def test_pitch_track_lookahead_reads_the_sound_later():
+    audio, rate = _tones([60, 67, 72, 64], 0.5)
+    fps = 20.0
+    now = np.round(track_pitch(audio, rate, 40, fps, "yin", lookahead_s=0.0).midi).astype(int)
+    later = np.round(track_pitch(audio, rate, 40, fps, "yin", lookahead_s=0.1).midi).astype(int)   # two frames
+    assert np.array_equal(later[5:35], now[7:37])
+
+
+def test_pseudo_labels_are_remade_for_another_lookahead(tiny_violin, tmp_path):
+    import shutil
+
+    from training.data.violin import _labels_current, make_pseudo_labels
+
+    data = tmp_path / "d"
+    shutil.copytree(tiny_violin, data)
+    shutil.rmtree(data / "pseudo", ignore_errors=True)
+    rep = make_pseudo_labels(data, "yin", lookahead_s=0.0)
+    first = data / "pseudo" / f"{json.loads((data / 'manifest.json').read_text())['videos'][0]['id']}.npz"
+    assert rep["lookahead_s"] == 0.0 and _labels_current(first, 0.0) and not _labels_current(first, 0.04)
+    make_pseudo_labels(data, "yin")            # the default lookahead: made again
+    assert _labels_current(first, 0.04)
+    first.write_bytes(b"not an npz")           # a damaged file is made again, not trusted
+    assert not _labels_current(first, 0.04)
+    make_pseudo_labels(data, "yin")
+    assert _labels_current(first, 0.04)

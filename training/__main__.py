@@ -351,13 +351,15 @@ def cmd_violin_labels(args: argparse.Namespace) -> int:
     compare = tuple(t for t in str(opts.get("compare", "")).split(",") if t)
     job, bar = _reporting_job(argparse.Namespace(events="bar"))
     try:
-        res = make_pseudo_labels(args.data, tracker, job=job, overwrite=bool(opts.get("overwrite", 0)), compare=compare)
+        res = make_pseudo_labels(args.data, tracker, job=job, overwrite=bool(opts.get("overwrite", 0)), compare=compare,
+                                 lookahead_s=float(opts["lookahead"]) if "lookahead" in opts else None)
     finally:
         bar.close()
     if args.json:
         print(json.dumps(res))
         return 0
-    print(f"pseudo labels of {res['videos']} videos in {res['folder']} (pitch tracker: {res['tracker']})")
+    print(f"pseudo labels of {res['videos']} videos in {res['folder']} (pitch tracker: {res['tracker']}, "
+          f"reading the sound {1000 * res['lookahead_s']:.0f} ms after each frame)")
     for line in res["skipped"]:
         print(f"  skipped {line}")
     if res["not_installed"]:

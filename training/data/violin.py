@@ -207,14 +207,29 @@ class ViolinItems(torch.utils.data.Dataset):
         return np.clip(x, 0, 1).astype(np.float32)
 
 
+def _labels_current(path: Path, lookahead_s: float) -> bool:
+    """Whether pseudo labels exist at ``path`` and were read with this lookahead."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path) as z:
+            return "lookahead" in z.files and abs(float(z["lookahead"]) - lookahead_s) < 1e-4
+    except (OSError, ValueError):
+        return False           # unreadable: made again
+
+
 def make_pseudo_labels(data: str | Path, tracker: str = PSEUDO_TRACKER, job=None, overwrite: bool = False,
-                       compare: tuple[str, ...] = (), compare_split: str = "test") -> dict:
+                       compare: tuple[str, ...] = (), compare_split: str = "test", lookahead_s: float | None = None) -> dict:
     """The thesis' labels: the pitch of each video's sound by an offline tracker, per video frame,
     in ``pseudo/<id>.npz`` (midi, voiced, confidence).  Reports each tracker's RPA (within half a
     semitone, on frames where a note truly sounds) and voicing against the true pitch per split;
-    ``compare`` measures further trackers (on the ``compare_split`` videos) without writing their labels."""
+    ``compare`` measures further trackers (on the ``compare_split`` videos) without writing their labels.
+    ``lookahead_s`` (default :data:`~x2studio.pipelines.violin_audio.ATTACK_S`): each frame reads the
+    sound this much later; labels made with another lookahead are made again."""
     from x2studio.media.audio import load_audio
-    from x2studio.pipelines.violin_audio import pitch_trackers, track_pitch
+    from x2studio.pipelines.violin_audio import ATTACK_S, pitch_trackers, track_pitch
+
+    look = ATTACK_S if lookahead_s is None else float(lookahead_s)
 
     data = Path(data)
     manifest = load_manifest(data)
@@ -241,17 +256,19 @@ def make_pseudo_labels(data: str | Path, tracker: str = PSEUDO_TRACKER, job=None
             for t in trackers:
                 if t in missing or (t != tracker and e.get("split") != compare_split):
                     continue
-                if t == tracker and target.is_file() and not overwrite:
+                if t == tracker and not overwrite and _labels_current(target, look):
                     with np.load(target) as z:
                         midi, voiced = z["midi"], z["voiced"]
                 else:
                     clip = clip or load_audio(data / e["video"])
-                    pt = track_pitch(clip.samples, clip.sample_rate, int(e["frames"]), float(e["fps"]), t)
+                    pt = track_pitch(clip.samples, clip.sample_rate, int(e["frames"]), float(e["fps"]), t,
+                                     lookahead_s=look)
                     midi, voiced = pt.midi, pt.voiced
                     if t == tracker:
                         with atomic_path(target, suffix=".npz") as tmp:
                             with open(tmp, "wb") as fh:
-                                np.savez(fh, midi=pt.midi, voiced=pt.voiced, confidence=pt.confidence)
+                                np.savez(fh, midi=pt.midi, voiced=pt.voiced, confidence=pt.confidence,
+                                         lookahead=np.float32(look))
                 if truth is not None:
                     s = stats.setdefault(t, {}).setdefault(e.get("split", "?"), [0, 0, 0, 0, 0])
                     n = min(len(truth), len(midi))
@@ -271,5 +288,6 @@ def make_pseudo_labels(data: str | Path, tracker: str = PSEUDO_TRACKER, job=None
             skipped.append(f"{e['id']}: {exc}")
     report = {t: {split: {"rpa": v[0] / max(v[1], 1), "rpa_tol": v[4] / max(v[1], 1), "voicing": v[2] / max(v[3], 1),
                           "frames": v[1]} for split, v in per.items()} for t, per in stats.items()}
-    return {"videos": len(videos) - len(skipped), "skipped": skipped, "tracker": tracker, "trackers": report,
+    return {"videos": len(videos) - len(skipped), "skipped": skipped, "tracker": tracker, "lookahead_s": look,
+            "trackers": report,
             "not_installed": missing, "folder": str(out_dir)}
