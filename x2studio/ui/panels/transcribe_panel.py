@@ -186,6 +186,8 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.weights_box = QComboBox(self)
         self.source_box = QComboBox(self)
         self.source_box.addItems(["Picture", "Sound"])
+        # sized to what it holds now: the violin mode adds "Picture + sound", which must not be cut
+        self.source_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.source_box.setToolTip("Transcribe from the video's picture (the visual model) or from its sound "
                                    "(Basic Pitch, the audio teacher)")
         self.source_box.currentIndexChanged.connect(lambda _i: self._update_buttons())
