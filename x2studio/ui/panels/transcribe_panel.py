@@ -654,6 +654,9 @@ class TranscribePanel(ClockedPlayback, QWidget):
                 self.live.result.connect(self._on_live_result)
                 self.live.failed.connect(self._on_live_failed)
             self.live.setup(weights, self.device, self.threshold.value() / 100)
+            # the roll is the camera's now: the open video's notes and true MIDI are not what it plays
+            self.result, self.notes, self.reference = None, [], None
+            self._draw_roll()
             self._live_t, self._live_y = [], []
             self._live_curve.setData([], [])
             if self._live_curve not in self.roll.listDataItems():
