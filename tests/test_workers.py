@@ -100,3 +100,40 @@ def test_leak_guard_sees_a_running_thread(qtbot) -> None:
         thread.quit()
         thread.wait(5000)
     assert thread not in running_threads()
+
+
+def test_latest_wins_serves_an_equal_request_that_came_while_busy(qtbot) -> None:
+    """A request equal to (even the same object as) the one being handled, arriving meanwhile, is a
+    new request: it is served, not taken as done (the live violin's frames were lost that way)."""
+    import threading
+
+    from x2studio.workers.latest import LatestWins, LatestWinsServer
+
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(LatestWins):
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+
+        def handle(self, req):
+            self.n += 1
+            if self.n == 1:
+                started.set()
+                release.wait(5)
+            return {"n": self.n}
+
+    server = LatestWinsServer(Slow(), "latest-test")
+    server._start()
+    got = []
+    server.result.connect(got.append)
+    try:
+        server._want("estimate")
+        assert started.wait(5)
+        server._want("estimate")         # the same string object, while the first is handled
+        release.set()
+        qtbot.waitUntil(lambda: len(got) == 2, timeout=5000)
+        assert [g["n"] for g in got] == [1, 2]
+    finally:
+        release.set()
+        server.shutdown()

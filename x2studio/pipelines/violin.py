@@ -382,13 +382,14 @@ class LiveViolin:
         return {"t": t, "midi": note, "confidence": float(p.max()), "note": pitch_name(int(round(note))) if note else ""}
 
     def take(self) -> ViolinTranscription | None:
-        """What was recorded so far as a transcription (None if nothing was)."""
+        """What was recorded so far as a transcription (None if nothing was); times count from the
+        take's first frame."""
         with self._lock:
             if len(self.times) < 2:
                 return None
             times, probs = np.asarray(self.times), np.stack(self.probs)
         fps = float((len(times) - 1) / max(times[-1] - times[0], 1e-6))
-        res = ViolinTranscription(fps=fps, mode="visual", notes=[], probs=probs, times=times - times[0],
+        res = ViolinTranscription(fps=fps, mode="visual", notes=[], probs=probs, times=times,
                                   info={"weights": self.tr.entry.name, "threshold": self.threshold, "mode": "visual",
                                         "live": True, "warnings": []})
         res._build(self.threshold)

@@ -29,6 +29,7 @@ class LatestWins(QObject):
         super().__init__()
         self._lock = threading.Lock()
         self._wanted: object | None = None
+        self._serial = 0                  # counts requests: an equal request that came later is still new
         self._offers: dict = {}
 
     def offer(self, name: str, value: object) -> None:
@@ -52,6 +53,7 @@ class LatestWins(QObject):
         with self._lock:
             idle = self._wanted is None
             self._wanted = request
+            self._serial += 1
             return idle
 
     def ready_to_serve(self) -> bool:
@@ -76,7 +78,7 @@ class LatestWins(QObject):
     def serve(self) -> None:
         while True:
             with self._lock:
-                req = self._wanted
+                req, serial = self._wanted, self._serial
             if req is None or not self.ready_to_serve():
                 with self._lock:
                     self._wanted = None
@@ -92,7 +94,7 @@ class LatestWins(QObject):
                 self.failed.emit(str(exc) if isinstance(exc, X2Error) else format_error(exc))
                 return
             with self._lock:
-                done = self._wanted is req
+                done = self._serial == serial      # nothing came while this one was handled
                 if done:
                     self._wanted = None
             if out is not None:

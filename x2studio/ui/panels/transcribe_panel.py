@@ -36,9 +36,9 @@ from ...core.errors import AudioDeviceError, X2Error
 from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.media import FrameServer
-from ...workers.reenact import CameraReader
 from ..widgets.video_view import VideoView
 from .common import ClockedPlayback, fill_weights_box
+from .violin_live import ViolinLiveMixin
 
 __all__ = ["TranscribePanel", "KeyboardView"]
 
@@ -130,7 +130,7 @@ class KeyboardView(VideoView):
             self.cornersChanged.emit(self.corners.copy())
 
 
-class TranscribePanel(ClockedPlayback, QWidget):
+class TranscribePanel(ViolinLiveMixin, ClockedPlayback, QWidget):
     panel_id = "transcribe"
     title = "Transcribe"
 
@@ -162,12 +162,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self._synth_dirty = True
         self._synth_job = None
         self._corners_known = None
-        self.live = None                  # LiveViolinServer, made the first time the webcam is used
-        self._live_t: list[float] = []
-        self._live_y: list[float] = []
-        self.camera = CameraReader(self)
-        self.camera.frame.connect(self._on_camera_frame)
-        self.camera.failed.connect(self._on_camera_failed)
+        self._init_live()
         self.jobs = JobRunner(self)
         self.frames = FrameServer(self)
         self.frames.opened.connect(self._on_opened)
@@ -241,7 +236,6 @@ class TranscribePanel(ClockedPlayback, QWidget):
         self.intonation.addItem(self.cents_curve)
         self.intonation.hide()
         self.roll.addLegend(offset=(-10, 10))
-        self._live_curve = pg.PlotDataItem(pen=pg.mkPen("#33c8ff", width=2), connect="finite")
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.view)
         split.addWidget(self.roll)
@@ -630,83 +624,6 @@ class TranscribePanel(ClockedPlayback, QWidget):
         t = self.frame / self.fps
         self.view.set_lit([self._polys[n.pitch] for n in self.notes if n.onset <= t < n.offset and n.pitch in self._polys])
 
-    # ------------------------------------------------------------------ live (webcam)
-    def _is_take(self) -> bool:
-        return self.mode == "violin" and self.result is not None and bool(getattr(self.result, "info", {}).get("live"))
-
-    def set_live(self, on: bool) -> None:
-        """Start or stop the live mode (violin): webcam frames → the picture's pitch, as they come."""
-        from ...workers.violin_live import LiveViolinServer
-
-        if self.live_button.isChecked() != on:
-            self.live_button.setChecked(on)          # re-enters through toggled
-            return
-        if on:
-            weights = self.weights_box.currentText()
-            if self.mode != "violin" or not weights:
-                self.live_button.setChecked(False)
-                self._fail("No violin weights for the live mode: train some with 'x2studio train violin'.")
-                return
-            self.cancel()
-            self.pause()
-            if self.live is None:
-                self.live = LiveViolinServer(self)
-                self.live.result.connect(self._on_live_result)
-                self.live.failed.connect(self._on_live_failed)
-            self.live.setup(weights, self.device, self.threshold.value() / 100)
-            # the roll is the camera's now: the open video's notes and true MIDI are not what it plays
-            self.result, self.notes, self.reference = None, [], None
-            self._draw_roll()
-            self._live_t, self._live_y = [], []
-            self._live_curve.setData([], [])
-            if self._live_curve not in self.roll.listDataItems():
-                self.roll.addItem(self._live_curve)
-            self.status.setText("Opening the webcam…")
-            self.camera.start(0)
-        else:
-            was = self.camera.is_running() or bool(self._live_t)
-            self.camera.stop()
-            if self._live_curve in self.roll.listDataItems():
-                self.roll.removeItem(self._live_curve)
-            take = self.live.take() if (self.live is not None and was) else None
-            self._live_t, self._live_y = [], []
-            if take is not None:
-                self.result = take
-                self._set_notes(take.notes)
-                self.status.setText(f"Live take of {take.frame_times()[-1]:.1f} s: " + self._violin_message())
-        self._update_buttons()
-
-    def _on_camera_frame(self, rgb: np.ndarray, t: float | None = None) -> None:
-        """A webcam frame (``t``: when it was seen, in seconds; the arrival time if None)."""
-        from ...workers.media import to_qimage
-
-        if not self.live_button.isChecked() or self.live is None:
-            return
-        self.view.set_image(to_qimage(rgb))
-        self.live.push(rgb, t)
-
-    def _on_live_result(self, out: dict) -> None:
-        if not self.live_button.isChecked():
-            return
-        t = float(out["t"])
-        self._live_t.append(t)
-        self._live_y.append(out["midi"] if out["midi"] > 0 else np.nan)
-        keep = next((i for i, x in enumerate(self._live_t) if x >= t - 20.0), 0)    # the last 20 s are drawn
-        del self._live_t[:keep], self._live_y[:keep]
-        self._live_curve.setData(np.asarray(self._live_t), np.asarray(self._live_y, float))
-        self.roll.setXRange(max(0.0, t - 10.0), max(10.0, t), padding=0)
-        note = f"{out['note']} ({out['midi']:.1f})" if out["note"] else "no note"
-        self.status.setText(f"Live: {note}, confidence {out['confidence']:.2f}; the picture read in {out['ms']:.0f} ms. "
-                            "Press Webcam again to stop and keep the take.")
-
-    def _on_live_failed(self, message: str) -> None:
-        self.set_live(False)
-        self._fail(f"Live mode stopped: {message}")
-
-    def _on_camera_failed(self, message: str) -> None:
-        self.set_live(False)
-        self._fail(message)
-
     # ------------------------------------------------------------------ playback
     def seek_time(self, seconds: float) -> None:
         self.seek_frame(int(math.floor(max(0.0, seconds) * self.fps + 1e-6)))
@@ -858,9 +775,7 @@ class TranscribePanel(ClockedPlayback, QWidget):
             self.transcribe_button.setToolTip(f"No {self.mode} weights: train some with 'x2studio train {self.mode}'.")
 
     def shutdown(self) -> None:
-        self.camera.stop()
-        if self.live is not None:
-            self.live.shutdown()
+        self._shutdown_live()
         self.pause()
         self.jobs.shutdown()
         self.frames.shutdown()
