@@ -91,3 +91,19 @@ def midi_file(tmp_path_factory) -> Path:
 
     notes = [NoteEvent(0.5 * i, 0.5 * i + 0.4, 60 + i, 90) for i in range(4)]
     return save_midi(tmp_path_factory.mktemp("midi") / "scale.mid", notes)
+
+
+@pytest.fixture(scope="session")
+def tiny_piano(tmp_path_factory) -> Path:
+    """Three 4-s rendered piano videos, one per split, shared by the piano tests (one adds pseudo labels)."""
+    import json
+
+    from training.synth.piano import generate_piano
+
+    root = generate_piano(tmp_path_factory.mktemp("piano") / "d", minutes=0.2, seed=2, clip_seconds=4.0,
+                          size=(320, 180))
+    m = json.loads((root / "manifest.json").read_text())
+    for e, s in zip(m["videos"], ("train", "val", "test")):
+        e["split"] = s
+    (root / "manifest.json").write_text(json.dumps(m))
+    return root

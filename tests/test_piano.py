@@ -117,20 +117,6 @@ def test_csv_round_trip(tmp_path):
         load_csv(tmp_path / "bad.csv")
 
 
-@pytest.fixture(scope="module")
-def tiny_piano(tmp_path_factory):
-    """Three 4-s rendered videos, one per split."""
-    from training.synth.piano import generate_piano
-
-    root = generate_piano(tmp_path_factory.mktemp("piano") / "d", minutes=0.2, seed=2, clip_seconds=4.0,
-                          size=(320, 180))
-    m = json.loads((root / "manifest.json").read_text())
-    for e, s in zip(m["videos"], ("train", "val", "test")):
-        e["split"] = s
-    (root / "manifest.json").write_text(json.dumps(m))
-    return root
-
-
 def test_label_arrays_match_the_renderer():
     from training.data.piano import label_arrays
     from training.synth.piano_render import key_roll

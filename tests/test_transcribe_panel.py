@@ -185,9 +185,10 @@ def test_violin_live_mode_with_a_camera_stand_in(qtbot, panel: TranscribePanel, 
     monkeypatch.setattr(panel.camera, "is_running", lambda: True)
     with VideoReader(panel.video) as rd:
         frames = [f.image for _, f in zip(range(150), rd.frames())]
-    answers = []
+    answers, ready = [], []
+    panel.live.ready.connect(ready.append)          # this take's set-up done (not the first try's)
     panel.live_button.setChecked(True)
-    qtbot.waitUntil(lambda: panel.live._live.live is not None, timeout=30000)      # the weights are loaded
+    qtbot.waitUntil(lambda: bool(ready), timeout=30000)                             # the weights are loaded
     panel.live.result.connect(answers.append)
     window = panel.live._live.live.tr.model.frames
     for k, rgb in enumerate(frames):
@@ -208,3 +209,50 @@ def test_violin_live_mode_with_a_camera_stand_in(qtbot, panel: TranscribePanel, 
     panel._export("midi", out)
     qtbot.waitUntil(lambda: out.is_file(), timeout=20000)
     assert load_midi(out).notes
+
+
+@pytest.mark.slow
+def test_piano_check_sync_and_fix_before_the_sound_transcription(qtbot, panel: TranscribePanel, tmp_path: Path) -> None:
+    """The demo with its sound 400 ms late: Check sync finds it (the curve shown), Fix moves the sound
+    for the sound transcription (its notes land on the true onsets again) and Save fixed… writes the
+    video in sync; in the violin mode there is no piano sync to check."""
+    import dataclasses
+    import shutil
+
+    from x2studio.pipelines.piano import note_metrics
+    from x2studio.pipelines.sync import fix_offset
+
+    demo = sorted(DEMO.glob("piano_*.mp4"))[0]
+    late = fix_offset(demo, -0.4, tmp_path / "late.mp4")
+    shutil.copy(demo.with_suffix(".json"), late.with_suffix(".json"))       # its keyboard
+    errors = []
+    panel.errorRaised.connect(lambda m, d: errors.append(m))
+    qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
+    panel.open_video(late)
+    qtbot.waitUntil(lambda: panel.video == late and panel.n_frames > 0 and panel.sync_button.isEnabled(), timeout=30000)
+    assert panel.sync_button.isVisible() and not panel.fix_button.isEnabled() and not panel.save_fixed_button.isEnabled()
+    assert panel.check_sync() is not None
+    qtbot.waitUntil(lambda: panel.sync_offset is not None or bool(errors), timeout=120000)
+    assert not errors and panel.sync_plot.isVisible() and "late" in panel.sync_plot.title
+    assert abs(panel.sync_offset - 0.4) <= 1.01 / panel.fps and panel.fix_button.isEnabled()
+    ref = load_midi(demo.with_suffix(".mid")).notes
+    panel.source_box.setCurrentText("Sound")
+    done = []
+    panel.transcribed.connect(done.append)
+    panel.fix_sync()
+    assert abs(panel.audio_shift - 0.4) <= 1.01 / panel.fps and not panel.fix_button.isEnabled()
+    assert panel.save_fixed_button.isEnabled() and "moved" in panel.status.text()
+    panel.transcribe()
+    qtbot.waitUntil(lambda: bool(done), timeout=120000)
+    assert note_metrics(ref, panel.notes)["f1"] > 0.7          # on the true onsets again
+    late_notes = [dataclasses.replace(n, onset=n.onset + 0.4, offset=n.offset + 0.4) for n in panel.notes]
+    assert note_metrics(ref, late_notes)["f1"] < 0.4           # what the late sound alone would have given
+    out = tmp_path / "synced.mp4"
+    panel.save_fixed(out)
+    qtbot.waitUntil(lambda: out.is_file() and "Wrote" in panel.status.text(), timeout=60000)
+    shutil.copy(demo.with_suffix(".json"), out.with_suffix(".json"))
+    from x2studio.pipelines.sync import estimate_offset
+
+    assert abs(estimate_offset(out, kind="piano").offset_frames) <= 1
+    panel.instrument_box.setCurrentIndex(1)
+    assert not panel.sync_button.isVisible() and not panel.sync_plot.isVisible()

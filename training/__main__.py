@@ -258,11 +258,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _eval_violin(args)
     res = evaluate_weights(task, args.weights, args.data, split=args.split, device=args.device or "cpu",
                            batches=args.batches, options=_options(args.option or []))
-    if task.name == "avsync":       # the thesis' Figure 7.3 and the offset accuracy
+    if task.name in ("avsync", "avsync-piano"):       # the thesis' Figure 7.3 and the offset accuracy
         from .tasks.avsync import sync_eval
 
         png = args.png or Path(f"{Path(str(args.weights)).stem}-{args.split}-offsets.png")
-        res["sync"] = sync_eval(args.data, args.split, str(args.weights), png=png, device=args.device or "cpu")
+        opts = _options(args.option or [])
+        res["sync"] = sync_eval(args.data, args.split, str(args.weights), png=png, device=args.device or "cpu",
+                                shifts=int(opts.get("shifts", 1)), seed=int(opts.get("seed", 0)))
     if args.json:
         print(json.dumps(res))
     else:
@@ -280,7 +282,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 print(f"  {k:<12} {v:.4f}")
         if "sync" in res:
             sy = res["sync"]
-            print(f"  offsets of {sy['clips']} held-out clips with a known shift in ±2 s, estimated within ±1 frame:")
+            print(f"  offsets of {sy['clips']} held-out clips ({sy['trials']} trials) with a known shift in ±2 s, "
+                  "estimated within ±1 frame:")
             print(f"    {'AV-sync network':<34} {100 * sy['accuracy']:.1f}%")
             print(f"    {'onset cross-correlation (baseline)':<34} {100 * sy['baseline_accuracy']:.1f}%")
             print(f"  mean distance over offsets: lowest at {sy['curve_min_at_s'] * 1000:+.0f} ms; plot: {sy['png']}")

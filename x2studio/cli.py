@@ -325,11 +325,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     if args.output is not None:
         _check_mp4(args.output, "the fixed video")
+    corners = None
+    if args.crop:
+        if args.kind != "piano":
+            raise X2Error("--crop marks a keyboard: it goes with --kind piano.")
+        from .pipelines.piano import parse_crop
+
+        corners = parse_crop(args.crop)
     device = str(args.device or resolve_device(load_settings().device).torch_device)
     job, bar = _job()
     try:
         res = estimate_offset(args.video, kind=args.kind, weights=args.weights, device=device,
-                              max_offset_s=args.max_offset, window_s=args.window, detector=args.detector, job=job)
+                              max_offset_s=args.max_offset, window_s=args.window, detector=args.detector, job=job,
+                              corners=corners)
     finally:
         bar.close()
     fixed = None
@@ -598,8 +606,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_paint)
     p = sub.add_parser("sync", help="find (and fix) the offset between a video's picture and its sound")
-    p.add_argument("video", type=Path, help="a video with sound (a talking face)")
-    p.add_argument("--kind", choices=["face"], default="face", help="what is in the picture (default face)")
+    p.add_argument("video", type=Path, help="a video with sound (a talking face, or a keyboard from above)")
+    p.add_argument("--kind", choices=["face", "piano"], default="face",
+                   help="what is in the picture: a talking face or a piano keyboard from above (default face)")
+    p.add_argument("--crop", default=None, help="piano: the keyboard's box Y0,Y1,X0,X1 in pixels (default: the "
+                   "remembered keyboard, else the one found in the picture)")
     p.add_argument("-o", "--output", type=Path, help="write a copy with the sound moved into sync (MP4)")
     p.add_argument("--max-offset", type=float, default=2.0, help="search ± this many seconds (default 2)")
     p.add_argument("--window", type=float, default=10.0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .attributes import AttributesTask
-from .avsync import AVSyncTask
+from .avsync import AVSyncPianoTask, AVSyncTask
 from .baselines import AutoencoderTask, RotationTask
 from .fabnet import FAbNetTask
 from .hierarchical import HierarchicalTask
@@ -14,7 +14,7 @@ from .violin import ViolinStudentTask, ViolinTeacherTask
 from .x2face import X2FaceTask
 
 TASKS = {t.name: t for t in (AutoencoderTask(), RotationTask(), IdentityTask(), X2FaceTask(), PoseFromVectorTask(),
-                              VectorFromPoseTask(), HeadPoseTask(), ExpressionTask(), AVSyncTask(), FAbNetTask(), HierarchicalTask(),
+                              VectorFromPoseTask(), HeadPoseTask(), ExpressionTask(), AVSyncTask(), AVSyncPianoTask(), FAbNetTask(), HierarchicalTask(),
                               AttributesTask(),
                               PianoTask(), ViolinTeacherTask(), ViolinStudentTask())}
 

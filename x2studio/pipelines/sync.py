@@ -12,13 +12,14 @@ windows' offsets is drift (a recorder whose clock runs at another rate).  An opt
 the search range means the offset is beyond it: that is reported, never guessed.
 
 The ``face`` kind uses the largest face's mouth region (face tracks, :data:`MOUTH_BOX`); the
-``piano`` kind (issue 10) will use the keyboard.
+``piano`` kind the rectified keyboard (its corners remembered for the video, beside it, given, or
+found in the picture), as the piano transcriber sees it.
 
 - :func:`estimate_offset` — the curve, the offset, the confidence and the windows (drift).
 - :func:`fix_offset` — a copy of the video with the sound moved by the offset (the picture is
   copied, not re-encoded), atomically.
-- :func:`onset_baseline` — the non-learned baseline: cross-correlation of the mouth's motion
-  energy with the sound's onset envelope.
+- :func:`onset_baseline` — the non-learned baseline: cross-correlation of the picture's motion
+  energy (mouth or keyboard) with the sound's onset envelope.
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry
 from .speech import SILENCE_PEAK
 
-__all__ = ["SyncModel", "SyncResult", "estimate_offset", "fix_offset", "offset_curve", "onset_baseline",
+__all__ = ["SyncModel", "SyncResult", "estimate_offset", "fix_offset", "offset_curve", "onset_baseline", "piano_keyboards",
            "DEFAULT_SYNC_WEIGHTS", "MAX_OFFSET_S"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYNC_WEIGHTS = {"face": "avsync-face-lite"}
+DEFAULT_SYNC_WEIGHTS = {"face": "avsync-face-lite", "piano": "avsync-piano-lite"}
 MAX_OFFSET_S = 2.0
 CROP_SIZE = 128          # face crops the face model was trained on (its mouth region is resized anyway)
 MIN_OVERLAP = 15         # frames that must pair up at an offset for its distance to count
@@ -60,7 +61,10 @@ class SyncModel:
 
     def __init__(self, weights: str = "avsync-face-lite", device: str = "cpu",
                  registry: WeightsRegistry | None = None) -> None:
-        entry = (registry or WeightsRegistry()).get(weights)
+        from ..weights.registry import load_entry
+
+        path = Path(weights)
+        entry = load_entry(path) if path.suffix in (".safetensors", ".json") else (registry or WeightsRegistry()).get(weights)
         self.model = model_from_card(entry, device, allowed=("avsync",))
         self.name, self.kind = entry.name, str(self.model.kind)
         self.device = torch.device(device)
@@ -189,15 +193,51 @@ def mouths_of(crops: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return mouth_regions(x, size).numpy()
 
 
+def piano_keyboards(path: str | Path, size: tuple[int, int], corners: np.ndarray | None = None,
+                    job: Job | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """The rectified keyboard ``(n, H, W)`` in [0, 1] of every frame (``size`` (H, W)), all valid, and
+    the frame rate; ``corners`` default to the video's known keyboard, else the one found in it."""
+    from .piano import Rectifier, keyboard_of
+
+    if corners is None:
+        corners = keyboard_of(path)
+    if corners is None:
+        from .keyboard import detect_in_video
+
+        if job is not None:
+            job.progress(0, None, "looking for the keyboard")
+        corners = detect_in_video(path)
+    if corners is None:
+        raise InputError(f"No keyboard was found in '{Path(path).name}'.",
+                         "Mark its corners in the Transcribe panel, or pass --crop Y0,Y1,X0,X1.")
+    out = []
+    with VideoReader(path) as rd:
+        rect = Rectifier(np.asarray(corners), (int(size[1]), int(size[0])), (rd.width, rd.height))
+        fps, total = float(rd.fps), rd.frame_count or None
+        for fr in rd.frames():
+            out.append(rect(fr.image))
+            if job is not None and fr.index % 50 == 0:
+                job.progress(fr.index, total, "reading the keyboard")
+    if not out:
+        raise MediaError(f"'{Path(path).name}' has no video frames.")
+    regions = (np.stack(out) / np.float16(255.0)).astype(np.float16)     # half: an hour of video stays in memory
+    return regions, np.ones(len(regions), bool), fps
+
+
 def estimate_offset(video: str | Path, kind: str = "face", weights: str | None = None, device: str = "cpu",
                     max_offset_s: float = MAX_OFFSET_S, window_s: float = 10.0, detector: str = "auto",
-                    job: Job | None = None, audio: AudioClip | None = None) -> SyncResult:
-    """The offset between ``video``'s picture and sound (or ``audio`` instead of its own sound)."""
+                    job: Job | None = None, audio: AudioClip | None = None,
+                    corners: np.ndarray | None = None) -> SyncResult:
+    """The offset between ``video``'s picture and sound (or ``audio`` instead of its own sound);
+    ``kind`` ``face`` (the largest face's mouth) or ``piano`` (the keyboard at ``corners``)."""
     if kind not in DEFAULT_SYNC_WEIGHTS:
-        raise InputError(f"Sync of kind '{kind}' is not available yet.", f"Kinds: {', '.join(DEFAULT_SYNC_WEIGHTS)}.")
+        raise InputError(f"Sync of kind '{kind}' is not available.", f"Kinds: {', '.join(DEFAULT_SYNC_WEIGHTS)}.")
     if not 0.2 <= max_offset_s <= 10.0:
         raise InputError(f"A search range of ±{max_offset_s} s is outside 0.2…10 s.")
     model = SyncModel(weights or DEFAULT_SYNC_WEIGHTS[kind], device)
+    if model.kind != kind:
+        raise InputError(f"The weights '{model.name}' sync {model.kind} videos, not {kind} videos.",
+                         f"Use the bundled '{DEFAULT_SYNC_WEIGHTS[kind]}' or other weights of kind '{kind}'.")
     if audio is None:
         try:
             audio = load_audio(video)
@@ -212,9 +252,12 @@ def estimate_offset(video: str | Path, kind: str = "face", weights: str | None =
     if (info.video.frames or 0) and info.video.frames < MIN_OVERLAP + model.model.frames:
         raise InputError(f"'{Path(video).name}' has {info.video.frames} frames; syncing needs about a second of "
                          "video or more.")
-    crops, valid, fps = face_mouths(video, detector, job)
-    n = len(crops)
-    mouths = mouths_of(crops, tuple(model.model.mouth_size))
+    if kind == "piano":
+        mouths, valid, fps = piano_keyboards(video, tuple(model.model.mouth_size), corners, job)
+    else:
+        crops, valid, fps = face_mouths(video, detector, job)
+        mouths = mouths_of(crops, tuple(model.model.mouth_size))
+    n = len(mouths)
     job.progress(n, n, "embedding the picture and the sound")
     v = model.visual(mouths, valid)
     a = model.audio(audio, fps)
@@ -226,7 +269,8 @@ def estimate_offset(video: str | Path, kind: str = "face", weights: str | None =
     res = SyncResult(fps, best, conf, offsets, d)
     if best is None:
         res.notes.append(f"no offset within ±{max_offset_s:g} s stands out (confidence {conf:.2f}): the offset may be "
-                         "beyond the search range (try a larger --max-offset), or the face does not speak the sound")
+                         "beyond the search range (try a larger --max-offset), or the "
+                         + ("keys seen are not the ones heard" if kind == "piano" else "face does not speak the sound"))
     win, hop = int(round(window_s * fps)), int(round(window_s * fps / 2))
     if n >= 2 * win:
         for s in range(0, n - win + 1, hop):
@@ -261,7 +305,7 @@ def onset_baseline(mouths: np.ndarray, valid: np.ndarray, clip: AudioClip, fps: 
     """The non-learned baseline: normalised cross-correlation of the mouth region's frame-to-frame
     change with the rise of the sound's loudness per frame; returns (offset or None, correlation)."""
     motion = np.zeros(len(mouths))
-    motion[1:] = np.abs(np.diff(mouths, axis=0)).mean((1, 2))
+    motion[1:] = np.abs(np.diff(np.asarray(mouths, np.float32), axis=0)).mean((1, 2))
     motion[~valid] = 0
     motion[1:][~valid[:-1]] = 0
     mono = to_mono(clip.samples)

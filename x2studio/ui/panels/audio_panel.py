@@ -31,6 +31,7 @@ from ...workers.jobs import JobRunner
 from ...workers.speech import SpeechServer
 from ..widgets.image_view import ImageView, demo_file
 from .common import ClockedPlayback, PhotoSource, SOURCE_FILTER, fill_weights_box, start_export
+from .sync_check import SyncCurve
 
 __all__ = ["AudioPanel"]
 
@@ -140,14 +141,7 @@ class AudioPanel(ClockedPlayback, PhotoSource, QWidget):
         self.playhead = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#ff5050", width=2))
         self.wave.addItem(self.playhead)
 
-        self.sync_plot = pg.PlotWidget(self)
-        self.sync_plot.setMenuEnabled(False)
-        self.sync_plot.setMouseEnabled(False, False)
-        self.sync_plot.hideButtons()
-        self.sync_plot.setMaximumHeight(90)
-        self.sync_plot.setLabel("bottom", "offset of the sound (s); lowest: in sync")
-        self.sync_plot.getPlotItem().hideAxis("left")
-        self.sync_plot.setVisible(False)
+        self.sync_plot = SyncCurve(self)
         self.sync_button = QPushButton("Check sync", self)
         self.sync_button.setToolTip("When the speech comes from a video of the speaking face: is the sound "
                                     "in sync with the picture? (AV-sync network)")
@@ -511,15 +505,7 @@ class AudioPanel(ClockedPlayback, PhotoSource, QWidget):
         return handle
 
     def _on_synced(self, res) -> None:
-        import numpy as np
-
-        plot = self.sync_plot.getPlotItem()
-        plot.clear()
-        ok = np.isfinite(res.distances)
-        plot.plot(res.offsets[ok] / res.fps, res.distances[ok], pen=pg.mkPen("#4aa3ff", width=2))
-        if res.offset_s is not None:
-            plot.addItem(pg.InfiniteLine(pos=res.offset_s, angle=90, pen=pg.mkPen("#ff5050")))
-        self.sync_plot.setVisible(True)
+        self.sync_plot.show_result(res)
         self.sync_offset = res.offset_s
         self.sync_label.setText(res.lines()[0])
         self._update_buttons()

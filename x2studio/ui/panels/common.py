@@ -17,6 +17,13 @@ PHOTO_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files
 SOURCE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 
 
+def compact(*buttons) -> None:
+    """Buttons as narrow as their text (the style's minimum of 80 px would widen a full row)."""
+    for b in buttons:
+        b.setMaximumWidth(max(b.fontMetrics().horizontalAdvance(b.text()) + 22, 40))
+        b.setMinimumWidth(0)
+
+
 def fill_weights_box(box: QComboBox, names: list[str], preferred: str = "x2face-lite") -> None:
     """Offer ``names``, keeping the current choice when it is still there (else ``preferred``),
     without emitting a change while the list is rebuilt."""

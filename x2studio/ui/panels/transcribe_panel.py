@@ -37,7 +37,8 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.media import FrameServer
 from ..widgets.video_view import VideoView
-from .common import ClockedPlayback, fill_weights_box
+from .common import ClockedPlayback, compact, fill_weights_box
+from .sync_check import PianoSyncMixin, shifted_sound
 from .violin_live import ViolinLiveMixin
 
 __all__ = ["TranscribePanel", "KeyboardView"]
@@ -130,7 +131,7 @@ class KeyboardView(VideoView):
             self.cornersChanged.emit(self.corners.copy())
 
 
-class TranscribePanel(ViolinLiveMixin, ClockedPlayback, QWidget):
+class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget):
     panel_id = "transcribe"
     title = "Transcribe"
 
@@ -163,10 +164,11 @@ class TranscribePanel(ViolinLiveMixin, ClockedPlayback, QWidget):
         self._synth_job = None
         self._corners_known = None
         self._init_live()
+        self._init_sync()
         self.jobs = JobRunner(self)
         self.frames = FrameServer(self)
         self.frames.opened.connect(self._on_opened)
-        self.frames.audioReady.connect(lambda clip, _env: setattr(self, "original", clip))
+        self.frames.audioReady.connect(lambda clip, _env: self._on_original_audio(clip))
         self.frames.frameReady.connect(self._on_frame)
         self.frames.failed.connect(lambda msg: self._fail(msg))
 
@@ -272,12 +274,16 @@ class TranscribePanel(ViolinLiveMixin, ClockedPlayback, QWidget):
         for w in (self.export_midi, self.export_xml, self.export_csv):
             exports.addWidget(w)
         exports.addStretch(1)
+        for w in self._sync_widgets():
+            exports.addWidget(w)
+        compact(self.export_midi, self.export_csv, *self._sync_widgets())   # the row fits a 700-px window
         self.status = QLabel("Open a video of a keyboard filmed from above (the demo clip opens by itself).", self)
         self.status.setWordWrap(True)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(split, 1)
+        layout.addWidget(self.sync_plot)
         layout.addLayout(bottom)
         layout.addLayout(exports)
         layout.addWidget(self.status)
@@ -368,6 +374,7 @@ class TranscribePanel(ViolinLiveMixin, ClockedPlayback, QWidget):
         self.pause()
         self.video, self.result, self.notes, self.original = path, None, [], None
         self.reference = None
+        self._reset_sync()
         ref = path.with_suffix(".mid")
         if ref.is_file():
             try:
@@ -456,13 +463,14 @@ class TranscribePanel(ViolinLiveMixin, ClockedPlayback, QWidget):
             log.warning("could not remember the keyboard of %s: %s", video, exc)
 
         by_ear = self.source_box.currentText() == "Sound"
+        shift = self.audio_shift            # the sound as fixed by Check sync / Fix
 
         def work(job):
             if by_ear:
                 from ...pipelines.piano_audio import AudioTranscriber
 
                 job.progress(0, None, "listening")
-                return _AudioResult(AudioTranscriber().transcribe(video))
+                return _AudioResult(AudioTranscriber().transcribe(shifted_sound(video, shift) if shift else video))
             return PianoTranscriber(weights, device).transcribe_video(video, corners, job=job)
 
         return self._start(video, work)
@@ -771,6 +779,7 @@ class TranscribePanel(ViolinLiveMixin, ClockedPlayback, QWidget):
         for b in (self.export_midi, self.export_xml, self.export_csv):
             b.setEnabled(bool(self.notes) and not busy)
         self.play_button.setEnabled(has_video)
+        self._update_sync_buttons(has_video, busy or live)
         if not self.weights_box.currentText():
             self.transcribe_button.setToolTip(f"No {self.mode} weights: train some with 'x2studio train {self.mode}'.")
 
