@@ -195,7 +195,9 @@ def test_cli_transcribe_piano(tiny_piano, tmp_path, capsys):
     capsys.readouterr()
     assert main(["transcribe", "piano", str(blank), "-o", str(out), "--weights", weights]) == 2
     assert "No keyboard was found" in capsys.readouterr().err
-    assert main(["transcribe", "piano", str(video), "-o", str(out), "--mode", "fused"]) == 2
+    # fused mode needs the sound: a video without any is refused, pointing to the visual mode
+    assert main(["transcribe", "piano", str(blank), "-o", str(out), "--mode", "fused", "--crop", crop]) == 2
+    assert "visual mode" in capsys.readouterr().err
     assert main(["transcribe", "piano", str(tmp_path / "none.mp4"), "-o", str(out), "--crop", crop,
                  "--weights", weights]) == 2
     assert main(["transcribe", "piano", str(video), "--crop", crop]) == 2

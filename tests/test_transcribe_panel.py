@@ -247,6 +247,13 @@ def test_piano_check_sync_and_fix_before_the_sound_transcription(qtbot, panel: T
     assert note_metrics(ref, panel.notes)["f1"] > 0.7          # on the true onsets again
     late_notes = [dataclasses.replace(n, onset=n.onset + 0.4, offset=n.offset + 0.4) for n in panel.notes]
     assert note_metrics(ref, late_notes)["f1"] < 0.4           # what the late sound alone would have given
+    # picture and sound fused, with the sound as fixed
+    done.clear()
+    panel.source_box.setCurrentText("Picture + sound")
+    panel.transcribe()
+    qtbot.waitUntil(lambda: bool(done), timeout=120000)
+    assert panel.result.info["mode"] == "fused" and "from the picture and the sound" in panel.status.text()
+    assert note_metrics(ref, panel.notes)["f1"] > 0.8 and not errors
     out = tmp_path / "synced.mp4"
     panel.save_fixed(out)
     qtbot.waitUntil(lambda: out.is_file() and "Wrote" in panel.status.text(), timeout=60000)

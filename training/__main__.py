@@ -254,6 +254,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError("Evaluation needs --weights (a name or a .safetensors file) and --data DIR.")
     if task.name == "piano":        # note-level metrics on whole videos: the thesis' Table 1 analog
         return _eval_piano(args)
+    if task.name == "piano-fusion":     # sound alone / picture alone / fused: the thesis' Table 2 analog
+        return _eval_piano_fusion(args)
     if task.name in ("violin", "violin-teacher"):     # per-frame pitch metrics: the thesis' Table 2 analog
         return _eval_violin(args)
     res = evaluate_weights(task, args.weights, args.data, split=args.split, device=args.device or "cpu",
@@ -287,6 +289,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"    {'AV-sync network':<34} {100 * sy['accuracy']:.1f}%")
             print(f"    {'onset cross-correlation (baseline)':<34} {100 * sy['baseline_accuracy']:.1f}%")
             print(f"  mean distance over offsets: lowest at {sy['curve_min_at_s'] * 1000:+.0f} ms; plot: {sy['png']}")
+    return 0
+
+
+def _eval_piano_fusion(args: argparse.Namespace) -> int:
+    from .tasks.piano_fusion import fusion_eval
+
+    opts = _options(args.option or [])
+    snrs = [float(opts["snr_db"])] if "snr_db" in opts else [0.0, None]
+    job, bar = _reporting_job(argparse.Namespace(events="bar"))
+    try:
+        res = [fusion_eval(args.data, str(args.weights), split=args.split, labels=str(opts.get("labels", "midi")),
+                           snr_db=snr, device=args.device or "cpu", job=job) for snr in snrs]
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    r0 = res[0]
+    print(f"note-level onset F1 (50 ms) on {r0['videos']} '{args.split}' videos of {args.data} against "
+          f"{r0['labels']} labels; fusion {r0['weights']} on {r0['visual']}:")
+    print(f"  {'':<34} {'P':>6} {'R':>6} {'F1':>6}")
+    for r in res:
+        cond = "clean sound" if r["snr_db"] is None else f"sound mixed with other piano at {r['snr_db']:g} dB"
+        print(f"  {cond}")
+        for name in ("sound", "picture", "fused"):
+            m = r["rows"][name]
+            print(f"    {name + ' alone' if name != 'fused' else 'fused':<32} {100 * m['precision']:>6.1f} "
+                  f"{100 * m['recall']:>6.1f} {100 * m['f1']:>6.1f}")
     return 0
 
 

@@ -361,9 +361,6 @@ def cmd_transcribe_piano(args: argparse.Namespace) -> int:
     from .core.settings import load_settings
     from .pipelines.piano import DEFAULT_WEIGHTS, PianoTranscriber, parse_crop
 
-    if args.mode == "fused":
-        raise X2Error("--mode fused is not available yet: transcribe from the picture (visual) or the sound (audio).",
-                      "Use --mode visual or --mode audio.")
     outputs = [p for p in (args.output, args.musicxml, args.csv) if p is not None]
     if not outputs:
         raise X2Error("Nothing to write.", "Give -o OUT.mid, --musicxml F and/or --csv F.")
@@ -373,7 +370,12 @@ def cmd_transcribe_piano(args: argparse.Namespace) -> int:
         return _transcribe_piano_audio(args, outputs)
     corners = parse_crop(args.crop) if args.crop else None
     device = str(args.device or resolve_device(load_settings().device).torch_device)
-    tr = PianoTranscriber(args.weights or DEFAULT_WEIGHTS, device)
+    if args.mode == "fused":          # the picture and the sound, fused (the visual weights: the fusion's own)
+        from .pipelines.piano_fusion import DEFAULT_FUSION, FusedTranscriber
+
+        tr = FusedTranscriber(args.fusion_weights or DEFAULT_FUSION, device, visual=args.weights)
+    else:
+        tr = PianoTranscriber(args.weights or DEFAULT_WEIGHTS, device)
     job, bar = _job()
     try:
         res = tr.transcribe_video(args.video, corners, threshold=args.threshold, job=job)
@@ -638,6 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "pixels (default: remembered for the video in VIDEO.json)")
     p.add_argument("--threshold", type=float, default=None, help="onset threshold 0-1 (default: the weights')")
     p.add_argument("--weights", default=None, help="piano weights (default: the bundled piano-lite)")
+    p.add_argument("--fusion-weights", default=None,
+                   help="--mode fused: fusion weights (default: the bundled piano-fusion-lite)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_transcribe_piano)

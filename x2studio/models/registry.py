@@ -27,6 +27,7 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
     "avsync": ("avsync", "AVSync"),
     "x2face-a2v": ("audiomap", "VectorFromAudio"),
     "piano": ("piano", "PianoNet"),
+    "piano-fusion": ("piano_fusion", "PianoFusion"),
     "violin-teacher": ("violin", "PitchTeacher"),
     "violin-student": ("violin", "PitchStudent"),
 }

@@ -24,12 +24,13 @@ from ..core.errors import DependencyError, InputError
 from ..media.audio import AudioClip, load_audio, resample, to_mono
 from ..media.midi import NoteEvent
 
-__all__ = ["AudioTranscriber", "audio_available", "ONSET_THRESHOLD", "FRAME_THRESHOLD"]
+__all__ = ["AudioTranscriber", "audio_available", "ONSET_THRESHOLD", "FRAME_THRESHOLD", "BP_FPS"]
 
 log = logging.getLogger(__name__)
 
 ONSET_THRESHOLD, FRAME_THRESHOLD = 0.6, 0.4
 _RATE = 22050            # Basic Pitch's input rate
+BP_FPS = _RATE / 256     # its posterior frames per second (hop 256)
 _SILENCE_RMS = 1e-4
 
 
@@ -75,8 +76,9 @@ class AudioTranscriber:
             self._model = inference.Model(model_path)
         self.onset_threshold, self.frame_threshold = float(onset_threshold), float(frame_threshold)
 
-    def transcribe(self, audio: AudioClip | str | os.PathLike[str]) -> list[NoteEvent]:
-        """Notes of a clip or a media file's sound (a video's audio track works).
+    def _run(self, audio: AudioClip | str | os.PathLike[str]) -> dict:
+        """Basic Pitch's raw output on a clip or a media file's sound: ``onset``, ``note`` (frames, 88)
+        and ``contour`` posteriors at :data:`BP_FPS` frames a second.
 
         Raises :class:`InputError` for silent or empty audio (nothing to transcribe)."""
         clip = load_audio(audio) if not isinstance(audio, AudioClip) else audio
@@ -90,17 +92,42 @@ class AudioTranscriber:
             mono = resample(mono, clip.sample_rate, _RATE)
         import soundfile as sf
 
-        from basic_pitch.note_creation import model_output_to_notes
-
         with tempfile.TemporaryDirectory(prefix="x2studio-bp-") as tmp:
             wav = Path(tmp) / "audio.wav"
             sf.write(str(wav), mono.astype(np.float32), _RATE)
             with _quiet():
-                out = self._inference.run_inference(str(wav), self._model)
-                min_len = int(np.round(127.70 / 1000 * (_RATE / 256)))
-                _, events = model_output_to_notes(out, onset_thresh=self.onset_threshold,
-                                                  frame_thresh=self.frame_threshold, min_note_len=min_len,
-                                                  multiple_pitch_bends=False, melodia_trick=True)
+                return self._inference.run_inference(str(wav), self._model)
+
+    def posteriors(self, audio: AudioClip | str | os.PathLike[str], fps: float, frames: int) -> np.ndarray:
+        """``(frames, 2, 88)``: Basic Pitch's onset and note probabilities per key for each video frame
+        (frame ``k`` shown at ``k / fps``: the highest of its posterior frames within half a video frame
+        either side) — the audio features of the audio-visual fusion."""
+        out = self._run(audio)
+        post = np.stack([out["onset"], out["note"]], 1).astype(np.float32)     # (F, 2, 88)
+        t = np.arange(len(post)) / BP_FPS
+        res = np.zeros((int(frames), 2, 88), np.float32)
+        if not len(post):
+            return res
+        edges = (np.arange(int(frames) + 1) - 0.5) / float(fps)
+        idx = np.searchsorted(t, edges)
+        for k in range(int(frames)):
+            a, b = idx[k], max(idx[k + 1], idx[k] + 1)
+            if a < len(post):
+                res[k] = post[a:b].max(0)
+        return res
+
+    def transcribe(self, audio: AudioClip | str | os.PathLike[str]) -> list[NoteEvent]:
+        """Notes of a clip or a media file's sound (a video's audio track works).
+
+        Raises :class:`InputError` for silent or empty audio (nothing to transcribe)."""
+        from basic_pitch.note_creation import model_output_to_notes
+
+        out = self._run(audio)
+        with _quiet():
+            min_len = int(np.round(127.70 / 1000 * (_RATE / 256)))
+            _, events = model_output_to_notes(out, onset_thresh=self.onset_threshold,
+                                              frame_thresh=self.frame_threshold, min_note_len=min_len,
+                                              multiple_pitch_bends=False, melodia_trick=True)
         notes = []
         for start, end, pitch, amp, _bends in events:
             if end > start and 21 <= int(pitch) <= 108:

@@ -141,6 +141,8 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
     keyboardFound = Signal(object)      # corners, or None
 
     MODES = ("piano", "violin")
+    PIANO_SOURCES = ("Transcribe from the video's picture (the visual model), its sound (Basic Pitch, the audio "
+                     "teacher) or both fused (best when the sound is noisy or mixed with other instruments)")
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -182,11 +184,10 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
         self.instrument_box.currentIndexChanged.connect(lambda i: self.set_mode(self.MODES[i]))
         self.weights_box = QComboBox(self)
         self.source_box = QComboBox(self)
-        self.source_box.addItems(["Picture", "Sound"])
-        # sized to what it holds now: the violin mode adds "Picture + sound", which must not be cut
+        self.source_box.addItems(["Picture", "Sound", "Picture + sound"])
+        # sized to what it holds, so that "Picture + sound" is not cut
         self.source_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.source_box.setToolTip("Transcribe from the video's picture (the visual model) or from its sound "
-                                   "(Basic Pitch, the audio teacher)")
+        self.source_box.setToolTip(self.PIANO_SOURCES)
         self.source_box.currentIndexChanged.connect(lambda _i: self._update_buttons())
         self.transcribe_button = QPushButton("Transcribe", self)
         self.transcribe_button.clicked.connect(self.transcribe)
@@ -205,9 +206,10 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
         self.threshold.setFixedWidth(110)
         top = QHBoxLayout()
         self.weights_box.setToolTip("The visual model's weights")
-        for w in (self.instrument_box, self.open_button, QLabel("From", self), self.source_box, self.weights_box,
+        for w in (self.instrument_box, self.open_button, self.source_box, self.weights_box,
                   self.transcribe_button, self.cancel_button):
             top.addWidget(w)
+        compact(self.open_button, self.cancel_button)      # with "Picture + sound" the row still fits 700 px
         top.addStretch(1)
 
         self.view = KeyboardView(self)
@@ -319,12 +321,10 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
         violin = mode == "violin"
         self.source_box.blockSignals(True)
         self.source_box.clear()
-        self.source_box.addItems(["Picture", "Sound", "Picture + sound"] if violin else ["Picture", "Sound"])
+        self.source_box.addItems(["Picture", "Sound", "Picture + sound"])
         self.source_box.blockSignals(False)
         self.source_box.setToolTip("The pitch from the video's picture (the visual model), its sound (a pitch "
-                                   "tracker) or both" if violin else
-                                   "Transcribe from the video's picture (the visual model) or from its sound "
-                                   "(Basic Pitch, the audio teacher)")
+                                   "tracker) or both" if violin else self.PIANO_SOURCES)
         self.threshold.setToolTip("Confidence below which a frame is left unvoiced" if violin else
                                   "Onset threshold: lower finds more notes (and more false ones)")
         self.intonation.setVisible(violin)
@@ -462,15 +462,20 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
         except (OSError, X2Error) as exc:
             log.warning("could not remember the keyboard of %s: %s", video, exc)
 
-        by_ear = self.source_box.currentText() == "Sound"
+        source = self.source_box.currentText()
         shift = self.audio_shift            # the sound as fixed by Check sync / Fix
 
         def work(job):
-            if by_ear:
+            if source == "Sound":
                 from ...pipelines.piano_audio import AudioTranscriber
 
                 job.progress(0, None, "listening")
                 return _AudioResult(AudioTranscriber().transcribe(shifted_sound(video, shift) if shift else video))
+            if source == "Picture + sound":
+                from ...pipelines.piano_fusion import FusedTranscriber
+
+                return FusedTranscriber(device=device, visual=weights).transcribe_video(
+                    video, corners, audio=shifted_sound(video, shift) if shift else None, job=job)
             return PianoTranscriber(weights, device).transcribe_video(video, corners, job=job)
 
         return self._start(video, work)
@@ -553,7 +558,8 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
         elif isinstance(self.result, _AudioResult):
             msg = f"{len(self.notes)} notes heard in the sound (Basic Pitch)."
         else:
-            msg = (f"{len(self.notes)} notes ({self.result.info['weights']}, threshold "
+            fused = " from the picture and the sound" if self.result.info.get("mode") == "fused" else ""
+            msg = (f"{len(self.notes)} notes{fused} ({self.result.info['weights']}, threshold "
                    f"{self.threshold.value() / 100:.2f}). Durations {self.result.duration_rule}.")
         if self.reference and not self.threshold.isSliderDown():   # matching takes ~0.5 s for 1,500 notes:
             m = note_metrics(self.reference, self.notes)                # not on every step of a drag

@@ -1,0 +1,117 @@
+"""Piano transcription from the picture and the sound together (thesis ch. 6, audio-visual fusion):
+the visual model's per-key onset/key-down probabilities and Basic Pitch's onset/note probabilities,
+per video frame, fused by a small MLP (:class:`x2studio.models.piano_fusion.PianoFusion`) into onset
+probabilities; note durations come from the video (the key seen down), as in the visual mode.
+
+It matters when the sound is not only the piano: another instrument, a second piano, noise.  The
+thesis' Table 2 mixes the piano's sound with other piano audio at SNR 1; :func:`mix_at_snr` does
+the same for training and evaluation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.errors import InputError, MediaError
+from ..core.jobs import Job
+from .piano import Transcription, probabilities_to_notes
+
+__all__ = ["FusedTranscriber", "DEFAULT_FUSION", "fusion_inputs", "fusion_windows", "mix_at_snr"]
+
+DEFAULT_FUSION = "piano-fusion-lite"
+
+
+def mix_at_snr(signal: np.ndarray, other: np.ndarray, snr_db: float) -> np.ndarray:
+    """``signal`` with ``other`` (looped or cut to its length) added at ``snr_db`` (0 dB: SNR 1, equal
+    power), scaled so the mix does not clip.  Both mono, same rate."""
+    s = np.asarray(signal, np.float32).reshape(-1)
+    o = np.resize(np.asarray(other, np.float32).reshape(-1), len(s)) if len(other) else np.zeros_like(s)
+    rs, ro = float(np.sqrt(np.mean(s.astype(np.float64) ** 2))), float(np.sqrt(np.mean(o.astype(np.float64) ** 2)))
+    if ro > 0 and rs > 0:
+        o = o * (rs / ro) / (10 ** (snr_db / 20))
+    mix = s + o
+    peak = float(np.abs(mix).max()) if mix.size else 0.0
+    return (mix / peak * 0.99 if peak > 0.99 else mix).astype(np.float32)
+
+
+def fusion_inputs(visual_onset: np.ndarray, visual_down: np.ndarray, audio: np.ndarray) -> np.ndarray:
+    """``(T, 4, 88)``: the visual onset and key-down probabilities and the audio (Basic Pitch) onset
+    and note probabilities (``audio`` ``(T, 2, 88)``) of each frame."""
+    n = min(len(visual_onset), len(visual_down), len(audio))
+    return np.concatenate([np.stack([visual_onset[:n], visual_down[:n]], 1), audio[:n]], 1).astype(np.float32)
+
+
+def fusion_windows(inputs: np.ndarray, context: int, frames: np.ndarray | None = None) -> np.ndarray:
+    """``(N, 4, 88, 2·context + 1)``: the inputs of frames ``k − context … k + context`` for each
+    ``k`` of ``frames`` (default all), the first and last frame repeated past the ends."""
+    t = len(inputs)
+    ks = np.arange(t) if frames is None else np.asarray(frames)
+    idx = np.clip(ks[:, None] + np.arange(-context, context + 1)[None], 0, t - 1)
+    return np.ascontiguousarray(inputs[idx].transpose(0, 2, 3, 1))
+
+
+class FusedTranscriber:
+    """The fusion MLP with the visual model it was trained on and the audio model, loaded once.
+
+    Args:
+        weights: fusion weights (a registry name or a .safetensors file).
+        device: ``"cpu"``, ``"cuda"``… (default: CUDA when present).
+        visual: visual weights (default: those named in the fusion weights' card).
+    """
+
+    def __init__(self, weights: str = DEFAULT_FUSION, device: str | None = None, visual: str | None = None) -> None:
+        from ..core.device import resolve_device
+        from ..models.registry import model_from_card
+        from ..weights.registry import WeightsRegistry, load_entry
+        from .piano import PianoTranscriber
+        from .piano_audio import AudioTranscriber
+
+        path = Path(weights)
+        entry = load_entry(path) if path.suffix in (".safetensors", ".json") else WeightsRegistry().get(weights)
+        self.device = str(device or resolve_device().torch_device)
+        self.model = model_from_card(entry, self.device, allowed=("piano-fusion",))
+        self.entry = entry
+        self.visual = PianoTranscriber(visual or self.model.visual, self.device)
+        self.audio = AudioTranscriber()
+        self.threshold = float(entry.card.metrics.get("threshold", 0.5))
+        self.sigma = float(entry.card.metrics.get("sigma", 1.0))
+
+    def probabilities(self, inputs: np.ndarray, batch: int = 1024) -> np.ndarray:
+        """``(T, 4, 88)`` fusion inputs → ``(T, 88)`` onset probabilities."""
+        out = []
+        with torch.inference_mode():
+            for s in range(0, len(inputs), batch):
+                x = fusion_windows(inputs, self.model.context, np.arange(s, min(s + batch, len(inputs))))
+                out.append(torch.sigmoid(self.model(torch.from_numpy(x).to(self.device))).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 88), np.float32)
+
+    def audio_features(self, audio, fps: float, frames: int, name: str = "the video") -> np.ndarray:
+        try:
+            return self.audio.posteriors(audio, fps, frames)
+        except MediaError as exc:
+            raise InputError(f"The sound of {name} cannot be read ({exc.message}).",
+                             "Transcribe from the picture alone (visual mode).") from exc
+        except InputError as exc:
+            raise InputError(f"{exc.message} (fused mode needs the sound of {name})",
+                             "Transcribe from the picture alone (visual mode).") from exc
+
+    def transcribe_video(self, video: str | os.PathLike[str], corners: np.ndarray | None = None, audio=None,
+                         threshold: float | None = None, sigma: float | None = None,
+                         job: Job | None = None) -> Transcription:
+        """Transcribe ``video`` from its picture and its sound (or ``audio`` instead of its sound)."""
+        vis = self.visual.transcribe_video(video, corners, job=job)
+        post = self.audio_features(video if audio is None else audio, vis.fps, len(vis.onset), f"'{Path(video).name}'")
+        onset = self.probabilities(fusion_inputs(vis.onset, vis.down, post))
+        thr = self.threshold if threshold is None else float(threshold)
+        sg = self.sigma if sigma is None else float(sigma)
+        down = vis.down[:len(onset)]
+        notes = probabilities_to_notes(onset, vis.fps, down, thr, sg,
+                                       times=None if vis.times is None else vis.times[:len(onset)])
+        return Transcription(notes, onset, down, vis.fps, vis.corners,
+                             info={**vis.info, "weights": self.entry.name, "visual_weights": vis.info["weights"],
+                                   "mode": "fused", "threshold": thr, "sigma": sg, "frames": len(onset)},
+                             times=None if vis.times is None else vis.times[:len(onset)])
