@@ -107,3 +107,20 @@ def tiny_piano(tmp_path_factory) -> Path:
         e["split"] = s
     (root / "manifest.json").write_text(json.dumps(m))
     return root
+
+
+@pytest.fixture(scope="session")
+def held_out_piano(tmp_path_factory) -> Path:
+    """Three 10-s piano videos rendered with generator seed 99 (pieces, pianos and cameras no bundled
+    model was trained on), 640×360, all in the 'test' split: the bundled piano models' quality tests."""
+    import json
+
+    from training.synth.piano import generate_piano
+
+    data = generate_piano(tmp_path_factory.mktemp("held99") / "d", minutes=0.5, seed=99, clip_seconds=10.0,
+                          size=(640, 360))
+    m = json.loads((data / "manifest.json").read_text())
+    for e in m["videos"]:
+        e["split"] = "test"
+    (data / "manifest.json").write_text(json.dumps(m))
+    return data

@@ -119,15 +119,10 @@ MIN_GAIN_OVER_SOUND = 0.10
 
 
 @pytest.mark.slow
-def test_bundled_fusion_beats_the_sound_alone_at_snr_1(tmp_path: Path) -> None:
-    from training.synth.piano import generate_piano
+def test_bundled_fusion_beats_the_sound_alone_at_snr_1(held_out_piano: Path, tmp_path: Path) -> None:
     from training.tasks.piano_fusion import fusion_eval
 
-    data = generate_piano(tmp_path / "held", minutes=0.5, seed=99, clip_seconds=10.0, size=(640, 360))
-    m = json.loads((data / "manifest.json").read_text())
-    for e in m["videos"]:
-        e["split"] = "test"
-    (data / "manifest.json").write_text(json.dumps(m))
+    data = held_out_piano
     res = fusion_eval(data, "piano-fusion-lite", "test", snr_db=0.0, cache=tmp_path / "c")
     rows = res["rows"]
     assert res["videos"] == 3
