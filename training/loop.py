@@ -584,12 +584,9 @@ def evaluate_weights(task: Task, weights: str | Path, data: str | Path, *, split
 
 def resolve_weights(weights: str | Path):
     """A weights entry from a registry name, or from a ``.safetensors`` / ``.json`` file."""
-    from x2studio.weights.registry import WeightsRegistry, load_entry
+    from x2studio.weights.registry import resolve_entry
 
-    path = Path(weights)
-    if path.suffix in (".safetensors", ".json") or path.exists():
-        return load_entry(path)
-    return WeightsRegistry().get(str(weights))
+    return resolve_entry(weights)
 
 
 def _init_from(task, model: nn.Module, weights: str) -> None:

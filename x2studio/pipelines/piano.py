@@ -288,10 +288,9 @@ class PianoTranscriber:
     def __init__(self, weights: str = DEFAULT_WEIGHTS, device: str | None = None, batch: int = 32) -> None:
         from ..core.device import resolve_device
         from ..models.registry import model_from_card
-        from ..weights.registry import WeightsRegistry, load_entry
+        from ..weights.registry import resolve_entry
 
-        path = Path(weights)
-        entry = load_entry(path) if path.suffix in (".safetensors", ".json") else WeightsRegistry().get(weights)
+        entry = resolve_entry(weights)
         self.device = str(device or resolve_device().torch_device)
         self.model = model_from_card(entry, self.device, allowed=("piano",))
         self.entry = entry

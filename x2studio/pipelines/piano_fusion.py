@@ -66,12 +66,11 @@ class FusedTranscriber:
     def __init__(self, weights: str = DEFAULT_FUSION, device: str | None = None, visual: str | None = None) -> None:
         from ..core.device import resolve_device
         from ..models.registry import model_from_card
-        from ..weights.registry import WeightsRegistry, load_entry
+        from ..weights.registry import resolve_entry
         from .piano import PianoTranscriber
         from .piano_audio import AudioTranscriber
 
-        path = Path(weights)
-        entry = load_entry(path) if path.suffix in (".safetensors", ".json") else WeightsRegistry().get(weights)
+        entry = resolve_entry(weights)
         self.device = str(device or resolve_device().torch_device)
         self.model = model_from_card(entry, self.device, allowed=("piano-fusion",))
         self.entry = entry

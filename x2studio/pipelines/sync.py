@@ -61,10 +61,9 @@ class SyncModel:
 
     def __init__(self, weights: str = "avsync-face-lite", device: str = "cpu",
                  registry: WeightsRegistry | None = None) -> None:
-        from ..weights.registry import load_entry
+        from ..weights.registry import resolve_entry
 
-        path = Path(weights)
-        entry = load_entry(path) if path.suffix in (".safetensors", ".json") else (registry or WeightsRegistry()).get(weights)
+        entry = resolve_entry(weights, registry)
         self.model = model_from_card(entry, device, allowed=("avsync",))
         self.name, self.kind = entry.name, str(self.model.kind)
         self.device = torch.device(device)

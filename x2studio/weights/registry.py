@@ -29,7 +29,7 @@ from ..core import paths
 from ..core.atomic import atomic_path, atomic_write_text
 from ..core.errors import InputError, MediaError
 
-__all__ = ["ModelCard", "WeightsEntry", "WeightsRegistry", "save_weights", "sha256_of", "load_entry",
+__all__ = ["ModelCard", "WeightsEntry", "WeightsRegistry", "save_weights", "sha256_of", "load_entry", "resolve_entry",
            "register_weights"]
 
 log = logging.getLogger(__name__)
@@ -134,6 +134,14 @@ def load_entry(path: str | os.PathLike[str], bundled: bool = False) -> WeightsEn
     if not isinstance(data, Mapping):
         raise MediaError(f"The model card '{card_path}' is not a JSON object.")
     return WeightsEntry(ModelCard.from_dict(data, card_path), weights, card_path, bundled)
+
+
+def resolve_entry(weights: str | os.PathLike[str], registry: "WeightsRegistry | None" = None) -> WeightsEntry:
+    """A weights entry from a registry name, or from a ``.safetensors`` / ``.json`` file (its card beside it)."""
+    path = Path(weights)
+    if path.suffix in (".safetensors", ".json") or path.exists():
+        return load_entry(path)
+    return (registry or WeightsRegistry()).get(str(weights))
 
 
 def register_weights(entry: WeightsEntry, folder: str | os.PathLike[str] | None = None,
