@@ -88,12 +88,26 @@ class FusedTranscriber:
                 out.append(torch.sigmoid(self.model(torch.from_numpy(x).to(self.device))).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 88), np.float32)
 
-    def audio_features(self, audio, fps: float, frames: int, name: str = "the video") -> np.ndarray:
+    def sound(self, video: str | os.PathLike[str]):
+        """The video's sound, read before the (longer) picture pass, so that a video without usable
+        sound is told at once."""
+        from ..media.audio import load_audio, to_mono
+
+        name = f"'{Path(video).name}'"
         try:
-            return self.audio.posteriors(audio, fps, frames)
+            clip = load_audio(video)
         except MediaError as exc:
             raise InputError(f"The sound of {name} cannot be read ({exc.message}).",
                              "Transcribe from the picture alone (visual mode).") from exc
+        mono = to_mono(clip.samples) if clip.samples.ndim == 2 else clip.samples
+        if mono.size == 0 or float(np.sqrt(np.mean(np.square(mono, dtype=np.float64)))) < 1e-4:
+            raise InputError(f"The sound of {name} is silent or empty (fused mode needs the sound).",
+                             "Transcribe from the picture alone (visual mode).")
+        return clip
+
+    def audio_features(self, audio, fps: float, frames: int, name: str = "the video") -> np.ndarray:
+        try:
+            return self.audio.posteriors(audio, fps, frames)
         except InputError as exc:
             raise InputError(f"{exc.message} (fused mode needs the sound of {name})",
                              "Transcribe from the picture alone (visual mode).") from exc
@@ -102,8 +116,9 @@ class FusedTranscriber:
                          threshold: float | None = None, sigma: float | None = None,
                          job: Job | None = None) -> Transcription:
         """Transcribe ``video`` from its picture and its sound (or ``audio`` instead of its sound)."""
+        clip = self.sound(video) if audio is None else audio
         vis = self.visual.transcribe_video(video, corners, job=job)
-        post = self.audio_features(video if audio is None else audio, vis.fps, len(vis.onset), f"'{Path(video).name}'")
+        post = self.audio_features(clip, vis.fps, len(vis.onset), f"'{Path(video).name}'")
         onset = self.probabilities(fusion_inputs(vis.onset, vis.down, post))
         thr = self.threshold if threshold is None else float(threshold)
         sg = self.sigma if sigma is None else float(sigma)
