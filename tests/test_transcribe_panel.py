@@ -168,7 +168,7 @@ def test_violin_live_mode_with_a_camera_stand_in(qtbot, panel: TranscribePanel, 
     errors = []
     panel.errorRaised.connect(lambda m, d: errors.append(m))
     qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
-    assert not panel.live_button.isVisible()                       # piano mode has none
+    assert panel.live_button.isVisible() and panel.live_source.currentText() == "Webcam"   # both instruments
     panel.instrument_box.setCurrentIndex(1)
     qtbot.waitUntil(lambda: panel.video is not None and panel.video.name.startswith("violin_") and panel.n_frames > 0,
                     timeout=30000)
@@ -197,6 +197,7 @@ def test_violin_live_mode_with_a_camera_stand_in(qtbot, panel: TranscribePanel, 
         qtbot.waitUntil(lambda: len(answers) >= k - window + 2, timeout=30000)
     assert len(answers) == len(frames) - window + 1
     assert panel.status.text().startswith("Live:") and not errors and panel.view.image() is not None
+    assert "Live again" in panel.status.text()
     assert len(panel._live_t) > 100 and not panel.transcribe_button.isEnabled()
     panel.live_button.setChecked(False)
     assert panel.notes and panel.result.info["live"] and panel.export_midi.isEnabled()
@@ -263,3 +264,69 @@ def test_piano_check_sync_and_fix_before_the_sound_transcription(qtbot, panel: T
     assert abs(estimate_offset(out, kind="piano").offset_frames) <= 1
     panel.instrument_box.setCurrentIndex(1)
     assert not panel.sync_button.isVisible() and not panel.sync_plot.isVisible()
+
+
+def test_piano_live_mode_plays_the_video_in_real_time(qtbot, panel: TranscribePanel, monkeypatch) -> None:
+    """Piano live (This video): the open demo is played at its own pace, notes are decided as it
+    plays (struck on the live synthesizer, here without a sound device: the status says the sound
+    is off, the notes still come), the latency and dropped frames are shown; when the video ends the
+    take is kept and matches the demo's true MIDI."""
+    from x2studio.pipelines.piano import note_metrics
+
+    errors, results = [], []
+    panel.errorRaised.connect(lambda m, d: errors.append(m))
+    qtbot.waitUntil(lambda: panel.view.corners is not None, timeout=30000)
+    panel.live_source.setCurrentIndex(1)
+    panel.live_button.setChecked(True)
+    qtbot.waitUntil(lambda: panel.piano_live is not None, timeout=5000)
+    panel.piano_live.result.connect(results.append)
+    qtbot.waitUntil(lambda: any(r["new"] for r in results), timeout=60000)
+    assert panel.status.text().startswith("Live:") and "ms" in panel.status.text() and "dropped" in panel.status.text()
+    assert panel._live_bar_item is not None and not panel.transcribe_button.isEnabled()
+    lat = [r["latency"] for r in results if r["latency"] is not None]
+    assert lat and all(0.0 <= x < 2.0 for x in lat)
+    qtbot.waitUntil(lambda: not panel.live_button.isChecked(), timeout=60000)      # the demo's 10 s are over
+    assert not errors, errors
+    take = panel.result
+    assert take.info["live"] and take.info["received"] > 200 and "Live take" in panel.status.text()
+    m = note_metrics(panel.reference, panel.notes)
+    assert m["f1"] > 0.6, m                       # the reference stays: the video's true notes
+    assert panel.export_midi.isEnabled() and panel.threshold.isEnabled()
+    n = len(panel.notes)
+    panel.threshold.setValue(20)                   # the take re-thresholds like a video's
+    assert len(panel.notes) >= n
+
+
+def test_piano_live_webcam_finds_the_keyboard_and_says_what_is_wrong(qtbot, panel: TranscribePanel, monkeypatch) -> None:
+    """Piano live (Webcam): no webcam → a message and the button springs back; with frames handed in
+    as a camera would, the keyboard is found in the picture (its outline drawn), and a frame that is
+    not a picture stops the mode with a message."""
+    from x2studio.media.video import VideoReader
+
+    errors = []
+    panel.errorRaised.connect(lambda m, d: errors.append(m))
+    qtbot.waitUntil(lambda: panel.view.corners is not None, timeout=30000)
+    monkeypatch.setattr(panel.camera, "start",
+                        lambda index=0: panel.camera.failed.emit("No webcam could be opened (camera 0): it is absent or busy."))
+    panel.live_button.setChecked(True)
+    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
+    assert "webcam" in errors[0] and not panel.live_button.isChecked()
+    errors.clear()
+    monkeypatch.setattr(panel.camera, "start", lambda index=0: None)
+    monkeypatch.setattr(panel.camera, "is_running", lambda: True)
+    with VideoReader(panel.video) as rd:
+        frames = [f.image for _, f in zip(range(40), rd.frames())]
+    ready = []
+    panel.piano_live.ready.connect(ready.append)
+    panel.live_button.setChecked(True)
+    qtbot.waitUntil(lambda: bool(ready), timeout=30000)
+    assert panel.view.corners is None and panel.reference is None     # the camera's keyboard is not the video's
+    for rgb in frames:
+        panel._on_camera_frame(rgb)
+        qtbot.wait(40)
+    qtbot.waitUntil(lambda: panel.view.corners is not None, timeout=30000)
+    known = np.asarray(json.loads((DEMO / "piano_4.json").read_text())["corners"])
+    assert np.abs(panel.view.corners - known).max() < 10
+    panel._on_camera_frame(np.zeros((4, 4), np.uint8))
+    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    assert "not an RGB picture" in errors[0] and not panel.live_button.isChecked()

@@ -17,6 +17,7 @@ from . import __version__
 from .core.errors import Cancelled, X2Error, format_error
 from .core.jobs import Job, ProgressEvent
 from .cli_faces import cmd_attributes, cmd_embed, cmd_pick_sources, cmd_retrieve
+from .cli_live import add_live_parser
 
 __all__ = ["main", "build_parser", "run_guarded"]
 
@@ -661,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_transcribe_violin)
+    add_live_parser(sub)
     p = sub.add_parser("embed", help="build (or add to) a gallery index of the faces in images and videos")
     p.add_argument("inputs", nargs="+", type=Path, metavar="PATH", help="images, videos or folders of them")
     p.add_argument("-o", "--output", type=Path, required=True, help="index folder (created; adding to it is incremental)")

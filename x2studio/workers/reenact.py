@@ -188,23 +188,61 @@ class _Grabber(QObject):
             hand_back(self)
 
 
+class _FileGrabber(QObject):
+    """A video's frames at the pace they were filmed (a stand-in for a camera: live modes on a
+    recording).  Frames that are late (a slow decoder) are sent at once; none are queued here."""
+
+    frame = Signal(object)
+    failed = Signal(str)
+    ended = Signal()
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.running = True
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            with VideoReader(self.path) as rd:
+                start, first = time.perf_counter(), None
+                for f in rd.frames():
+                    if not self.running:
+                        return
+                    first = f.time_s if first is None else first
+                    wait = start + (f.time_s - first) - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
+                    self.frame.emit(np.ascontiguousarray(f.image))
+            self.ended.emit()
+        except Exception as exc:  # noqa: BLE001 - a broken file reaches the user as a message
+            self.failed.emit(f"The video could not be played live: {exc}")
+        finally:
+            hand_back(self)
+
+
 class CameraReader(QObject):
-    """Webcam frames (RGB arrays) on a thread of their own; ``stop`` ends it."""
+    """Webcam frames (RGB arrays) on a thread of their own; ``stop`` ends it.  ``start(path)`` plays a
+    video file in real time instead (``ended`` when it is over)."""
 
     frame = Signal(object)
     failed = Signal(str)
     stopped = Signal()
+    ended = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._thread = None
-        self._grabber: _Grabber | None = None
+        self._grabber: _Grabber | _FileGrabber | None = None
 
-    def start(self, index: int = 0) -> None:
+    def start(self, index: int | str = 0) -> None:
         self.stop()
         self._thread = make_thread("webcam", parent=self)
-        self._grabber = _Grabber(index)
+        self._grabber = _FileGrabber(index) if isinstance(index, str) else _Grabber(index)
         self._grabber.moveToThread(self._thread)
+        if isinstance(self._grabber, _FileGrabber):
+            self._grabber.ended.connect(self.ended)
+            self._grabber.ended.connect(lambda: self._thread.quit() if self._thread else None)
         self._thread.started.connect(self._grabber.run)
         self._grabber.frame.connect(self.frame)
         self._grabber.failed.connect(self.failed)

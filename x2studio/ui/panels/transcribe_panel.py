@@ -14,9 +14,10 @@ Violin mode (the same video view, roll, playback and export): the pitch of every
 picture (the student network), the sound (a pitch tracker) or both, drawn as lines over the notes
 segmented from them; the threshold slider is the picture's confidence below which a frame is left
 unvoiced; under the roll, the **intonation view**: how many cents the sound is off the note played.
-**Webcam** plays live: the picture's pitch of the violinist in front of the camera, note name and
-confidence in the status line and the track scrolling over the roll; stopping turns the take into
-notes that play and export like a video's (the live mode reads the picture only).
+**Live** (both instruments; the webcam, or the open video played in real time): the violin's pitch
+from the picture, note name and confidence in the status line and the track scrolling over the roll;
+the piano's notes as they are played, synthesized at once, with the latency shown (:mod:`.piano_live`);
+stopping turns the take into notes that play and export like a video's (live reads the picture only).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPolygonF
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QSplitter, QStyle, QVBoxLayout, QWidget)
 
@@ -36,8 +37,9 @@ from ...core.errors import AudioDeviceError, X2Error
 from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.media import FrameServer
-from ..widgets.video_view import VideoView
+from ..widgets.keyboard_view import KeyboardView
 from .common import ClockedPlayback, compact, fill_weights_box
+from .piano_live import PianoLiveMixin
 from .sync_check import PianoSyncMixin, shifted_sound
 from .violin_live import ViolinLiveMixin
 
@@ -45,7 +47,6 @@ __all__ = ["TranscribePanel", "KeyboardView"]
 
 log = logging.getLogger(__name__)
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
-_HANDLE = 7.0
 
 
 class _AudioResult:
@@ -55,83 +56,7 @@ class _AudioResult:
         self.notes = notes
 
 
-class KeyboardView(VideoView):
-    """A video frame with the keyboard's outline (four draggable corners) and highlighted keys."""
-
-    cornersChanged = Signal(object)   # (4, 2) array, video pixels
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.corners: np.ndarray | None = None
-        self.lit: list[np.ndarray] = []          # key polygons (video pixels) to highlight
-        self._drag: int | None = None
-        self.set_hint("Open a video of a keyboard filmed from above.")
-
-    def set_corners(self, corners: np.ndarray | None) -> None:
-        self.corners = None if corners is None else np.asarray(corners, np.float64).reshape(4, 2).copy()
-        self.update()
-
-    def set_lit(self, polygons: list[np.ndarray]) -> None:
-        self.lit = polygons
-        self.update()
-
-    def _scale(self) -> tuple[float, float, float]:
-        r, img = self.image_rect(), self.image()
-        if img is None or r.isEmpty():
-            return 0.0, 0.0, 0.0
-        return r.x(), r.y(), r.width() / img.width()
-
-    def to_widget(self, pts: np.ndarray) -> list[QPointF]:
-        x0, y0, s = self._scale()
-        return [QPointF(x0 + p[0] * s, y0 + p[1] * s) for p in pts]
-
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt naming
-        super().paintEvent(event)
-        if self.image() is None or self.corners is None:
-            return
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QBrush(QColor(255, 170, 0, 150)))
-        for poly in self.lit:
-            p.drawPolygon(QPolygonF(self.to_widget(poly)))
-        p.setPen(QPen(QColor(0, 200, 255), 2))
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        pts = self.to_widget(self.corners)
-        p.drawPolygon(QPolygonF(pts))
-        p.setBrush(QBrush(QColor(0, 200, 255)))
-        for q in pts:
-            p.drawEllipse(q, _HANDLE * 0.7, _HANDLE * 0.7)
-        p.end()
-
-    def mousePressEvent(self, event) -> None:  # noqa: N802
-        if self.corners is None:
-            return
-        pts = self.to_widget(self.corners)
-        pos = event.position()
-        d = [math.hypot(q.x() - pos.x(), q.y() - pos.y()) for q in pts]
-        i = int(np.argmin(d))
-        self._drag = i if d[i] <= 2 * _HANDLE else None
-
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
-        if self._drag is None:
-            return
-        x0, y0, s = self._scale()
-        if s <= 0:
-            return
-        img = self.image()
-        pos = event.position()
-        self.corners[self._drag] = (min(max((pos.x() - x0) / s, 0), img.width()),
-                                    min(max((pos.y() - y0) / s, 0), img.height()))
-        self.update()
-
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
-        if self._drag is not None:
-            self._drag = None
-            self.cornersChanged.emit(self.corners.copy())
-
-
-class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget):
+class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPlayback, QWidget):
     panel_id = "transcribe"
     title = "Transcribe"
 
@@ -166,6 +91,7 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
         self._synth_job = None
         self._corners_known = None
         self._init_live()
+        self._init_piano_live()
         self._init_sync()
         self.jobs = JobRunner(self)
         self.frames = FrameServer(self)
@@ -261,14 +187,15 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
         self.export_csv = QPushButton("CSV…", self)
         self.export_csv.clicked.connect(lambda: self._export("csv"))
         self.with_original.setText("+ video's sound")
-        self.live_button = QPushButton("Webcam", self)
+        self.live_button = QPushButton("Live", self)
         self.live_button.setCheckable(True)
-        self.live_button.setToolTip("Live: the pitch a violinist in front of the webcam plays, from the picture")
         self.live_button.toggled.connect(self.set_live)
-        self.live_button.hide()
+        self.live_source = QComboBox(self)
+        self.live_source.addItems(["Webcam", "This video"])
+        self.live_source.setToolTip("What the live mode reads: the webcam, or the open video played in real time")
         bottom = QHBoxLayout()
         for w in (self.play_button, self.time_label, self.with_original, QLabel("Threshold", self), self.threshold,
-                  self.threshold_label, self.live_button):
+                  self.threshold_label, self.live_button, self.live_source):
             bottom.addWidget(w)
         bottom.addStretch(1)
         exports = QHBoxLayout()
@@ -293,6 +220,7 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
         self._timer.setInterval(30)
         self._timer.timeout.connect(self._on_tick)
         self.refresh_weights()
+        self._live_tooltip()
         self._update_buttons()
 
     # ------------------------------------------------------------------ set-up
@@ -328,7 +256,7 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
         self.threshold.setToolTip("Confidence below which a frame is left unvoiced" if violin else
                                   "Onset threshold: lower finds more notes (and more false ones)")
         self.intonation.setVisible(violin)
-        self.live_button.setVisible(violin)
+        self._live_tooltip()
         self.view.set_corners(None)
         self.view.set_lit([])
         self.open_button.setToolTip("Open a video of a violinist" if violin else "Open a video of a keyboard filmed from above")
@@ -442,6 +370,9 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
 
     def _on_corners(self, corners: np.ndarray) -> None:
         self._set_corners(corners)
+        if self.live_button.isChecked() and self.piano_live is not None:
+            self.piano_live.set_corners(corners)
+            return
         self.status.setText("Keyboard moved: Transcribe again to use the new position.")
 
     # ------------------------------------------------------------------ transcription
@@ -561,8 +492,11 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
             fused = " from the picture and the sound" if self.result.info.get("mode") == "fused" else ""
             msg = (f"{len(self.notes)} notes{fused} ({self.result.info['weights']}, threshold "
                    f"{self.threshold.value() / 100:.2f}). Durations {self.result.duration_rule}.")
-        if self.reference and not self.threshold.isSliderDown():   # matching takes ~0.5 s for 1,500 notes:
-            m = note_metrics(self.reference, self.notes)                # not on every step of a drag
+        ref = self.reference
+        if ref and self._is_take() and getattr(self.result, "times", None) is not None:
+            ref = [n for n in ref if n.onset <= self.result.times[-1]]     # a live take of part of the video
+        if ref and not self.threshold.isSliderDown():   # matching takes ~0.5 s for 1,500 notes:
+            m = note_metrics(ref, self.notes)                # not on every step of a drag
             msg += (f" Against {self.video.with_suffix('.mid').name}: F1 {100 * m['f1']:.1f}% "
                     f"(precision {100 * m['precision']:.1f}%, recall {100 * m['recall']:.1f}%).")
         self.status.setText(msg)
@@ -628,7 +562,8 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
             self.roll.setYRange(max(21, min(pitches) - 3), min(108, max(pitches) + 3), padding=0)
         duration = self.n_frames / self.fps if self.n_frames else 10.0
         if self._is_take():
-            duration = max(1.0, float(self.result.frame_times()[-1]))
+            r = self.result
+            duration = max(1.0, float(r.frame_times()[-1] if hasattr(r, "frame_times") else r.times[-1]))
         self.roll.setXRange(0, duration, padding=0.01)
 
     def _show_lit(self) -> None:
@@ -791,6 +726,7 @@ class TranscribePanel(PianoSyncMixin, ViolinLiveMixin, ClockedPlayback, QWidget)
 
     def shutdown(self) -> None:
         self._shutdown_live()
+        self._shutdown_piano_live()
         self.pause()
         self.jobs.shutdown()
         self.frames.shutdown()

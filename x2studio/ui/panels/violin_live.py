@@ -1,4 +1,5 @@
-"""The Transcribe panel's live violin mode (its Webcam button): webcam frames → the picture's pitch
+"""The Transcribe panel's live violin mode (its Live button; the piano's is in :mod:`.piano_live`): webcam frames
+(or the open video's, played in real time) → the picture's pitch
 as they come, on the ``violin-live`` worker thread; the note name and confidence in the status line,
 the track scrolling over the roll; stopping keeps the take as a transcription (times as they came)
 whose notes play and export like a video's.  Mixed into :class:`TranscribePanel`, whose widgets
@@ -23,16 +24,30 @@ class ViolinLiveMixin:
         self.camera = CameraReader(self)
         self.camera.frame.connect(self._on_camera_frame)
         self.camera.failed.connect(self._on_camera_failed)
+        self.camera.ended.connect(lambda: self.set_live(False))      # a video played live is over
+
+    def _live_tooltip(self) -> None:
+        self.live_button.setToolTip(
+            "Live: the pitch a violinist plays, from the picture, as it comes" if self.mode == "violin" else
+            "Live: the notes played on a keyboard seen from above, as they come, synthesized as they are found")
 
     def _is_take(self) -> bool:
-        return self.mode == "violin" and self.result is not None and bool(getattr(self.result, "info", {}).get("live"))
+        return self.result is not None and bool(getattr(self.result, "info", {}).get("live"))
 
     def set_live(self, on: bool) -> None:
-        """Start or stop the live mode (violin): webcam frames → the picture's pitch, as they come."""
+        """Start or stop the live mode: the webcam's frames (or the open video's, in real time) → the
+        violin's pitch or the piano's notes, as they come."""
         from ...workers.violin_live import LiveViolinServer
 
         if self.live_button.isChecked() != on:
             self.live_button.setChecked(on)          # re-enters through toggled
+            return
+        if self.mode == "piano":
+            self._set_piano_live(on)
+            return
+        if on and self.live_source.currentIndex() == 1 and self.video is None:
+            self.live_button.setChecked(False)
+            self._fail("Open a violin video first (or choose Webcam).")
             return
         if on:
             weights = self.weights_box.currentText()
@@ -54,8 +69,9 @@ class ViolinLiveMixin:
             self._live_curve.setData([], [])
             if self._live_curve not in self.roll.listDataItems():
                 self.roll.addItem(self._live_curve)
-            self.status.setText("Opening the webcam…")
-            self.camera.start(0)
+            from_video = self.live_source.currentIndex() == 1
+            self.status.setText("Playing the video live…" if from_video else "Opening the webcam…")
+            self.camera.start(str(self.video) if from_video else 0)
         else:
             was = self.camera.is_running() or bool(self._live_t)
             self.camera.stop()
@@ -73,7 +89,13 @@ class ViolinLiveMixin:
         """A webcam frame (``t``: when it was seen, in seconds; the arrival time if None)."""
         from ...workers.media import to_qimage
 
-        if not self.live_button.isChecked() or self.live is None:
+        if not self.live_button.isChecked():
+            return
+        if self.mode == "piano":
+            if self.piano_live is not None:
+                self._on_piano_frame(rgb)
+            return
+        if self.live is None:
             return
         self.view.set_image(to_qimage(rgb))
         self.live.push(rgb, t)
@@ -90,7 +112,7 @@ class ViolinLiveMixin:
         self.roll.setXRange(max(0.0, t - 10.0), max(10.0, t), padding=0)
         note = f"{out['note']} ({out['midi']:.1f})" if out["note"] else "no note"
         self.status.setText(f"Live: {note}, confidence {out['confidence']:.2f}; the picture read in {out['ms']:.0f} ms. "
-                            "Press Webcam again to stop and keep the take.")
+                            "Press Live again to stop and keep the take.")
 
     def _on_live_failed(self, message: str) -> None:
         self.set_live(False)
