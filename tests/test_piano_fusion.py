@@ -141,4 +141,17 @@ def test_cli_fused_mode_on_the_demo(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout.strip().splitlines()[-1])
     assert info["weights"] == "piano-fusion-lite" and info["notes"] > 0
+    assert sum(info["sources"].values()) == info["notes"] and info["sources"]["both"] > 0.5 * info["notes"]
     assert note_metrics(load_midi(DEMO.with_suffix(".mid")).notes, load_midi(out).notes)["f1"] > 0.85
+
+
+def test_note_sources_mark_what_each_source_alone_finds() -> None:
+    from x2studio.media.midi import NoteEvent
+    from x2studio.pipelines.piano_fusion import note_sources
+
+    fused = [NoteEvent(1.0, 1.5, 60, 80), NoteEvent(2.0, 2.5, 62, 80), NoteEvent(3.0, 3.5, 64, 80),
+             NoteEvent(4.0, 4.5, 65, 80)]
+    seen = [NoteEvent(1.02, 1.4, 60, 80), NoteEvent(2.03, 2.4, 62, 80), NoteEvent(4.0, 4.5, 66, 80)]
+    heard = [NoteEvent(0.98, 1.6, 60, 80), NoteEvent(3.04, 3.2, 64, 80), NoteEvent(2.2, 2.4, 62, 80)]
+    assert note_sources(fused, seen, heard) == ["both", "picture", "sound", "fused"]
+    assert note_sources(fused, [], []) == ["fused"] * 4 and note_sources([], seen, heard) == []

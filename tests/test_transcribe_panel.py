@@ -254,6 +254,7 @@ def test_piano_check_sync_and_fix_before_the_sound_transcription(qtbot, panel: T
     panel.transcribe()
     qtbot.waitUntil(lambda: bool(done), timeout=120000)
     assert panel.result.info["mode"] == "fused" and "from the picture and the sound" in panel.status.text()
+    assert panel._sources is not None and "seen and heard" in panel.status.text()
     assert note_metrics(ref, panel.notes)["f1"] > 0.8 and not errors
     out = tmp_path / "synced.mp4"
     panel.save_fixed(out)
@@ -330,3 +331,30 @@ def test_piano_live_webcam_finds_the_keyboard_and_says_what_is_wrong(qtbot, pane
     panel._on_camera_frame(np.zeros((4, 4), np.uint8))
     qtbot.waitUntil(lambda: bool(errors), timeout=10000)
     assert "not an RGB picture" in errors[0] and not panel.live_button.isChecked()
+
+
+def test_fused_notes_are_marked_by_source_on_the_roll(qtbot, panel: TranscribePanel) -> None:
+    """Picture + sound: each fused note is drawn in the colour of the source(s) that alone also find
+    it (both, the picture only, the sound only, neither), with a legend, and the status counts them;
+    the marks follow the threshold slider."""
+    from x2studio.media.midi import NoteEvent
+    from x2studio.pipelines.piano import Transcription, probabilities_to_notes
+
+    qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
+    onset = np.zeros((100, 88), np.float32)
+    for k, key, p in ((10, 39, 0.9), (30, 41, 0.9), (50, 43, 0.9), (70, 44, 0.6)):
+        onset[k, key] = p
+    down = np.zeros_like(onset)
+    notes = probabilities_to_notes(onset, 25.0, down, 0.5, 0.0)
+    seen = [NoteEvent(n.onset, n.offset, n.pitch, 80) for n in notes[:2]]
+    heard = [NoteEvent(n.onset, n.offset, n.pitch, 80) for n in (notes[0], notes[2])]
+    res = Transcription(notes, onset, down, 25.0, panel.view.corners,
+                        info={"weights": "piano-fusion-lite", "threshold": 0.5, "sigma": 0.0, "mode": "fused",
+                              "picture_notes": seen, "sound_notes": heard, "frames": 100})
+    panel._on_transcribed(res)
+    assert panel._sources == ["both", "picture", "sound", "fused"]
+    names = [b.name() for b in panel._bars if b.name()]
+    assert names == ["seen and heard", "seen only", "heard only", "found by neither alone"]
+    assert "1 seen and heard, 1 seen only, 1 heard only, 1 found by neither alone" in panel.status.text()
+    panel.threshold.setValue(70)                  # the weakest (fused-only) note goes, and its mark with it
+    assert len(panel.notes) == 3 and panel._sources == ["both", "picture", "sound"]

@@ -385,13 +385,22 @@ def cmd_transcribe_piano(args: argparse.Namespace) -> int:
     if not res.notes:
         print("no notes were found (is the keyboard position right? try a lower --threshold)", file=sys.stderr)
     written = _write_notes(args, res.notes)
+    sources = {}
+    if "picture_notes" in res.info:          # fused: which source alone also finds each note
+        from .pipelines.piano_fusion import note_sources
+
+        marks = note_sources(res.notes, res.info["picture_notes"], res.info["sound_notes"])
+        sources = {k: marks.count(k) for k in ("both", "picture", "sound", "fused")}
     if args.json:
-        print(json.dumps({"notes": len(res.notes), "frames": res.info["frames"], "fps": res.fps,
+        print(json.dumps({"notes": len(res.notes), "frames": res.info["frames"], "fps": res.fps, "sources": sources,
                           "threshold": res.info["threshold"], "weights": res.info["weights"],
                           "durations": res.duration_rule, "written": [str(p) for p in written]}))
         return 0
     print(f"{len(res.notes)} notes from {res.info['frames']} frames at {res.fps:g} fps "
           f"({res.info['weights']}, threshold {res.info['threshold']:.2f}); durations {res.duration_rule}")
+    if sources:
+        print(f"{sources['both']} seen and heard, {sources['picture']} seen only, {sources['sound']} heard only, "
+              f"{sources['fused']} found by neither alone")
     for p in written:
         print(f"wrote {p}")
     return 0

@@ -102,7 +102,16 @@ class AudioTranscriber:
         """``(frames, 2, 88)``: Basic Pitch's onset and note probabilities per key for each video frame
         (frame ``k`` shown at ``k / fps``: the highest of its posterior frames within half a video frame
         either side) — the audio features of the audio-visual fusion."""
+        return self._per_frame(self._run(audio), fps, frames)
+
+    def notes_and_posteriors(self, audio: AudioClip | str | os.PathLike[str], fps: float, frames: int
+                             ) -> tuple[list[NoteEvent], np.ndarray]:
+        """:meth:`transcribe` and :meth:`posteriors` from one pass of the model."""
         out = self._run(audio)
+        return self._notes(out), self._per_frame(out, fps, frames)
+
+    @staticmethod
+    def _per_frame(out: dict, fps: float, frames: int) -> np.ndarray:
         post = np.stack([out["onset"], out["note"]], 1).astype(np.float32)     # (F, 2, 88)
         t = np.arange(len(post)) / BP_FPS
         res = np.zeros((int(frames), 2, 88), np.float32)
@@ -120,9 +129,11 @@ class AudioTranscriber:
         """Notes of a clip or a media file's sound (a video's audio track works).
 
         Raises :class:`InputError` for silent or empty audio (nothing to transcribe)."""
+        return self._notes(self._run(audio))
+
+    def _notes(self, out: dict) -> list[NoteEvent]:
         from basic_pitch.note_creation import model_output_to_notes
 
-        out = self._run(audio)
         with _quiet():
             min_len = int(np.round(127.70 / 1000 * (_RATE / 256)))
             _, events = model_output_to_notes(out, onset_thresh=self.onset_threshold,

@@ -20,7 +20,8 @@ from ..core.errors import InputError, MediaError
 from ..core.jobs import Job
 from .piano import Transcription, probabilities_to_notes
 
-__all__ = ["FusedTranscriber", "DEFAULT_FUSION", "fusion_inputs", "fusion_windows", "mix_at_snr"]
+__all__ = ["FusedTranscriber", "DEFAULT_FUSION", "fusion_inputs", "fusion_windows", "mix_at_snr", "note_sources",
+           "SOURCE_NAMES"]
 
 DEFAULT_FUSION = "piano-fusion-lite"
 
@@ -36,6 +37,34 @@ def mix_at_snr(signal: np.ndarray, other: np.ndarray, snr_db: float) -> np.ndarr
     mix = s + o
     peak = float(np.abs(mix).max()) if mix.size else 0.0
     return (mix / peak * 0.99 if peak > 0.99 else mix).astype(np.float32)
+
+
+SOURCE_NAMES = {"both": "seen and heard", "picture": "seen only", "sound": "heard only",
+                "fused": "found by neither alone"}
+
+
+def note_sources(notes, seen, heard, onset_tolerance: float = 0.05) -> list[str]:
+    """Which source alone also finds each of ``notes`` (the fused ones): ``"both"``, ``"picture"``
+    (seen, not heard), ``"sound"`` (heard, not seen) or ``"fused"`` (neither alone: the fusion's own),
+    where a note is found by a source when one of its notes has the same pitch and an onset within
+    ``onset_tolerance`` (mir_eval's one-to-one matching, as the metrics)."""
+    import mir_eval
+
+    notes = list(notes)
+
+    def matched(other) -> set[int]:
+        other = list(other)
+        if not notes or not other:
+            return set()
+        arr = [(np.array([[n.onset, max(n.offset, n.onset + 1e-3)] for n in x], float),
+                440.0 * 2 ** ((np.array([n.pitch for n in x], float) - 69) / 12)) for x in (notes, other)]
+        pairs = mir_eval.transcription.match_notes(arr[0][0], arr[0][1], arr[1][0], arr[1][1],
+                                                   onset_tolerance=onset_tolerance, offset_ratio=None)
+        return {i for i, _ in pairs}
+
+    s, h = matched(seen), matched(heard)
+    return ["both" if i in s and i in h else "picture" if i in s else "sound" if i in h else "fused"
+            for i in range(len(notes))]
 
 
 def fusion_inputs(visual_onset: np.ndarray, visual_down: np.ndarray, audio: np.ndarray) -> np.ndarray:
@@ -105,9 +134,10 @@ class FusedTranscriber:
                              "Transcribe from the picture alone (visual mode).")
         return clip
 
-    def audio_features(self, audio, fps: float, frames: int, name: str = "the video") -> np.ndarray:
+    def audio_features(self, audio, fps: float, frames: int, name: str = "the video") -> tuple[list, np.ndarray]:
+        """The notes heard (Basic Pitch's own) and its per-frame posteriors (the fusion's input)."""
         try:
-            return self.audio.posteriors(audio, fps, frames)
+            return self.audio.notes_and_posteriors(audio, fps, frames)
         except InputError as exc:
             raise InputError(f"{exc.message} (fused mode needs the sound of {name})",
                              "Transcribe from the picture alone (visual mode).") from exc
@@ -118,7 +148,7 @@ class FusedTranscriber:
         """Transcribe ``video`` from its picture and its sound (or ``audio`` instead of its sound)."""
         clip = self.sound(video) if audio is None else audio
         vis = self.visual.transcribe_video(video, corners, job=job)
-        post = self.audio_features(clip, vis.fps, len(vis.onset), f"'{Path(video).name}'")
+        heard, post = self.audio_features(clip, vis.fps, len(vis.onset), f"'{Path(video).name}'")
         onset = self.probabilities(fusion_inputs(vis.onset, vis.down, post))
         thr = self.threshold if threshold is None else float(threshold)
         sg = self.sigma if sigma is None else float(sigma)
@@ -127,5 +157,7 @@ class FusedTranscriber:
                                        times=None if vis.times is None else vis.times[:len(onset)])
         return Transcription(notes, onset, down, vis.fps, vis.corners,
                              info={**vis.info, "weights": self.entry.name, "visual_weights": vis.info["weights"],
-                                   "mode": "fused", "threshold": thr, "sigma": sg, "frames": len(onset)},
+                                   "mode": "fused", "threshold": thr, "sigma": sg, "frames": len(onset),
+                                   # what each source alone finds: the marks of the fused notes (note_sources)
+                                   "picture_notes": vis.notes, "sound_notes": heard},
                              times=None if vis.times is None else vis.times[:len(onset)])

@@ -46,6 +46,9 @@ from .violin_live import ViolinLiveMixin
 __all__ = ["TranscribePanel", "KeyboardView"]
 
 log = logging.getLogger(__name__)
+# the fused mode's per-note marks: found by both sources, the picture only, the sound only, neither alone
+_SOURCE_COLOURS = {"both": (255, 170, 0, 200), "picture": (51, 200, 255, 220), "sound": (255, 110, 200, 220),
+                   "fused": (160, 160, 160, 220)}
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 
 
@@ -82,6 +85,7 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
         self.result = None
         self.notes: list = []
         self.reference: list | None = None
+        self._sources: list[str] | None = None       # the fused mode's per-note marks
         self.original = None
         self._polys: dict[int, np.ndarray] = {}
         self._handle = None
@@ -165,7 +169,7 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
                                            symbolBrush=pg.mkBrush(255, 110, 200, 220))
         self.intonation.addItem(self.cents_curve)
         self.intonation.hide()
-        self.roll.addLegend(offset=(-10, 10))
+        self.roll.addLegend(offset=(-10, 10), brush=pg.mkBrush(30, 30, 30, 210))
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.view)
         split.addWidget(self.roll)
@@ -482,6 +486,12 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
 
         self.notes = list(notes)
         self._mark_synth_dirty()
+        info = getattr(self.result, "info", {}) if self.mode == "piano" else {}
+        self._sources = None
+        if "picture_notes" in info and not self.threshold.isSliderDown():     # the fused mode: mark each note
+            from ...pipelines.piano_fusion import note_sources
+
+            self._sources = note_sources(self.notes, info["picture_notes"], info["sound_notes"])
         self._draw_roll()
         self._show_lit()
         if self.mode == "violin":
@@ -492,6 +502,11 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
             fused = " from the picture and the sound" if self.result.info.get("mode") == "fused" else ""
             msg = (f"{len(self.notes)} notes{fused} ({self.result.info['weights']}, threshold "
                    f"{self.threshold.value() / 100:.2f}). Durations {self.result.duration_rule}.")
+            if self._sources is not None:
+                from ...pipelines.piano_fusion import SOURCE_NAMES
+
+                msg += " " + ", ".join(f"{self._sources.count(k)} {SOURCE_NAMES[k]}" for k in _SOURCE_COLOURS
+                                       if k in self._sources) + "."
         ref = self.reference
         if ref and self._is_take() and getattr(self.result, "times", None) is not None:
             ref = [n for n in ref if n.onset <= self.result.times[-1]]     # a live take of part of the video
@@ -550,10 +565,9 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
                                   pen=pg.mkPen("#7fd07f", width=1))
             self.roll.addItem(ref)
             self._bars.append(ref)
-        if self.notes:
-            n = self.notes
-            bars = pg.BarGraphItem(x0=[x.onset for x in n], y0=[x.pitch - 0.4 for x in n],
-                                   width=[x.duration for x in n], height=0.8, brush=pg.mkBrush(255, 170, 0, 200),
+        for name, colour, n in self._note_groups():
+            bars = pg.BarGraphItem(x0=[x.onset for x in n], y0=[x.pitch - 0.4 for x in n], name=name,
+                                   width=[x.duration for x in n], height=0.8, brush=pg.mkBrush(colour),
                                    pen=pg.mkPen(None))
             self.roll.addItem(bars)
             self._bars.append(bars)
@@ -565,6 +579,16 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
             r = self.result
             duration = max(1.0, float(r.frame_times()[-1] if hasattr(r, "frame_times") else r.times[-1]))
         self.roll.setXRange(0, duration, padding=0.01)
+
+    def _note_groups(self) -> list[tuple[str | None, tuple, list]]:
+        """The notes to draw, by source where the fused mode marked them (name, colour, notes)."""
+        from ...pipelines.piano_fusion import SOURCE_NAMES
+
+        marks = self._sources if self._sources is not None and len(self._sources) == len(self.notes) else None
+        if marks is None:
+            return [(None, (255, 170, 0, 200), self.notes)] if self.notes else []
+        return [(SOURCE_NAMES[k], colour, [n for n, m in zip(self.notes, marks) if m == k])
+                for k, colour in _SOURCE_COLOURS.items() if k in marks]
 
     def _show_lit(self) -> None:
         if self.mode != "piano" or not self.notes or not self._polys:
