@@ -6,6 +6,8 @@ lite model on the 2-core CPU).
 Rows (frames/s, higher is better):
 - whole transcription of the bundled piano demo looped to ``--seconds``: decoding, keyboard
   rectification, the network over every 5-frame window, post-processing;
+- the live mode's model thread stepping on every frame, against 4 frames a step (and the note latency
+  that gives);
 - the network alone over the frame sequence (:meth:`PianoNet.forward_sequence`, each frame's first
   stage once), against the baseline of feeding each 5-frame window separately (:meth:`forward`);
 - with ``--paper``: the same network rows at the paper's size (full ResNet-18, 145×800);
@@ -52,6 +54,31 @@ def _net_rows(model, n: int, device: str, label: str) -> list[tuple[str, str, fl
             model(x[idx])
         t_win = time.perf_counter() - t0
     return [(f"network, {label}", "frames/s", n / t_seq, n / t_win)]
+
+
+def _live_rows(tr, frames, corners, fps: float) -> list[tuple[str, str, float, float]]:
+    """The live mode's model thread: frames/s when each frame is read as it comes (a step per frame,
+    the lowest latency) against reading 4 frames a step (what a busy model does: the frames that
+    came meanwhile, at once); and the note latency a step per frame gives at the video's rate."""
+    from x2studio.pipelines.piano_live import LivePiano
+
+    rates, lat = [], None
+    for every in (1, 4):
+        live = LivePiano(tr, corners, max_pending=1000, clock=time.perf_counter)
+        t_read = 0.0
+        for k, rgb in enumerate(frames):
+            live.add(rgb, k / fps)
+            if k % every == every - 1:
+                t0 = time.perf_counter()
+                live.step()
+                t_read += time.perf_counter() - t0
+        rates.append(len(frames) / t_read)
+        if every == 1:
+            lag = live.onsets.lag + tr.frames // 2
+            lat = lag / fps + t_read / len(frames)
+    print(f"live: a note is decided {lat * 1000:.0f} ms after its frame at {fps:g} fps (the window's 2 frames + "
+          f"the smoothing's {lag - tr.frames // 2}, + the model's time per frame)")
+    return [("live model thread, a step per frame", "frames/s", rates[0], rates[1])]
 
 
 def _train_rows(model, device: str, label: str, batch: int = 32, steps: int = 10) -> list[tuple[str, str, float, float]]:
@@ -142,12 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         res = tr.transcribe_video(video, corners)
         t_all = time.perf_counter() - t0
     rows.append((f"transcribe {size[0]}x{size[1]} video ({which})", "frames/s", n / t_all, n / t_dec))
+    rows += _live_rows(tr, frames, corners, fps)
     m = tr.model
     rows += _net_rows(m, min(n, 500), args.device, f"lite {m.arch} base {len(m.stem[0].weight)}, {m.height}x{m.width}")
     if args.paper:
         for arch in ("resnet", "aggregation", "slope"):
             rows += _net_rows(PianoNet(arch, base=64, height=145, width=800), 64, args.device, f"paper {arch}, 145x800")
     print_table(rows, ["decoding the same video (VideoReader) for the whole transcription;",
+                       "4 frames a step for the live row;",
                        "the network fed window by window (forward) for the network rows"], args.device)
     print(f"{len(res.notes)} notes found in {n} frames at {fps:g} fps; real time needs {fps:g} frames/s")
     return 0

@@ -140,7 +140,8 @@ def test_violin_mode_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: Path) 
     if panel.weights_box.currentText():                                 # the bundled visual model
         done.clear()
         panel.source_box.setCurrentText("Picture + sound")
-        panel.transcribe()
+        qtbot.waitUntil(panel.transcribe_button.isEnabled, timeout=30000)     # the sound's job has ended
+        assert panel.transcribe() is not None
         qtbot.waitUntil(lambda: bool(done) and panel.export_midi.isEnabled(), timeout=120000)
         assert not errors and panel.notes and panel.result.visual is not None
         n = len(panel.notes)
@@ -251,8 +252,10 @@ def test_piano_check_sync_and_fix_before_the_sound_transcription(qtbot, panel: T
     # picture and sound fused, with the sound as fixed
     done.clear()
     panel.source_box.setCurrentText("Picture + sound")
-    panel.transcribe()
-    qtbot.waitUntil(lambda: bool(done), timeout=120000)
+    qtbot.waitUntil(panel.transcribe_button.isEnabled, timeout=30000)     # the sound's job has ended
+    assert panel.transcribe() is not None
+    qtbot.waitUntil(lambda: bool(done) or bool(errors), timeout=120000)
+    assert done and not errors, (errors, panel.status.text())
     assert panel.result.info["mode"] == "fused" and "from the picture and the sound" in panel.status.text()
     assert panel._sources is not None and "seen and heard" in panel.status.text()
     assert note_metrics(ref, panel.notes)["f1"] > 0.8 and not errors
@@ -268,7 +271,7 @@ def test_piano_check_sync_and_fix_before_the_sound_transcription(qtbot, panel: T
 
 
 def test_piano_live_mode_plays_the_video_in_real_time(qtbot, panel: TranscribePanel, monkeypatch) -> None:
-    """Piano live (This video): the open demo is played at its own pace, notes are decided as it
+    """Piano live (Video): the open demo is played at its own pace, notes are decided as it
     plays (struck on the live synthesizer, here without a sound device: the status says the sound
     is off, the notes still come), the latency and dropped frames are shown; when the video ends the
     take is kept and matches the demo's true MIDI."""

@@ -37,22 +37,6 @@ def add_live_parser(sub) -> None:
     p.set_defaults(func=cmd_live_piano)
 
 
-def _video_frames(path: Path, stop: threading.Event):
-    """A video's frames at the pace they were filmed (late ones at once)."""
-    from .media.video import VideoReader
-
-    with VideoReader(path) as rd:
-        start, first = time.perf_counter(), None
-        for f in rd.frames():
-            if stop.is_set():
-                return
-            first = f.time_s if first is None else first
-            wait = start + (f.time_s - first) - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            yield f.image
-
-
 def _camera_frames(index: int, stop: threading.Event):
     import cv2
     import numpy as np
@@ -83,6 +67,7 @@ def cmd_live_piano(args: argparse.Namespace) -> int:
     from .core.keyboard import pitch_name
     from .core.settings import load_settings
     from .media.midi import load_midi, save_csv, save_midi
+    from .media.video import paced_frames
     from .pipelines.piano import DEFAULT_WEIGHTS, PianoTranscriber, keyboard_of, note_metrics, parse_crop
     from .pipelines.piano_live import LivePiano
 
@@ -117,7 +102,8 @@ def cmd_live_piano(args: argparse.Namespace) -> int:
 
     def read() -> None:
         try:
-            frames = _video_frames(args.video, stop) if args.video else _camera_frames(args.camera, stop)
+            frames = (paced_frames(args.video, lambda: not stop.is_set()) if args.video
+                      else _camera_frames(args.camera, stop))
             for rgb in frames:
                 live.add(rgb, time.perf_counter())
         except Exception as exc:  # noqa: BLE001 - reaches the user below

@@ -22,7 +22,7 @@ from ..core.atomic import atomic_path
 from ..core.errors import InputError, MediaError, OutputError
 
 __all__ = ["StreamInfo", "MediaInfo", "VideoFrame", "VideoReader", "VideoWriter", "EndOfStream", "probe", "open_container",
-           "replace_audio"]
+           "replace_audio", "paced_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +290,24 @@ class VideoReader:
             self.close()
         except Exception:  # noqa: BLE001 - never raise from a finaliser
             pass
+
+
+def paced_frames(path: str | os.PathLike[str], running=lambda: True):
+    """A video's frames (RGB arrays) at the pace they were filmed, as a camera would give them (live
+    modes on a recording); frames that are already late (a slow decoder) come at once.  Stops early
+    when ``running()`` turns false."""
+    import time
+
+    with VideoReader(path) as rd:
+        start, first = time.perf_counter(), None
+        for f in rd.frames():
+            if not running():
+                return
+            first = f.time_s if first is None else first
+            wait = start + (f.time_s - first) - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            yield f.image
 
 
 class EndOfStream(MediaError):

@@ -203,18 +203,13 @@ class _FileGrabber(QObject):
 
     @Slot()
     def run(self) -> None:
+        from ..media.video import paced_frames
+
         try:
-            with VideoReader(self.path) as rd:
-                start, first = time.perf_counter(), None
-                for f in rd.frames():
-                    if not self.running:
-                        return
-                    first = f.time_s if first is None else first
-                    wait = start + (f.time_s - first) - time.perf_counter()
-                    if wait > 0:
-                        time.sleep(wait)
-                    self.frame.emit(np.ascontiguousarray(f.image))
-            self.ended.emit()
+            for image in paced_frames(self.path, lambda: self.running):
+                self.frame.emit(np.ascontiguousarray(image))
+            if self.running:
+                self.ended.emit()
         except Exception as exc:  # noqa: BLE001 - a broken file reaches the user as a message
             self.failed.emit(f"The video could not be played live: {exc}")
         finally:

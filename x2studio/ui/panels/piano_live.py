@@ -3,7 +3,7 @@ open video played in real time, → notes as they are played, on the ``piano-liv
 The notes are struck on a live synthesizer as soon as they are decided, drawn on the scrolling roll
 and lit on the keyboard; the status line shows the latency (from the frame the note began in to the
 note being decided, plus the sound output's own), the model's time and the frames dropped.  The
-keyboard is the open video's (This video) or found in the camera's picture (Webcam; drag the
+keyboard is the open video's (Video) or found in the camera's picture (Webcam; drag the
 corners to correct it).  Stopping keeps the take as a transcription that re-thresholds, plays and
 exports like a video's.  Mixed into :class:`TranscribePanel`, whose widgets it uses."""
 

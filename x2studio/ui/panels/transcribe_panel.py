@@ -190,12 +190,14 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
         self.export_xml.clicked.connect(lambda: self._export("musicxml"))
         self.export_csv = QPushButton("CSV…", self)
         self.export_csv.clicked.connect(lambda: self._export("csv"))
-        self.with_original.setText("+ video's sound")
+        self.with_original.setText("+ its sound")
+        self.with_original.setToolTip("Play the video's own sound mixed with the synthesized notes")
         self.live_button = QPushButton("Live", self)
         self.live_button.setCheckable(True)
         self.live_button.toggled.connect(self.set_live)
         self.live_source = QComboBox(self)
-        self.live_source.addItems(["Webcam", "This video"])
+        self.live_source.addItems(["Webcam", "Video"])
+        self.live_source.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.live_source.setToolTip("What the live mode reads: the webcam, or the open video played in real time")
         bottom = QHBoxLayout()
         for w in (self.play_button, self.time_label, self.with_original, QLabel("Threshold", self), self.threshold,
@@ -210,6 +212,7 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
         for w in self._sync_widgets():
             exports.addWidget(w)
         compact(self.export_midi, self.export_csv, *self._sync_widgets())   # the row fits a 700-px window
+        compact(self.live_button)
         self.status = QLabel("Open a video of a keyboard filmed from above (the demo clip opens by itself).", self)
         self.status.setWordWrap(True)
 
