@@ -138,6 +138,8 @@ def test_live_synth_sounds_the_notes_and_needs_a_device_to_play(monkeypatch):
         assert synth.sounding == {60, 64}
         loud = synth.pull(4410)
         assert np.abs(loud).max() > 0.01
+        synth.strike([67, 72], [64, 72], [60, 67])      # 64 ends; 67 sounds; 72 is struck and let go at once
+        assert synth.sounding == {60, 67} and synth.notes_played == 4
         synth.all_off()
         synth.pull(44100 * 2)                         # the release dies away
         assert np.abs(synth.pull(2048)).max() < 0.5 * np.abs(loud).max() and not synth.sounding
@@ -161,7 +163,7 @@ def test_cli_live_piano_plays_the_demo_and_writes_the_take(tmp_path, capsys):
     lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     notes, summary = lines[:-1], lines[-1]
     assert notes and all(0 <= n["latency_ms"] < 3000 for n in notes)
-    assert 3.0 < summary["seconds"] < 4.5 and summary["live_notes"] == len(notes)
+    assert 3.0 < summary["seconds"] < 6.0 and summary["live_notes"] == len(notes)     # ~4 s, a loaded CPU later
     assert summary["f1_vs_piano_4.mid"] > 0.6
     assert len(load_midi(out).notes) == summary["notes"] == len(load_csv(csv))
     assert main(["live", "piano", str(tmp_path / "missing.mp4")]) == 2

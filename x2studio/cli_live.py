@@ -132,10 +132,7 @@ def cmd_live_piano(args: argparse.Namespace) -> int:
             if out.get("found"):
                 print("keyboard found at " + ", ".join(f"({x:.0f}, {y:.0f})" for x, y in out["corners"]), file=sys.stderr)
             if synth is not None:
-                for p in out["ended"]:
-                    synth.noteoff(p)
-                for n in out["new"]:
-                    synth.noteon(n.pitch)
+                synth.strike([n.pitch for n in out["new"]], out["ended"], out["held"])
             for n in out["new"]:
                 if args.json:
                     print(json.dumps({"onset": round(n.onset, 3), "pitch": n.pitch,

@@ -89,6 +89,16 @@ class LiveSynth:
                 self._engine.noteoff(0, int(pitch))
                 self._on.discard(int(pitch))
 
+    def strike(self, new: list[int], ended: list[int], held: list[int]) -> None:
+        """Apply one live step's news (pitches): the notes that ended go off, the new ones sound, and a
+        new one whose key is already up again (a short note, both new and ended) is struck and let go."""
+        for p in ended:
+            self.noteoff(p)
+        for p in new:
+            self.noteon(p)
+        for p in (set(new) & set(ended)) - set(held):
+            self.noteoff(p)
+
     def all_off(self) -> None:
         with self._lock:
             if self._engine is not None:

@@ -75,15 +75,8 @@ class _Live(LatestWins):
     def handle(self, _req) -> dict | None:
         out = self.live.step()
         synth = self.synth
-        if out is not None and synth is not None:
-            for p in out["ended"]:
-                synth.noteoff(p)
-            for n in out["new"]:
-                synth.noteon(n.pitch)
-            if out["new"] and out["ended"]:          # a short note struck and ended in one step
-                for p in set(out["ended"]) & {n.pitch for n in out["new"]}:
-                    if p not in out["held"]:
-                        synth.noteoff(p)
+        if out is not None and synth is not None:      # struck here, not via the GUI's event loop
+            synth.strike([n.pitch for n in out["new"]], out["ended"], out["held"])
         return out
 
 
