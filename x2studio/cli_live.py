@@ -37,37 +37,13 @@ def add_live_parser(sub) -> None:
     p.set_defaults(func=cmd_live_piano)
 
 
-def _camera_frames(index: int, stop: threading.Event):
-    import cv2
-    import numpy as np
-
-    cap = cv2.VideoCapture(index)
-    try:
-        if not cap.isOpened():
-            raise MediaError(f"No webcam could be opened (camera {index}): it is absent or busy.",
-                             "Connect one, choose another with --camera, or give a video to play live.")
-        misses = 0
-        while not stop.is_set():
-            ok, bgr = cap.read()
-            if not ok:
-                misses += 1
-                if misses > 30:
-                    raise MediaError("The webcam stopped sending frames.")
-                time.sleep(0.03)
-                continue
-            misses = 0
-            yield np.ascontiguousarray(bgr[:, :, ::-1])
-    finally:
-        cap.release()
-
-
 def cmd_live_piano(args: argparse.Namespace) -> int:
     from .core.atomic import check_writable
     from .core.device import resolve_device
     from .core.keyboard import pitch_name
     from .core.settings import load_settings
     from .media.midi import load_midi, save_csv, save_midi
-    from .media.video import paced_frames
+    from .media.video import camera_frames, paced_frames
     from .pipelines.piano import DEFAULT_WEIGHTS, PianoTranscriber, keyboard_of, note_metrics, parse_crop
     from .pipelines.piano_live import LivePiano
 
@@ -103,7 +79,7 @@ def cmd_live_piano(args: argparse.Namespace) -> int:
     def read() -> None:
         try:
             frames = (paced_frames(args.video, lambda: not stop.is_set()) if args.video
-                      else _camera_frames(args.camera, stop))
+                      else camera_frames(args.camera, lambda: not stop.is_set()))
             for rgb in frames:
                 live.add(rgb, time.perf_counter())
         except Exception as exc:  # noqa: BLE001 - reaches the user below

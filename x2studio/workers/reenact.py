@@ -15,6 +15,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
+from ..core.errors import MediaError
 from ..media.video import VideoReader
 from .latest import LatestWins, LatestWinsServer
 from .media import to_qimage
@@ -164,27 +165,14 @@ class _Grabber(QObject):
 
     @Slot()
     def run(self) -> None:
-        import cv2
+        from ..media.video import camera_frames
 
-        cap = cv2.VideoCapture(self.index)
         try:
-            if not cap.isOpened():
-                self.failed.emit(f"No webcam could be opened (camera {self.index}): it is absent or busy.")
-                return
-            misses = 0
-            while self.running:
-                ok, bgr = cap.read()
-                if not ok:
-                    misses += 1
-                    if misses > 30:
-                        self.failed.emit("The webcam stopped sending frames.")
-                        return
-                    time.sleep(0.03)
-                    continue
-                misses = 0
-                self.frame.emit(np.ascontiguousarray(bgr[:, :, ::-1]))
+            for rgb in camera_frames(self.index, lambda: self.running):
+                self.frame.emit(rgb)
+        except MediaError as exc:
+            self.failed.emit(exc.message)
         finally:
-            cap.release()
             hand_back(self)
 
 
