@@ -75,6 +75,36 @@ def test_peak_picking_on_hand_made_curves():
         probabilities_to_notes(p, fps, threshold=1.5)
 
 
+def test_key_rules_on_hand_made_curves():
+    from x2studio.pipelines.piano import key_rules
+
+    t = 40
+    on = np.zeros((t, 88), np.float32)
+    down = np.zeros((t, 88), np.float32)
+    # key 10: struck at 5, a second peak at 12 while it stays down (the same press seen twice), up at
+    # 18, struck again at 25
+    on[[5, 12, 25], 10] = [0.9, 0.8, 0.9]
+    down[5:18, 10] = 0.99
+    down[25:30, 10] = 0.99
+    # key 20: a peak the key never follows (a finger hovering), and a real press at 30
+    on[[8, 30], 20] = 0.9
+    down[31:34, 20] = 0.9
+    notes = probabilities_to_notes(on, 25.0, down, threshold=0.5, sigma=0.0)
+    assert [(n.pitch, round(n.onset * 25 + 0.5)) for n in notes if n.pitch == 31] == [(31, 5), (31, 12), (31, 25)]
+    ruled = probabilities_to_notes(on, 25.0, down, threshold=0.5, sigma=0.0, release=0.98, press=0.7)
+    assert [(n.pitch, round(n.onset * 25 + 0.5)) for n in ruled] == [(31, 5), (31, 25), (41, 30)]
+    assert ruled[0].offset == pytest.approx(17.5 / 25)      # the first note lasts until the key comes up
+    # release alone keeps the hovering peak; a dip below the release level between the peaks keeps both
+    assert len(probabilities_to_notes(on, 25.0, down, 0.5, 0.0, release=0.98)) == 4
+    down[9, 10] = 0.5
+    assert key_rules([5, 12, 25], down[:, 10], 0.98, None) == [5, 12, 25]
+    # a peak the release rule drops does not become the reference for the next one
+    assert key_rules([5, 7, 9], np.full(t, 0.99, np.float32), 0.98, None) == [5]
+    assert key_rules([3], np.zeros(t, np.float32), None, 0.7) == []
+    # without key-down probabilities the rules have nothing to read: peaks alone
+    assert len(probabilities_to_notes(on, 25.0, None, 0.5, 0.0, release=0.98, press=0.7)) == 5
+
+
 def test_note_metrics():
     ref = [NoteEvent(0.5, 1.0, 60), NoteEvent(1.0, 1.5, 64), NoteEvent(2.0, 2.5, 67)]
     assert note_metrics(ref, ref)["f1"] == 1.0

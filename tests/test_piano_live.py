@@ -55,6 +55,34 @@ def test_streaming_onsets_are_the_offline_peaks_decided_lag_rows_later(sigma):
         StreamingOnsets(1.5, 1.0)
 
 
+@pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0])
+def test_streaming_key_rules_are_the_offline_ones(sigma):
+    from x2studio.pipelines.piano import PRESS_FRAMES, key_rules
+
+    rng = np.random.default_rng(7 + int(sigma * 10))
+    p = gaussian_filter1d(rng.random((300, 88)).astype(np.float32) ** 6, 1.5, axis=0)
+    p = (p / p.max()).astype(np.float32)
+    # key-down curves that stay near 1 for a while after some peaks, so both rules have work
+    d = np.clip(gaussian_filter1d(rng.random((300, 88)).astype(np.float32), 3.0, axis=0) * 2.2 - 0.3, 0, 1)
+    d[d > 0.9] = 0.99
+    d[-2:, 5] = 0.99
+    p[-1, 5] = 0.99                        # a peak at the last frame, confirmed by the truncated look-ahead
+    s = StreamingOnsets(0.3, sigma, release=0.98, press=0.7)
+    got, late = set(), []
+    for i, (row, drow) in enumerate(zip(p, d)):
+        for k, key in s.push(row, drow):
+            got.add((k, key))
+            late.append(i - k)
+    got |= set(s.flush())
+    peaks = _offline_peaks(p, 0.3, sigma)
+    want = set()
+    for key in range(88):
+        want |= {(k, key) for k in key_rules(sorted(k for k, q in peaks if q == key), d[:, key], 0.98, 0.7)}
+    assert got == want and len(want) < len(peaks)
+    assert s.lag == max(int(np.ceil(2 * sigma)) + 1 if sigma else 1, PRESS_FRAMES - 1)
+    assert late and set(late) == {s.lag}
+
+
 @pytest.fixture(scope="module")
 def transcriber():
     return PianoTranscriber("piano-lite", "cpu")

@@ -330,7 +330,7 @@ def _eval_piano(args: argparse.Namespace) -> int:
                            device=args.device or "cpu", job=job,
                            threshold=float(opts["threshold"]) if "threshold" in opts else None,
                            sigma=float(opts["sigma"]) if "sigma" in opts else None,
-                           tune=bool(opts.get("tune", 0)))
+                           tune=bool(int(opts.get("tune", 0))), key_rules=bool(int(opts.get("rules", 1))))
                 for w in str(args.weights).split(",")]
     finally:
         bar.close()
@@ -340,10 +340,15 @@ def _eval_piano(args: argparse.Namespace) -> int:
     r0 = rows[0]
     print(f"note-level onsets (50 ms, offsets ignored) on the '{r0['split']}' split of {args.data} "
           f"({r0['videos']} videos, {r0['notes']} notes, against {r0['labels']} labels):")
-    print(f"  {'weights':<28} {'arch':<12} {'P':>6} {'R':>6} {'acc':>6} {'F1':>6}   thr  sigma")
+    print(f"  {'weights':<28} {'arch':<12} {'P':>6} {'R':>6} {'acc':>6} {'F1':>6}   thr  sigma  release press")
+
+    def rule(v):
+        return "off" if v is None else f"{v:.2f}"
+
     for r in rows:
         print(f"  {r['weights']:<28} {r['arch']:<12} {100 * r['precision']:>6.2f} {100 * r['recall']:>6.2f} "
-              f"{100 * r['accuracy']:>6.2f} {100 * r['f1']:>6.2f}  {r['threshold']:.2f} {r['sigma']:>5.1f}")
+              f"{100 * r['accuracy']:>6.2f} {100 * r['f1']:>6.2f}  {r['threshold']:.2f} {r['sigma']:>5.1f}  "
+              f"{rule(r.get('release')):>7} {rule(r.get('press')):>5}")
     return 0
 
 

@@ -113,7 +113,8 @@ class PianoTask:
             return {}
         labels = recipe.options.get("labels", "midi")
         tuned = tune_postprocessing(model, self._data, "val", self._cache, labels=labels)
-        return {"threshold": tuned["threshold"], "sigma": tuned["sigma"], "val_note_f1": tuned["f1"]}
+        return {"threshold": tuned["threshold"], "sigma": tuned["sigma"], "release": tuned["release"],
+                "press": tuned["press"], "val_note_f1": tuned["f1"]}
 
 
 def _videos(model, data: Path, split: str, cache: Path, labels: str, job=None):
@@ -132,12 +133,12 @@ def _videos(model, data: Path, split: str, cache: Path, labels: str, job=None):
         yield e, on, dn, video_notes(data, e, labels)
 
 
-def _score(items, threshold: float, sigma: float) -> dict:
+def _score(items, threshold: float, sigma: float, release: float | None = None, press: float | None = None) -> dict:
     from x2studio.pipelines.piano import note_metrics, probabilities_to_notes
 
     tp = ref = est = 0
     for e, on, dn, truth in items:
-        notes = probabilities_to_notes(on, float(e["fps"]), dn, threshold, sigma)
+        notes = probabilities_to_notes(on, float(e["fps"]), dn, threshold, sigma, release=release, press=press)
         m = note_metrics(truth, notes)
         tp, ref, est = tp + m["tp"], ref + m["ref"], est + m["est"]
     p = tp / est if est else 0.0
@@ -147,23 +148,34 @@ def _score(items, threshold: float, sigma: float) -> dict:
             "detected": est}
 
 
-def tune_postprocessing(model, data: Path, split: str, cache: Path, labels: str = "midi") -> dict:
-    """Threshold and smoothing σ that maximise note-level F1 on ``split``."""
-    items = list(_videos(model, Path(data), split, Path(cache), labels))
+# the post-processing grid searched on the validation videos (the same for every model)
+SIGMAS = (0.0, 1.0, 2.0, 5.0)
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+RELEASES = (None, 0.9, 0.95, 0.98)     # see x2studio.pipelines.piano.key_rules
+PRESSES = (None, 0.5, 0.7)
+
+
+def tune_postprocessing(model, data: Path, split: str, cache: Path, labels: str = "midi", items=None,
+                        rules: bool = True) -> dict:
+    """Threshold, smoothing σ and (``rules``) the key rules that maximise note-level F1 on ``split``."""
+    items = list(_videos(model, Path(data), split, Path(cache), labels)) if items is None else items
     best = {"f1": -1.0}
-    for sigma in (0.0, 1.0, 2.0, 5.0):
-        for thr in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-            m = _score(items, thr, sigma)
-            if m["f1"] > best["f1"]:
-                best = {**m, "threshold": thr, "sigma": sigma}
+    for sigma in SIGMAS:
+        for thr in THRESHOLDS:
+            for release in (RELEASES if rules else (None,)):
+                for press in (PRESSES if rules else (None,)):
+                    m = _score(items, thr, sigma, release, press)
+                    if m["f1"] > best["f1"]:
+                        best = {**m, "threshold": thr, "sigma": sigma, "release": release, "press": press}
     return best
 
 
 def piano_eval(data: str | Path, weights: str, split: str = "test", labels: str = "midi", device: str = "cpu",
                cache: str | Path | None = None, threshold: float | None = None, sigma: float | None = None,
-               job=None, tune: bool = False, tune_labels: str = "pseudo") -> dict:
+               job=None, tune: bool = False, tune_labels: str = "pseudo", key_rules: bool = True) -> dict:
     """Note-level precision, recall, F1 and accuracy of ``weights`` on the ``split`` videos against
-    ``labels`` (true MIDI or the audio pseudo labels) — the thesis' Table 1 analog."""
+    ``labels`` (true MIDI or the audio pseudo labels) — the thesis' Table 1 analog.  ``key_rules``
+    False turns the release/press rules off (the thesis' peak picking alone)."""
     from x2studio.core import paths
     from x2studio.models.registry import model_from_card
 
@@ -172,15 +184,18 @@ def piano_eval(data: str | Path, weights: str, split: str = "test", labels: str 
     entry = resolve_weights(weights)
     model = model_from_card(entry, device, allowed=("piano",))
     cache = Path(cache) if cache else paths.cache_dir() / "training"
+    from x2studio.pipelines.piano import rules_of
+
     thr = float(entry.card.metrics.get("threshold", 0.4)) if threshold is None else float(threshold)
     sg = float(entry.card.metrics.get("sigma", 1.0)) if sigma is None else float(sigma)
+    rules = rules_of(entry.card.metrics) if key_rules else {"release": None, "press": None}
     if tune:       # pick the post-processing on the validation videos again (same grid for every model)
-        t = tune_postprocessing(model, Path(data), "val", cache, labels=tune_labels)
-        thr, sg = t["threshold"], t["sigma"]
+        t = tune_postprocessing(model, Path(data), "val", cache, labels=tune_labels, rules=key_rules)
+        thr, sg, rules = t["threshold"], t["sigma"], {"release": t["release"], "press": t["press"]}
     items = list(_videos(model, Path(data), split, cache, labels, job))
-    out = _score(items, thr, sg)
+    out = _score(items, thr, sg, **rules)
     out.update(weights=entry.name, arch=model.arch, split=split, labels=labels, videos=len(items), threshold=thr,
-               sigma=sg)
+               sigma=sg, **rules)
     return out
 
 

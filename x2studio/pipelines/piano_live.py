@@ -36,7 +36,7 @@ import numpy as np
 
 from ..core.errors import InputError, MediaError
 from ..core.keyboard import LOWEST, N_KEYS
-from .piano import PianoTranscriber, Rectifier, Transcription, probabilities_to_notes
+from .piano import PRESS_FRAMES, PianoTranscriber, Rectifier, Transcription, probabilities_to_notes
 
 __all__ = ["LivePiano", "LiveNote", "StreamingOnsets"]
 
@@ -56,16 +56,23 @@ class StreamingOnsets:
     The rule of :func:`~.piano.probabilities_to_notes` (Gaussian smoothing over time, a local maximum
     above the threshold, at least ``min_gap`` frames after the key's previous onset, zero before the
     first and after the last frame), with the kernel cut at 2σ instead of 4σ so that a frame is
-    settled ⌈2σ⌉ + 1 rows later (:attr:`lag`); only the last 2·⌈2σ⌉ + 4 rows are kept."""
+    settled ⌈2σ⌉ + 1 rows later; only the last 2·⌈2σ⌉ + 4 rows are kept.  With the key-down rows
+    (``push(row, down)``) and ``release`` / ``press`` set, the key rules of :func:`~.piano.key_rules`
+    then confirm each peak, ``press`` needing the next :data:`~.piano.PRESS_FRAMES` − 1 down rows;
+    :attr:`lag` is how many rows after its frame an onset is known."""
 
-    def __init__(self, threshold: float, sigma: float, min_gap: int = 2) -> None:
+    def __init__(self, threshold: float, sigma: float, min_gap: int = 2, release: float | None = None,
+                 press: float | None = None) -> None:
         if not 0.0 < threshold < 1.0:
             raise InputError(f"The onset threshold {threshold} is out of range.", "Use a threshold between 0 and 1.")
         self.threshold = float(threshold)
         self.sigma = max(0.0, float(sigma))
         self.min_gap = max(1, int(min_gap))
+        self.release = None if release is None else float(release)
+        self.press = None if press is None else float(press)
         self.radius = int(math.ceil(2 * self.sigma)) if self.sigma > 0 else 0
-        self.lag = self.radius + 1
+        self._look = PRESS_FRAMES - 1 if self.press is not None else 0
+        self.lag = max(self.radius + 1, self._look)
         if self.sigma > 0:
             x = np.arange(-self.radius, self.radius + 1, dtype=np.float64)
             k = np.exp(-0.5 * (x / self.sigma) ** 2)
@@ -74,13 +81,26 @@ class StreamingOnsets:
             self._kernel = np.ones(1, np.float32)
         self._raw: deque = deque(maxlen=2 * self.radius + 4)
         self._seen = 0          # rows pushed
-        self.decided = 0        # rows decided
+        self.decided = 0        # rows the peak rule has decided
         self._last = np.full(N_KEYS, -10 ** 9, np.int64)
+        # the key rules: peaks waiting for their down rows, the down rows from the first frame not yet
+        # confirmed on, and per key the lowest down value since its last kept onset (inf: no row yet,
+        # −1: no onset kept yet)
+        self._peaks: deque = deque()            # (frame, keys) in frame order
+        self._downs: deque = deque()
+        self._down_base = 0
+        self.confirmed = 0
+        self._low = np.full(N_KEYS, -1.0, np.float32)
+        self._ruled = False
 
-    def push(self, row: np.ndarray) -> list[tuple[int, int]]:
-        """The next frame's onset probabilities (88,) → the onsets settled now, as (frame, key index)."""
+    def push(self, row: np.ndarray, down: np.ndarray | None = None) -> list[tuple[int, int]]:
+        """The next frame's onset probabilities (88,) and key-down probabilities (88,) → the onsets
+        settled now, as (frame, key index)."""
         self._raw.append(np.asarray(row, np.float32).reshape(N_KEYS))
         self._seen += 1
+        if down is not None and (self.release is not None or self.press is not None):
+            self._ruled = True
+            self._downs.append(np.asarray(down, np.float32).reshape(N_KEYS))
         return self._decide(final=False)
 
     def flush(self) -> list[tuple[int, int]]:
@@ -103,8 +123,39 @@ class StreamingOnsets:
             hit = (cur >= self.threshold) & (cur > prev) & (cur >= nxt) & (k - self._last >= self.min_gap)
             keys = np.flatnonzero(hit)
             self._last[keys] = k
-            out += [(k, int(key)) for key in keys]
+            if self._ruled:
+                self._peaks.append((k, keys))
+            else:
+                out += [(k, int(key)) for key in keys]
             self.decided += 1
+        if self._ruled:
+            out += self._confirm(final)
+        return out
+
+    def _confirm(self, final: bool) -> list[tuple[int, int]]:
+        out: list[tuple[int, int]] = []
+        n_down = self._down_base + len(self._downs)
+        while self.confirmed < self.decided and (final or self.confirmed + self._look < n_down):
+            c = self.confirmed
+            keys = self._peaks.popleft()[1] if self._peaks and self._peaks[0][0] == c else ()
+            row = self._downs[c - self._down_base] if c < n_down else None
+            kept = []
+            for key in keys:
+                if self.release is not None and np.isfinite(self._low[key]) and self._low[key] >= self.release:
+                    continue      # not come up since its last onset: the same press seen again
+                if self.press is not None:
+                    ahead = [self._downs[j - self._down_base][key] for j in range(c, min(n_down, c + PRESS_FRAMES))]
+                    if not ahead or max(ahead) < self.press:
+                        continue  # never seen down: not a press
+                kept.append(int(key))
+            if row is not None:
+                self._low = np.minimum(self._low, row)
+            self._low[kept] = np.inf
+            out += [(c, key) for key in kept]
+            self.confirmed += 1
+            if self._downs and self._down_base < self.confirmed:
+                self._downs.popleft()
+                self._down_base += 1
         return out
 
 
@@ -127,7 +178,8 @@ class LivePiano:
         self.tr = transcriber
         self.threshold = transcriber.threshold if threshold is None else float(threshold)
         self.sigma = transcriber.sigma if sigma is None else float(sigma)
-        self.onsets = StreamingOnsets(self.threshold, self.sigma)
+        self.rules = dict(transcriber.rules)
+        self.onsets = StreamingOnsets(self.threshold, self.sigma, **self.rules)
         self.max_pending = max(transcriber.frames, int(max_pending))
         self.max_s = float(max_s)
         self.clock = clock
@@ -278,7 +330,7 @@ class LivePiano:
         self._clock_t.append(float(t))
         self.onset.append(o)
         self.down.append(d)
-        for k, key in self.onsets.push(o):
+        for k, key in self.onsets.push(o, d):
             i = k - self._base
             if i < 0:
                 continue
@@ -336,9 +388,10 @@ class LivePiano:
             times = np.asarray(self.times, np.float64)      # seconds since the take's first frame
             onset, down = np.stack(self.onset), np.stack(self.down)
         fps = self.fps
-        notes = probabilities_to_notes(onset, fps, down, self.threshold, self.sigma, times=times)
+        notes = probabilities_to_notes(onset, fps, down, self.threshold, self.sigma, times=times, **self.rules)
         return Transcription(notes, onset, down, fps, self.corners if self.corners is not None else np.zeros((4, 2)),
                              info={"weights": self.tr.entry.name, "threshold": self.threshold, "sigma": self.sigma,
+                                   **self.rules,
                                    "frames": len(onset), "variable_frame_rate": True, "live": True,
                                    "dropped": self.dropped, "received": self.received,
                                    "latency_s": self.latency, "live_notes": len(self.notes)},
