@@ -35,7 +35,8 @@ from ..media.midi import NoteEvent
 
 __all__ = ["corners_from_crop", "parse_crop", "rectify", "Rectifier", "probabilities_to_notes", "PianoTranscriber",
            "Transcription", "keyboard_of", "DURATION_RULE", "FALLBACK_RULE", "DEFAULT_WEIGHTS", "smooth",
-           "note_metrics", "sequence_probabilities", "remember_keyboard", "key_polygons", "key_rules", "PRESS_FRAMES", "rules_of"]
+           "note_metrics", "sequence_probabilities", "remember_keyboard", "key_polygons", "key_rules", "PRESS_FRAMES",
+           "rules_of"]
 
 log = logging.getLogger(__name__)
 
