@@ -212,6 +212,7 @@ def test_table2_metrics():
     m = table2_metrics([pred], [truth])
     assert m["rpa"] == pytest.approx(3 / 5)
     assert m["rpa_tol"] == pytest.approx(1.0)     # frame 3 (6) has a right neighbour (5), frame 4 (5) too (9)
+    assert m["rpa_semitone"] == pytest.approx(4 / 5)  # 6 for 5 is one semitone off; 5 for 9 is four
     assert m["pa"] == pytest.approx(4 / 7)
     assert m["aca"] == pytest.approx((2 / 3 + 1 / 2) / 2)
     assert m["ace"] == pytest.approx((0 + 0 + 1 + 4 + 0) / 5)
