@@ -47,6 +47,7 @@ def test_transcribe_panel_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: P
     qtbot.waitUntil(lambda: bool(done) and panel.export_midi.isEnabled(), timeout=120000)
     assert panel.notes and not panel.cancel_button.isEnabled() and not errors
     assert "F1" in panel.status.text()
+    assert "come up first" in panel.status.text()            # piano-lite's card turns the key rules on
     from x2studio.pipelines.piano import note_metrics
 
     assert note_metrics(panel.reference, panel.notes)["f1"] > 0.5

@@ -503,8 +503,10 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
             msg = f"{len(self.notes)} notes heard in the sound (Basic Pitch)."
         else:
             fused = " from the picture and the sound" if self.result.info.get("mode") == "fused" else ""
+            rules = self.result.info.get("release") is not None or self.result.info.get("press") is not None
             msg = (f"{len(self.notes)} notes{fused} ({self.result.info['weights']}, threshold "
-                   f"{self.threshold.value() / 100:.2f}). Durations {self.result.duration_rule}.")
+                   f"{self.threshold.value() / 100:.2f}{'; a key struck again must come up first' if rules else ''}). "
+                   f"Durations {self.result.duration_rule}.")
             if self._sources is not None:
                 from ...pipelines.piano_fusion import SOURCE_NAMES
 
