@@ -178,14 +178,13 @@ def piano_eval(data: str | Path, weights: str, split: str = "test", labels: str 
     False turns the release/press rules off (the thesis' peak picking alone)."""
     from x2studio.core import paths
     from x2studio.models.registry import model_from_card
+    from x2studio.pipelines.piano import rules_of
 
     from ..loop import resolve_weights
 
     entry = resolve_weights(weights)
     model = model_from_card(entry, device, allowed=("piano",))
     cache = Path(cache) if cache else paths.cache_dir() / "training"
-    from x2studio.pipelines.piano import rules_of
-
     thr = float(entry.card.metrics.get("threshold", 0.4)) if threshold is None else float(threshold)
     sg = float(entry.card.metrics.get("sigma", 1.0)) if sigma is None else float(sigma)
     rules = rules_of(entry.card.metrics) if key_rules else {"release": None, "press": None}
