@@ -232,7 +232,7 @@ def key_rules(peaks: Sequence[int], down: np.ndarray, release: float | None, pre
     not an onset, so the next peak is compared with the last kept one.
 
     Measured on the bundled ``piano-lite`` (piano1's 11 test videos, against true MIDI, 2026-12-04):
-    176 of its 327 false onsets were a second peak while the key was still held, and the rules
+    176 of its 326 false onsets were a second peak while the key was still held, and the rules
     chosen on the validation videos (release 0.98, press 0.7) raise note F1 from 82.3 to 85.2."""
     kept: list[int] = []
     t = len(down)
