@@ -30,6 +30,18 @@ def test_job_succeeds_with_progress(qtbot) -> None:
     assert handle.outcome == "succeeded"
 
 
+def test_a_job_is_not_working_once_its_result_arrives(qtbot) -> None:
+    """A panel may start its next job from a job's success slot: by then the job is no longer working,
+    though its thread may still be winding down (the Retrieve panel's follow-up query was refused
+    as "busy" when it asked whether the thread ran)."""
+    runner = JobRunner()
+    seen = []
+    handle = runner.start("quick", lambda job: 1, on_success=lambda r: seen.append(handle.is_working()))
+    assert handle.is_working()
+    qtbot.waitUntil(lambda: not runner.active(), timeout=5000)
+    assert seen == [False] and not handle.is_working() and not handle.is_running()
+
+
 def test_user_error_arrives_as_message(qtbot) -> None:
     runner = JobRunner()
     failures = []

@@ -117,7 +117,13 @@ class JobHandle(QObject):
         self.token.cancel()
 
     def is_running(self) -> bool:
+        """Whether the job's thread is still alive (it winds down a little after the outcome is known)."""
         return self._thread.isRunning()
+
+    def is_working(self) -> bool:
+        """Whether the job's work has not ended yet.  A panel that starts its next job from this one's
+        ``succeeded`` slot asks this, not :meth:`is_running`: the thread may still be winding down then."""
+        return self.outcome == "running"
 
     def wait(self, msecs: int = 30000) -> bool:
         return self._thread.wait(msecs)

@@ -283,8 +283,8 @@ class RetrievePanel(QWidget):
             return self.weights_box.currentText() or "fabnet-lite"
 
     def _run(self, title: str, work, on_success, status: str) -> None:
-        if self._busy is not None and self._busy.is_running():
-            self.status.setText("Busy: wait for the current job, or cancel it.")
+        if self._busy is not None and self._busy.is_working():     # (a query started from a build's success
+            self.status.setText("Busy: wait for the current job, or cancel it.")   # slot must not be refused)
             return
         self.status.setText(status)
         handle = self.jobs.start(title, work, on_success=on_success, on_failure=self._on_failed)
@@ -468,7 +468,7 @@ class RetrievePanel(QWidget):
 
     # ------------------------------------------------------------------ state
     def _update_buttons(self) -> None:
-        busy = self._busy is not None and self._busy.is_running()
+        busy = self._busy is not None and self._busy.is_working()
         for w in (self.add_button, self.query_button, self.camera_button, self.gallery_button):
             w.setEnabled(not busy and bool(self.weights_box.count()))
         self.cancel_button.setEnabled(busy)
