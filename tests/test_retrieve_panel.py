@@ -69,3 +69,20 @@ def test_bad_gallery_and_query_reach_the_user(qtbot, panel: RetrievePanel, tmp_p
     panel.build_gallery([blank])
     qtbot.waitUntil(lambda: len(errors) >= 2, timeout=30000)
     assert "No face" in errors[-1]
+
+
+def test_the_demo_query_runs_though_the_build_thread_is_slow_to_end(qtbot, monkeypatch) -> None:
+    """The query starts from the gallery build's success slot, while the build's thread may still be
+    winding down: it must not be refused as "busy" (a slow wind-down made this fail every time)."""
+    import time
+
+    import x2studio.workers.jobs as jobs
+
+    hand_back = jobs.hand_back
+    monkeypatch.setattr(jobs, "hand_back", lambda worker: (time.sleep(0.5), hand_back(worker)))
+    p = RetrievePanel(Settings())
+    qtbot.addWidget(p)
+    with qtbot.waitSignal(p.resultsShown, timeout=60000):
+        p.show()
+    assert p.results and "nearest of" in p.status.text()
+    p.shutdown()
