@@ -160,11 +160,27 @@ def test_violin_mode_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: Path) 
     assert not panel.intonation.isVisible() and panel.view.corners is not None
 
 
+def _no_webcam_then_stand_in(qtbot, panel: TranscribePanel, monkeypatch, errors: list, n_frames: int) -> list:
+    """Live with no webcam: a message and the Live button springs back; then a camera stand-in that
+    the test feeds by hand: the first ``n_frames`` frames of the open video."""
+    from x2studio.media.video import VideoReader
+
+    monkeypatch.setattr(panel.camera, "start",
+                        lambda index=0: panel.camera.failed.emit("No webcam could be opened (camera 0): it is absent or busy."))
+    panel.live_button.setChecked(True)
+    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
+    assert "webcam" in errors[0] and not panel.live_button.isChecked()
+    errors.clear()
+    monkeypatch.setattr(panel.camera, "start", lambda index=0: None)
+    monkeypatch.setattr(panel.camera, "is_running", lambda: True)
+    with VideoReader(panel.video) as rd:
+        return [f.image for _, f in zip(range(n_frames), rd.frames())]
+
+
 def test_violin_live_mode_with_a_camera_stand_in(qtbot, panel: TranscribePanel, monkeypatch, tmp_path: Path) -> None:
     """Live mode: camera frames (here the demo's frames, handed in as the webcam would) are read as they
     come, the status names the note, the track scrolls; stopping keeps the take as notes that export.
     Without a webcam the user is told, and nothing breaks."""
-    from x2studio.media.video import VideoReader
     from x2studio.pipelines.piano import note_metrics
 
     errors = []
@@ -175,18 +191,9 @@ def test_violin_live_mode_with_a_camera_stand_in(qtbot, panel: TranscribePanel, 
     qtbot.waitUntil(lambda: panel.video is not None and panel.video.name.startswith("violin_") and panel.n_frames > 0,
                     timeout=30000)
     assert panel.live_button.isVisible() and panel.weights_box.currentText() == "violin-lite"
-    # no webcam here: a message, the button springs back
-    monkeypatch.setattr(panel.camera, "start",
-                        lambda index=0: panel.camera.failed.emit("No webcam could be opened (camera 0): it is absent or busy."))
-    panel.live_button.setChecked(True)
-    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
-    assert "webcam" in errors[0] and not panel.live_button.isChecked()
-    errors.clear()
-    # a camera stand-in: the demo's frames, each handed over when the last answer came back
-    monkeypatch.setattr(panel.camera, "start", lambda index=0: None)
-    monkeypatch.setattr(panel.camera, "is_running", lambda: True)
-    with VideoReader(panel.video) as rd:
-        frames = [f.image for _, f in zip(range(150), rd.frames())]
+    # no webcam here: a message, the button springs back; then a camera stand-in: the demo's frames,
+    # each handed over when the last answer came back
+    frames = _no_webcam_then_stand_in(qtbot, panel, monkeypatch, errors, 150)
     answers, ready = [], []
     panel.live.ready.connect(ready.append)          # this take's set-up done (not the first try's)
     panel.live_button.setChecked(True)
@@ -306,21 +313,10 @@ def test_piano_live_webcam_finds_the_keyboard_and_says_what_is_wrong(qtbot, pane
     """Piano live (Webcam): no webcam → a message and the button springs back; with frames handed in
     as a camera would, the keyboard is found in the picture (its outline drawn), and a frame that is
     not a picture stops the mode with a message."""
-    from x2studio.media.video import VideoReader
-
     errors = []
     panel.errorRaised.connect(lambda m, d: errors.append(m))
     qtbot.waitUntil(lambda: panel.view.corners is not None, timeout=30000)
-    monkeypatch.setattr(panel.camera, "start",
-                        lambda index=0: panel.camera.failed.emit("No webcam could be opened (camera 0): it is absent or busy."))
-    panel.live_button.setChecked(True)
-    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
-    assert "webcam" in errors[0] and not panel.live_button.isChecked()
-    errors.clear()
-    monkeypatch.setattr(panel.camera, "start", lambda index=0: None)
-    monkeypatch.setattr(panel.camera, "is_running", lambda: True)
-    with VideoReader(panel.video) as rd:
-        frames = [f.image for _, f in zip(range(40), rd.frames())]
+    frames = _no_webcam_then_stand_in(qtbot, panel, monkeypatch, errors, 40)
     ready = []
     panel.piano_live.ready.connect(ready.append)
     panel.live_button.setChecked(True)
