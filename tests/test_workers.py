@@ -149,3 +149,57 @@ def test_latest_wins_serves_an_equal_request_that_came_while_busy(qtbot) -> None
     finally:
         release.set()
         server.shutdown()
+
+
+def test_shutdown_releases_on_the_worker_thread_after_the_busy_request(qtbot) -> None:
+    """Shutting down while a request is being handled: the worker's release (closing its decoder)
+    runs on the worker's own thread once that request is done, never on the GUI thread beside it
+    (a segfault in the Reenact panel's teardown), and it does run (a quit() dropped it before);
+    requests made after the shutdown began are not served."""
+    import threading
+
+    from PySide6.QtCore import QCoreApplication
+
+    from x2studio.workers.latest import LatestWins, LatestWinsServer
+
+    started = threading.Event()
+    log: list = []
+
+    class Busy(LatestWins):
+        def handle(self, req):
+            log.append(("handle", req, threading.get_ident()))
+            started.set()
+            time.sleep(0.3)
+            log.append(("handled", req))
+            return {"req": req}
+
+        def release(self) -> None:
+            log.append(("release", threading.get_ident()))
+
+    worker = Busy()
+    server = LatestWinsServer(worker, "shutdown-test")
+    server._start()
+    server._want(1)
+    assert started.wait(5)
+    server.shutdown()
+    server._want(2)                       # too late: nothing is served after the shutdown
+    assert not server._thread.isRunning()
+    assert [e[0] for e in log] == ["handle", "handled", "release"]
+    worker_thread = log[0][2]
+    assert log[2][1] == worker_thread != threading.get_ident()
+    assert worker.thread() is QCoreApplication.instance().thread()
+
+
+def test_frame_server_closes_its_reader_on_its_thread(qtbot, clip) -> None:
+    """The media decoder's finish runs before its thread ends, so the open video is closed."""
+    from x2studio.workers.media import FrameServer
+
+    server = FrameServer()
+    opened = []
+    server.opened.connect(lambda *a: opened.append(a))
+    server.open(clip)
+    qtbot.waitUntil(lambda: bool(opened), timeout=5000)
+    assert server._decoder._reader is not None
+    server.shutdown()
+    assert not server._thread.isRunning()
+    assert server._decoder._reader is None

@@ -14,7 +14,7 @@ import threading
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..core.errors import X2Error, format_error
-from .threads import hand_back, make_thread
+from .threads import make_thread, retire, stop_thread
 
 __all__ = ["LatestWins", "LatestWinsServer"]
 
@@ -31,6 +31,13 @@ class LatestWins(QObject):
         self._wanted: object | None = None
         self._serial = 0                  # counts requests: an equal request that came later is still new
         self._offers: dict = {}
+        self._stopped = False
+
+    def stop(self) -> None:
+        """(Any thread.)  Serve nothing more: the request being handled is the last."""
+        with self._lock:
+            self._stopped = True
+            self._wanted = None
 
     def offer(self, name: str, value: object) -> None:
         """(Any thread.)  A setting (e.g. a paint layer) applied before the next request is served.
@@ -51,6 +58,8 @@ class LatestWins(QObject):
     def set_wanted(self, request: object) -> bool:
         """Remember ``request`` (replacing any unserved one); True if the worker must be woken."""
         with self._lock:
+            if self._stopped:
+                return False
             idle = self._wanted is None
             self._wanted = request
             self._serial += 1
@@ -78,7 +87,7 @@ class LatestWins(QObject):
     def serve(self) -> None:
         while True:
             with self._lock:
-                req, serial = self._wanted, self._serial
+                req, serial = (None, 0) if self._stopped else (self._wanted, self._serial)
             if req is None or not self.ready_to_serve():
                 with self._lock:
                     self._wanted = None
@@ -102,10 +111,19 @@ class LatestWins(QObject):
             if done:
                 return
 
+    def release(self) -> None:
+        """Subclasses: free what the worker holds (readers, synthesizers), on the worker's thread."""
+
     @Slot()
     def finish(self) -> None:
-        """Last call on the worker's thread before it stops (subclasses release what they hold)."""
-        hand_back(self)
+        """Last call on the worker's thread: :meth:`release`, then end the thread.  Subclasses
+        override :meth:`release`, never this: PySide6 calls an overriding slot directly on the
+        emitting (GUI) thread, which closed the driving video's decoder under the reenactment
+        thread's feet (a segfault in the Reenact panel's teardown)."""
+        try:
+            self.release()
+        finally:
+            retire(self)
 
 
 class LatestWinsServer(QObject):
@@ -138,7 +156,6 @@ class LatestWinsServer(QObject):
             self._serve.emit()
 
     def shutdown(self) -> None:
-        if self._thread.isRunning():
-            self._finish.emit()
-            self._thread.quit()
-            self._thread.wait(10000)
+        """Stop serving, let the worker release what it holds on its own thread, end the thread."""
+        self._worker.stop()
+        stop_thread(self._thread, self._finish)

@@ -19,7 +19,7 @@ from PySide6.QtGui import QImage
 from ..core.errors import X2Error, format_error
 from ..media.audio import load_audio, peak_envelope
 from ..media.video import MediaInfo, VideoReader, probe
-from .threads import hand_back, make_thread
+from .threads import make_thread, retire, stop_thread
 
 __all__ = ["FrameServer", "to_qimage"]
 
@@ -122,7 +122,7 @@ class _Decoder(QObject):
     def finish(self) -> None:
         """Last call on the decoder thread: close, and hand the object back to the GUI thread."""
         self.close()
-        hand_back(self)
+        retire(self)
 
 
 class FrameServer(QObject):
@@ -160,7 +160,4 @@ class FrameServer(QObject):
             self._serveRequested.emit()
 
     def shutdown(self) -> None:
-        if self._thread.isRunning():
-            self._finishRequested.emit()
-            self._thread.quit()
-            self._thread.wait(10000)
+        stop_thread(self._thread, self._finishRequested)

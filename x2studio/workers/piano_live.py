@@ -60,10 +60,8 @@ class _Live(LatestWins):
         if synth is not None:
             synth.close()
 
-    @Slot()
-    def finish(self) -> None:
+    def release(self) -> None:
         self.close_synth()
-        super().finish()
 
     def apply_offers(self, offers: dict) -> None:
         if "corners" in offers and self.live is not None:

@@ -110,10 +110,8 @@ class _Driver(LatestWins):
         if self.reenactor is not None:
             self.reenactor.restart()
 
-    @Slot()
-    def finish(self) -> None:
+    def release(self) -> None:
         self.close_driving()
-        hand_back(self)
 
 
 class ReenactServer(LatestWinsServer):
