@@ -203,6 +203,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe = replace(recipe, num_workers=args.workers)
     if args.init is not None:
         recipe = replace(recipe, init=args.init)
+    if args.seed is not None:
+        recipe = replace(recipe, seed=args.seed)
     if args.option:
         recipe = replace(recipe, options={**recipe.options, **_options(args.option)})
     from x2studio.cli import TerminalProgress
@@ -631,6 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="train this many steps instead of the recipe's")
     p.add_argument("--workers", type=int, default=None, help="data-loader worker processes (default: the recipe's)")
     p.add_argument("--init", default=None, help="start from these weights (name or .safetensors) instead of the recipe's")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed of the weights' initialisation and the data order (default: the recipe's)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="task option, e.g. identity=NAME for X2Face stage II (repeatable)")
     p.add_argument("--weights", default=None,
