@@ -10,7 +10,12 @@ are judged.  Per judge it prints the detection rate, the detector speed, and the
 - **mediapipe** 0.10.21 legacy solutions: ``face_detection`` (detection rate) and ``face_mesh``
   (landmarks; the 468-point mesh is mapped to the 68 iBUG points with the usual correspondence and
   compared on the points both define the same way: brows, nose, eyes, mouth (17-67));
-- **dlib**: the HOG frontal-face detector and the 68-point shape predictor (all 68 points and 17-67).
+- **dlib**: the HOG frontal-face detector and the 68-point shape predictor (all 68 points and 17-67);
+- **dlib CNN**: dlib's CNN (MMOD) face detector, with the same 68-point predictor on its boxes.  dlib's
+  author points users to it when the HOG detector misses turned faces (dlib issues #708, #905).
+
+A second table splits each judge's detection rate and NME by |yaw| (0-15, 15-30, 30-45 deg) and for
+heads pitched down by more than 10 deg, where the HOG detector loses most faces.
 
 The judges are not X2 Studio dependencies (mediapipe pins protobuf < 5 and numpy < 2; dlib's model
 package needs setuptools < 81), so run this in a separate environment::
@@ -111,6 +116,30 @@ class DlibJudge:
         return True, dt, pts, (np.arange(68), INNER)
 
 
+class DlibCnnJudge(DlibJudge):
+    """dlib's CNN (MMOD) face detector, shipped in face-recognition-models beside the 68-point
+    predictor; it is dlib's detector for faces the HOG one misses (turned, dark, low contrast)."""
+    name = "dlib CNN 68"
+
+    def __init__(self):
+        super().__init__()
+        import face_recognition_models as frm
+        self.cnn = self.dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
+
+    def __call__(self, bgr: np.ndarray):
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        t0 = time.perf_counter()
+        hits = self.cnn(rgb, 0)
+        dt = time.perf_counter() - t0
+        if not hits:
+            return False, dt, None, ()
+        box = max((h.rect for h in hits), key=lambda r: r.area())
+        shape = self.pred(gray, box)
+        pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=float)
+        return True, dt, pts, (np.arange(68), INNER)
+
+
 def _samples(dataset: Path, every: int, stills: bool):
     """(bgr image, pose (3,), landmarks (68, 2)) for the track frames, or for the still sets."""
     if stills:
@@ -133,28 +162,44 @@ def _samples(dataset: Path, every: int, stills: bool):
                 yield bgr, pose[k], lms[k]
 
 
+BINS = ((0, 15), (15, 30), (30, 45.01))
+
+
 def judge(dataset: Path, max_yaw: float, every: int, judges, stills: bool = False) -> dict:
-    stats = {j.name: {"frames": 0, "found": 0, "seconds": 0.0, "nme": []} for j in judges}
+    stats = {j.name: {"frames": 0, "found": [], "seconds": 0.0, "nme": [], "pose": [], "nme_pose": []}
+             for j in judges}
     for bgr, pose, lms in _samples(dataset, every, stills):
         if abs(pose[0]) <= max_yaw:
             for j in judges:
                 s = stats[j.name]
                 found, dt, pts, sets = j(bgr)
                 s["frames"] += 1
-                s["found"] += found
+                s["found"].append(found)
+                s["pose"].append(pose)
                 s["seconds"] += dt
                 if pts is not None:
                     s["nme"].append([_nme(pts, lms, idx) for idx in sets])
+                    s["nme_pose"].append(pose)
     out = {}
     for name, s in stats.items():
         nme = np.array(s["nme"]) if s["nme"] else np.zeros((0, 1))
+        found, pose = np.array(s["found"], bool), np.array(s["pose"]).reshape(-1, 3)
+        npose = np.array(s["nme_pose"]).reshape(-1, 3)
+        by_pose = {}
+        # where a judge fails: |yaw| bins, and heads pitched down (negative pitch) beyond 10 degrees
+        for label, m, mn in [*((f"|yaw| {lo}-{int(hi)}", (abs(pose[:, 0]) >= lo) & (abs(pose[:, 0]) < hi),
+                                (abs(npose[:, 0]) >= lo) & (abs(npose[:, 0]) < hi)) for lo, hi in BINS),
+                             ("pitch < -10", pose[:, 1] < -10, npose[:, 1] < -10)]:
+            by_pose[label] = {"frames": int(m.sum()), "detection_rate": float(found[m].mean()) if m.any() else None,
+                              "nme_inner": float(nme[mn, -1].mean()) if mn.any() else None}
         out[name] = {
             "frames": s["frames"],
-            "detection_rate": s["found"] / max(s["frames"], 1),
+            "detection_rate": float(found.mean()) if len(found) else 0.0,
             "detector_fps": s["frames"] / max(s["seconds"], 1e-9),
             "landmark_frames": len(nme),
             "nme_mean": [float(v) for v in nme.mean(0)] if len(nme) else None,
             "nme_median": [float(v) for v in np.median(nme, 0)] if len(nme) else None,
+            "by_pose": by_pose,
         }
     return out
 
@@ -165,11 +210,11 @@ def main(argv=None) -> int:
     ap.add_argument("--max-yaw", type=float, default=45.0)
     ap.add_argument("--every", type=int, default=1, help="judge every k-th frame")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--only", choices=["mediapipe", "dlib"])
+    ap.add_argument("--only", choices=["mediapipe", "dlib", "dlib-cnn"])
     ap.add_argument("--stills", action="store_true", help="judge the still sets instead of the tracks")
     args = ap.parse_args(argv)
     judges = []
-    for cls, key in ((MediaPipeJudge, "mediapipe"), (DlibJudge, "dlib")):
+    for cls, key in ((MediaPipeJudge, "mediapipe"), (DlibJudge, "dlib"), (DlibCnnJudge, "dlib-cnn")):
         if args.only and args.only != key:
             continue
         try:
@@ -188,6 +233,17 @@ def main(argv=None) -> int:
         full = nme[0] if len(nme) > 1 else float("nan")
         print(f"{name:<20}{r['frames']:>8}{r['detection_rate']:>10.1%}{r['detector_fps']:>9.1f}"
               f"{inner:>11.1%}{full:>10.1%}")
+    print("\nby pose (detected / NME of points 17-67):")
+    labels = list(next(iter(res.values()))["by_pose"])
+    print(f"{'judge':<20}" + "".join(f"{lab:>24}" for lab in labels))
+    for name, r in res.items():
+        cells = []
+        for lab in labels:
+            b = r["by_pose"][lab]
+            det = "-" if b["detection_rate"] is None else f"{b['detection_rate']:.1%}"
+            err = "-" if b["nme_inner"] is None else f"{b['nme_inner']:.1%}"
+            cells.append(f"{det} / {err} (n={b['frames']})")
+        print(f"{name:<20}" + "".join(f"{c:>24}" for c in cells))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
     return 0
