@@ -113,3 +113,19 @@ def test_attribute_heads_train_on_frozen_encoders(tracks: Path, tmp_path: Path) 
         assert card.config["encoder"] == "random:1" and key in card.metrics
         head = res.weights.load_state_dict()
         assert "fc.bias" not in head and "bn.weight" in head                  # BatchNorm + linear, no bias
+
+
+def test_attribute_table_folders_stay_inside_out_for_weights_files() -> None:
+    from training.tasks.attributes import encoder_label, table_tag
+
+    assert table_tag("fabnet-lite") == "fabnet-lite"
+    assert table_tag("random:3") == "random3"
+    # a run's exported weights, given by path: named by the file and its path, inside ``out``
+    a = table_tag("/runs/a/weights/fabnet-lite-curriculum.safetensors")
+    b = table_tag("/runs/b/weights/fabnet-lite-curriculum.safetensors")
+    assert a.startswith("fabnet-lite-curriculum-") and b.startswith("fabnet-lite-curriculum-")
+    assert a != b                                   # two runs of one recipe: two rows, not one reused
+    assert a == table_tag("/runs/a/weights/fabnet-lite-curriculum.safetensors")    # resumable
+    assert "/" not in table_tag("../x/a b.json") and " " not in table_tag("../x/a b.json")
+    assert encoder_label("/runs/a/weights/fabnet-lite-curriculum.safetensors") == "a"
+    assert encoder_label("w/x.safetensors") == "x" and encoder_label("random:0") == "random:0"

@@ -491,7 +491,7 @@ def cmd_speech_check(args: argparse.Namespace) -> int:
 def cmd_attribute_table(args: argparse.Namespace) -> int:
     from x2studio.core.errors import InputError
 
-    from .tasks.attributes import TABLE_ENCODERS, TABLE_TARGETS, TARGETS, attribute_table
+    from .tasks.attributes import TABLE_ENCODERS, TABLE_TARGETS, TARGETS, attribute_table, encoder_label
 
     if args.data is None or args.out is None:
         raise InputError("The table needs --data STILLS (a rendered dataset with labelled stills) and --out DIR.")
@@ -515,7 +515,7 @@ def cmd_attribute_table(args: argparse.Namespace) -> int:
     print(f"attribute read-outs (BatchNorm + linear heads on frozen embeddings), test split of {args.data}:")
     print(f"  {'embedding':<20}" + "".join(f"{title:>14}" for _, title, _ in cols))
     for r in rows:
-        print(f"  {r['encoder']:<20}" + "".join(f"{r[t].get(key, float('nan')):>14.2f}" for t, _, key in cols))
+        print(f"  {encoder_label(r['encoder']):<20}" + "".join(f"{r[t].get(key, float('nan')):>14.2f}" for t, _, key in cols))
     return 0
 
 

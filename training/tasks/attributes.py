@@ -18,7 +18,9 @@ The embeddings are computed once per (weights, dataset, split) and cached, so an
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +210,25 @@ class AttributesTask:
         return model.state_dict(), self.config(recipe)
 
 
+def table_tag(encoder: str) -> str:
+    """A folder name for an encoder of the table: a registry name or ``random:SEED`` as it is, a weights
+    file by its stem and a hash of its path (a path would put the head's run outside ``out``, and runs
+    of one recipe export files of the same name)."""
+    if encoder.endswith((".safetensors", ".json")):
+        digest = hashlib.sha1(str(Path(encoder).resolve()).encode()).hexdigest()[:8]
+        return f"{re.sub(r'[^A-Za-z0-9._-]+', '', Path(encoder).stem)}-{digest}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "", encoder) or "encoder"
+
+
+def encoder_label(encoder: str) -> str:
+    """How the table prints an encoder: a run's exported weights (``RUN/weights/NAME.safetensors``) by
+    the run's folder, another file by its stem, a registry name as it is."""
+    if not encoder.endswith((".safetensors", ".json")):
+        return encoder
+    path = Path(encoder)
+    return path.parent.parent.name if path.parent.name == "weights" and path.parent.parent.name else path.stem
+
+
 def stills_size(data: Path, split: str) -> int:
     """The pixel size of the stills as rendered (their landmarks are in those pixels)."""
     from x2studio.face.dataset import load_manifest
@@ -243,7 +264,7 @@ def attribute_table(data: str | Path, out: str | Path, encoders=TABLE_ENCODERS, 
             recipe = replace(task.recipes["lite"], steps=steps, options={"encoder": enc, "target": target})
             if batch_size:
                 recipe = replace(recipe, batch_size=batch_size, eval_batches=recipe.eval_batches * 8)
-            tag = f"{enc.replace(':', '')}-{target}"
+            tag = f"{table_tag(enc)}-{target}"
             weights = out / tag / "weights" / f"table-{tag}.safetensors"
             if not weights.exists():
                 train(task, recipe, data, out / tag, device=device, weights_name=f"table-{tag}",
