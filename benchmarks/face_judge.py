@@ -14,8 +14,12 @@ are judged.  Per judge it prints the detection rate, the detector speed, and the
 - **dlib CNN**: dlib's CNN (MMOD) face detector, with the same 68-point predictor on its boxes.  dlib's
   author points users to it when the HOG detector misses turned faces (dlib issues #708, #905).
 
-A second table splits each judge's detection rate and NME by |yaw| (0-15, 15-30, 30-45 deg) and for
-heads pitched down by more than 10 deg, where the HOG detector loses most faces.
+A second table splits each judge's detection rate and NME by |yaw| (0-15, 15-30, 30-45 deg), for
+heads pitched down by more than 10 deg, where the HOG detector loses most faces, and for near-frontal
+heads (|yaw| < 15, |pitch| < 10, |roll| < 10 deg), the poses of the HOG detector's own training faces
+(dlib's frontal detector: five HOG filters, front, left, right and front rotated either way, trained on
+LFW; dlib's training log gives the front filter a recall of 0.896 on its own training set, dlib issue
+#1060).
 
 The judges are not X2 Studio dependencies (mediapipe pins protobuf < 5 and numpy < 2; dlib's model
 package needs setuptools < 81), so run this in a separate environment::
@@ -23,7 +27,7 @@ package needs setuptools < 81), so run this in a separate environment::
     python3 -m venv /tmp/judge
     /tmp/judge/bin/pip install --no-deps mediapipe==0.10.21
     /tmp/judge/bin/pip install absl-py attrs flatbuffers "protobuf>=4.25.3,<5" opencv-python-headless \
-        numpy dlib-bin face-recognition-models "setuptools<81"
+        "numpy<2" matplotlib dlib-bin face-recognition-models "setuptools<81"
     /tmp/judge/bin/python benchmarks/face_judge.py DATASET
 
 Only numpy, OpenCV and the judges are imported (no X2 Studio import), so that environment needs
@@ -165,6 +169,11 @@ def _samples(dataset: Path, every: int, stills: bool):
 BINS = ((0, 15), (15, 30), (30, 45.01))
 
 
+def _frontal(pose: np.ndarray) -> np.ndarray:
+    """Near-frontal heads: |yaw| < 15, |pitch| < 10 and |roll| < 10 degrees."""
+    return (np.abs(pose[:, 0]) < 15) & (np.abs(pose[:, 1]) < 10) & (np.abs(pose[:, 2]) < 10)
+
+
 def judge(dataset: Path, max_yaw: float, every: int, judges, stills: bool = False) -> dict:
     stats = {j.name: {"frames": 0, "found": [], "seconds": 0.0, "nme": [], "pose": [], "nme_pose": []}
              for j in judges}
@@ -189,7 +198,8 @@ def judge(dataset: Path, max_yaw: float, every: int, judges, stills: bool = Fals
         # where a judge fails: |yaw| bins, and heads pitched down (negative pitch) beyond 10 degrees
         for label, m, mn in [*((f"|yaw| {lo}-{int(hi)}", (abs(pose[:, 0]) >= lo) & (abs(pose[:, 0]) < hi),
                                 (abs(npose[:, 0]) >= lo) & (abs(npose[:, 0]) < hi)) for lo, hi in BINS),
-                             ("pitch < -10", pose[:, 1] < -10, npose[:, 1] < -10)]:
+                             ("pitch < -10", pose[:, 1] < -10, npose[:, 1] < -10),
+                             ("near-frontal", _frontal(pose), _frontal(npose))]:
             by_pose[label] = {"frames": int(m.sum()), "detection_rate": float(found[m].mean()) if m.any() else None,
                               "nme_inner": float(nme[mn, -1].mean()) if mn.any() else None}
         out[name] = {
