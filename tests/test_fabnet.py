@@ -129,3 +129,16 @@ def test_attribute_table_folders_stay_inside_out_for_weights_files() -> None:
     assert "/" not in table_tag("../x/a b.json") and " " not in table_tag("../x/a b.json")
     assert encoder_label("/runs/a/weights/fabnet-lite-curriculum.safetensors") == "a"
     assert encoder_label("w/x.safetensors") == "x" and encoder_label("random:0") == "random:0"
+
+
+def test_a_random_encoders_cached_embeddings_are_keyed_by_its_shape(monkeypatch) -> None:
+    """The random baseline takes fabnet-lite's shape; when the bundle's shape changed (64² → 128²), test
+    embeddings cached for the old shape were read back under the same key and the random row's pose
+    error went from 9.9° on val to 73° on test."""
+    import training.tasks.attributes as attributes
+
+    enc, now = attributes._encoder("random:0")
+    assert now.startswith("random0-") and f"-{enc.image_size}-" in f"{now}-"
+    monkeypatch.setattr(attributes, "_has", lambda name: False)      # no fabnet-lite: a 64² encoder
+    enc64, before = attributes._encoder("random:0")
+    assert enc64.image_size == 64 and before != now
