@@ -86,6 +86,17 @@ def test_gallery_bad_input(embedder, media: Path, tmp_path: Path) -> None:
     other = FaceEmbedder("autoencoder-lite", detector="haar")
     with pytest.raises(InputError, match="built with the weights 'fabnet-lite'"):
         Gallery(tmp_path / "idx", other)
+    # an index built with an earlier version of the same weights (an update replaced them)
+    import json
+
+    meta = json.loads((tmp_path / "idx" / "index.json").read_text())
+    assert not retrieval.weights_changed(tmp_path / "idx")
+    meta["model"]["sha256"] = "0" * 64
+    (tmp_path / "idx" / "index.json").write_text(json.dumps(meta))
+    assert retrieval.weights_changed(tmp_path / "idx") and not retrieval.weights_changed(tmp_path / "nowhere")
+    with pytest.raises(InputError, match="earlier version of the weights 'fabnet-lite'") as err:
+        Gallery(tmp_path / "idx", embedder)
+    assert "Build the gallery again" in err.value.hint
     with pytest.raises(InputError, match="No gallery index"):
         Gallery(tmp_path / "nowhere", embedder)
     with pytest.raises(InputError, match="not empty"):

@@ -86,3 +86,30 @@ def test_the_demo_query_runs_though_the_build_thread_is_slow_to_end(qtbot, monke
         p.show()
     assert p.results and "nearest of" in p.status.text()
     p.shutdown()
+
+
+def test_a_demo_gallery_built_with_earlier_weights_is_built_again(qtbot) -> None:
+    """After an update replaces the bundled embedding (fabnet-lite became 128²), the demo gallery that an
+    earlier start built must not turn the panel's first show into an error."""
+    import json
+
+    from x2studio.core import paths
+
+    demo = paths.data_dir() / "galleries" / "demo"
+    first = RetrievePanel(Settings())
+    qtbot.addWidget(first)
+    with qtbot.waitSignal(first.resultsShown, timeout=120000):
+        first.show()
+    first.shutdown()
+    meta = json.loads((demo / "index.json").read_text())
+    meta["model"]["sha256"] = "0" * 64                     # as if built by the earlier weights
+    (demo / "index.json").write_text(json.dumps(meta))
+    errors = []
+    p = RetrievePanel(Settings())
+    qtbot.addWidget(p)
+    p.errorRaised.connect(lambda m, d: errors.append(m))
+    with qtbot.waitSignal(p.resultsShown, timeout=120000):
+        p.show()
+    assert not errors and p.results and "nearest of" in p.status.text()
+    assert json.loads((demo / "index.json").read_text())["model"]["sha256"] != "0" * 64
+    p.shutdown()

@@ -51,7 +51,7 @@ from ..models.posemap import DEGREES
 from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry
 
-__all__ = ["FaceEmbedder", "FaceCrop", "Gallery", "Hit", "BuildReport", "EXPRESSION_LABELS", "ANN_MIN",
+__all__ = ["FaceEmbedder", "FaceCrop", "Gallery", "weights_changed", "Hit", "BuildReport", "EXPRESSION_LABELS", "ANN_MIN",
            "suggest_source_frames", "expand_media"]
 
 log = logging.getLogger(__name__)
@@ -282,6 +282,21 @@ class BuildReport:
         return out
 
 
+def weights_changed(root: str | Path, registry: WeightsRegistry | None = None) -> bool:
+    """Whether the gallery index at ``root`` was built with weights that are no longer the installed ones
+    of its name (an update replaced them, or they are gone): its embeddings cannot be queried with them.
+    False when there is no readable index."""
+    try:
+        model = json.loads((Path(root) / "index.json").read_text())["model"]
+        name, sha = str(model["name"]), str(model["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    try:
+        return (registry or WeightsRegistry()).get(name).card.sha256 != sha
+    except X2Error:
+        return True
+
+
 def _file_key(p: Path) -> str:
     return hashlib.sha1(str(p).encode()).hexdigest()[:16]
 
@@ -335,6 +350,12 @@ class Gallery:
 
     def check_model(self, embedder: FaceEmbedder) -> None:
         m = self.meta["model"]
+        if m.get("sha256") != embedder.model["sha256"] and m.get("name") == embedder.model["name"]:
+            raise InputError(f"The gallery '{self.root}' was built with an earlier version of the weights "
+                             f"'{m.get('name')}' ({str(m.get('sha256'))[:12]}); the installed ones are "
+                             f"{str(embedder.model['sha256'])[:12]}, whose embeddings do not compare with it.",
+                             "Build the gallery again into a new folder (or delete this one and add its files "
+                             "again).")
         if m.get("sha256") != embedder.model["sha256"] or int(m.get("dim", 0)) != embedder.dim:
             raise InputError(f"The gallery '{self.root}' was built with the weights '{m.get('name')}' "
                              f"({str(m.get('sha256'))[:12]}), not with '{embedder.model['name']}' "

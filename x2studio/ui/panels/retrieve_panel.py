@@ -261,7 +261,23 @@ class RetrievePanel(QWidget):
         if not files or not self.weights_box.count():
             return
         query = demo_file("face_2.png")
+        self._drop_stale_demo()
         self.build_gallery(files, then_query=str(query) if query.is_file() else None)
+
+    def _drop_stale_demo(self) -> None:
+        """The demo gallery is the app's own index of its bundled faces: when the weights it was built
+        with were updated (fabnet-lite became 128² on 2026-12-05), it is built again instead of refusing
+        the query.  A gallery the user made is never touched."""
+        import shutil
+
+        from ...core import paths
+        from ...pipelines.retrieval import weights_changed
+
+        root = Path(self.gallery_edit.text().strip()).expanduser()
+        demo = paths.data_dir() / "galleries" / "demo"
+        if root.resolve() == demo.resolve() and weights_changed(demo):
+            log.info("the demo gallery was built with other weights; building it again")
+            shutil.rmtree(demo, ignore_errors=True)
 
     # ------------------------------------------------------------------ jobs
     def _embedder_for(self, weights: str):
