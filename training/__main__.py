@@ -515,7 +515,8 @@ def cmd_attribute_table(args: argparse.Namespace) -> int:
     print(f"attribute read-outs (BatchNorm + linear heads on frozen embeddings), test split of {args.data}:")
     print(f"  {'embedding':<20}" + "".join(f"{title:>14}" for _, title, _ in cols))
     for r in rows:
-        print(f"  {encoder_label(r['encoder']):<20}" + "".join(f"{r[t].get(key, float('nan')):>14.2f}" for t, _, key in cols))
+        cells = "".join(f"{r[t].get(key, float('nan')):>14.2f}" for t, _, key in cols)
+        print(f"  {encoder_label(r['encoder']):<20}{cells}")
     return 0
 
 

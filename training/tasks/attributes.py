@@ -97,7 +97,8 @@ def _encoder(name: str, device: str = "cpu") -> tuple[torch.nn.Module, str]:
                             int(ref.get("max_channels", 128)))
         # the cache key names the shape too: a random encoder follows fabnet-lite's, which changes when the
         # bundle does (64² → 128² on 2026-12-05), and embeddings cached for the old shape must not be reused
-        shape = f"{enc.image_size}-{int(ref.get('dim', 256))}-{int(ref.get('base', 32))}-{int(ref.get('max_channels', 128))}"
+        shape = "-".join(str(v) for v in (enc.image_size, int(ref.get("dim", 256)), int(ref.get("base", 32)),
+                                          int(ref.get("max_channels", 128))))
         return enc.eval().to(device), f"random{seed}-{shape}"
     entry = resolve_weights(name)
     arch = entry.card.architecture

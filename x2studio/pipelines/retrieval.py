@@ -51,8 +51,8 @@ from ..models.posemap import DEGREES
 from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry
 
-__all__ = ["FaceEmbedder", "FaceCrop", "Gallery", "weights_changed", "Hit", "BuildReport", "EXPRESSION_LABELS", "ANN_MIN",
-           "suggest_source_frames", "expand_media"]
+__all__ = ["FaceEmbedder", "FaceCrop", "Gallery", "Hit", "BuildReport", "EXPRESSION_LABELS", "ANN_MIN",
+           "suggest_source_frames", "expand_media", "weights_changed"]
 
 log = logging.getLogger(__name__)
 
