@@ -14,9 +14,10 @@ if not render.gl_available():  # pragma: no cover
 from training.loop import evaluate_weights  # noqa: E402
 from training.tasks import TASKS  # noqa: E402
 
-# Measured when bundled (2026-12-05; fabnet-lite at 128², 14000 steps): on this set 6.73° mean (roll 3.83,
-# pitch 6.30, yaw 10.07); on stills128's test split 6.31°.  The 64² fabnet-lite before it: 7.98° and 7.24°.
-MAX_POSE_MAE = 7.5
+# Measured when bundled (2026-12-06; fabnet-lite at 128², 14000 steps; the head at its least-squares minimum):
+# on this set 5.20° mean (roll 2.93, pitch 4.30, yaw 8.38); on stills128's test split 4.87°.  The same
+# encoder with the head of 1000 Adam steps: 6.73° and 6.31°; the 64² fabnet-lite with that head: 7.98°, 7.24°.
+MAX_POSE_MAE = 5.8
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +35,10 @@ def test_bundled_fabnet_pose_readout(held_out: Path, tmp_path: Path) -> None:
     assert res["metrics"]["mae"] < MAX_POSE_MAE, res["metrics"]
 
 
-# Measured when bundled (2026-12-05): 24.1 % of the inter-ocular distance on this set, 23.9 % on
-# stills128's test split (a linear read-out of a 256-D embedding: coarse, as the Retrieve panel's overlay
-# shows).  The 64² fabnet-lite before it: 27.4 % and 26.5 %.
-MAX_LM68_IOD_PCT = 26.5
+# Measured when bundled (2026-12-06, least-squares head): 18.3 % of the inter-ocular distance on this set,
+# 18.8 % on stills128's test split (a linear read-out of a 256-D embedding: coarse, as the Retrieve panel's
+# overlay shows).  With the head of 1000 Adam steps: 24.1 % and 23.9 %.
+MAX_LM68_IOD_PCT = 20.5
 
 
 def test_bundled_fabnet_landmark_readout(held_out: Path, tmp_path: Path) -> None:
@@ -46,15 +47,16 @@ def test_bundled_fabnet_landmark_readout(held_out: Path, tmp_path: Path) -> None
     assert res["metrics"]["error_iod_pct"] < MAX_LM68_IOD_PCT, res["metrics"]
 
 
-# hierarchical-lite (appendix A; levels 16² → 32² trained, 3000 steps on an H100) with its heads.
-# Measured when bundled (2026-11-25) on this set: pose 6.85° (FAb-Net 7.98°), landmarks 23.0 % of the
-# inter-ocular distance (FAb-Net 27.4 %; 24.1 % for the 128² fabnet-lite of 2026-12-05); on stills128's test
-# split 6.95° and 23.8 % (FAb-Net 7.24°, 26.5 %; 128²: 6.31°, 23.9 %).
-MAX_HIER_POSE_MAE = 8.0
-MAX_HIER_LM68_IOD_PCT = 26.0
+# hierarchical-lite (appendix A; 64² input, levels 16² → 32² trained, 3000 steps on an H100) with its heads
+# at their least-squares minimum.  Measured (2026-12-06) on this set: pose 5.78°, landmarks 19.0 % of the
+# inter-ocular distance; on stills128's test split 6.03° and 20.7 %.  It beats the 64² FAb-Net on landmarks
+# there (21.4 %), as in the thesis, but not the bundled 128² one (18.8 %): the thesis' ordering is measured
+# at equal input size by `train attributes-table`, not asserted on the bundle.  (Adam heads: 6.85°, 23.0 %.)
+MAX_HIER_POSE_MAE = 6.5
+MAX_HIER_LM68_IOD_PCT = 21.0
 
 
-def test_bundled_hierarchical_readouts_beat_fabnet_on_landmarks(held_out: Path, tmp_path: Path) -> None:
+def test_bundled_hierarchical_readouts(held_out: Path, tmp_path: Path) -> None:
     def err(encoder: str, target: str) -> dict:
         return evaluate_weights(TASKS["attributes"], f"{encoder}-{target}", held_out, split="train",
                                 cache=tmp_path / "c", options={"encoder": encoder, "target": target})["metrics"]
@@ -63,7 +65,6 @@ def test_bundled_hierarchical_readouts_beat_fabnet_on_landmarks(held_out: Path, 
     lm = err("hierarchical-lite", "lm68")["error_iod_pct"]
     assert pose["mae"] < MAX_HIER_POSE_MAE, pose
     assert lm < MAX_HIER_LM68_IOD_PCT
-    assert lm < err("fabnet-lite", "lm68")["error_iod_pct"]       # the thesis' ordering (appendix A, Table 3)
 
 
 def test_attribute_table_trains_and_measures_every_head(held_out: Path, tmp_path: Path) -> None:

@@ -142,3 +142,117 @@ def test_a_random_encoders_cached_embeddings_are_keyed_by_its_shape(monkeypatch)
     monkeypatch.setattr(attributes, "_has", lambda name: False)      # no fabnet-lite: a 64² encoder
     enc64, before = attributes._encoder("random:0")
     assert enc64.image_size == 64 and before != now
+
+
+def _correlated(n: int, dim: int, seed: int):
+    """Embeddings whose units are strongly correlated (ill-conditioned, as trained ones), with linear
+    targets (3 outputs) and five binary labels read from them."""
+    import numpy as np
+
+    g = np.random.default_rng(seed)
+    mix = np.random.default_rng(7).normal(size=(dim, dim)) * np.logspace(0, -3, dim)[:, None]
+    e = g.normal(size=(n, dim)) @ mix + 5.0
+    w = np.random.default_rng(1).normal(size=(dim, 3))
+    y = (e - 5.0) @ w * 0.1 + np.array([0.2, -0.1, 0.05]) + 0.01 * g.normal(size=(n, 3))
+    labels = ((e - 5.0) @ np.random.default_rng(2).normal(size=(dim, 5)) > 0).astype(np.float32)
+    return e.astype(np.float32), y.astype(np.float32), labels
+
+
+def test_least_squares_head_is_the_exact_minimum_and_carries_its_intercept() -> None:
+    """``lite`` heads: BatchNorm + linear without bias set to the least-squares fit with an intercept (the
+    BatchNorm's shift carries it); better on the training loss than Adam's thousand steps."""
+    import numpy as np
+
+    from training.tasks.attributes import AttributesTask
+    from training.tasks.posemap import _Pairs
+    from x2studio.models.fabnet import AttributeHead
+
+    e, y, _ = _correlated(600, 24, 0)
+    ev, yv, _ = _correlated(200, 24, 3)
+    task = AttributesTask()
+    task.target = "pose"
+    head = AttributeHead(24, 3)
+    task.solve(head, _Pairs(e, y), _Pairs(ev, yv), task.recipes["lite"])
+    assert task.strength in (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+    head.eval()
+    with torch.no_grad():
+        pred = head(torch.from_numpy(e)).numpy()
+    a = np.c_[e.astype(np.float64), np.ones(len(e))]
+    exact = a @ np.linalg.lstsq(a, y.astype(np.float64), rcond=None)[0]
+    assert np.abs(pred - exact).max() < 2e-3 * np.abs(exact).max()
+    assert "fc.bias" not in head.state_dict()
+    adam = AttributeHead(24, 3)
+    opt = torch.optim.Adam(adam.parameters(), 1e-3)
+    for _ in range(1000):
+        loss = torch.nn.functional.mse_loss(adam(torch.from_numpy(e)), torch.from_numpy(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    adam.eval()
+    with torch.no_grad():
+        assert float(((pred - y) ** 2).mean()) < float(torch.nn.functional.mse_loss(adam(torch.from_numpy(e)),
+                                                                                  torch.from_numpy(y)))
+
+
+def test_logistic_head_reads_binary_labels() -> None:
+    from training.tasks.attributes import AttributesTask, expression_auc
+    from training.tasks.posemap import _Pairs
+    from x2studio.models.fabnet import AttributeHead
+
+    e, _, lab = _correlated(600, 24, 0)
+    ev, _, labv = _correlated(300, 24, 3)
+    lab[:, 4] = 0.0                                           # a label that never occurs in training
+    task = AttributesTask()
+    task.target = "expression"
+    head = AttributeHead(24, 5, target="expression")
+    task.solve(head, _Pairs(e, lab), _Pairs(ev, labv), task.recipes["lite"])
+    head.eval()
+    with torch.no_grad():
+        logits = head(torch.from_numpy(ev)).numpy()
+    auc = expression_auc(logits, labv)
+    assert min(auc[k] for k in ("auc_mouth_open", "auc_lips_rounded", "auc_smile", "auc_brows_raised")) > 0.95
+    with torch.no_grad():
+        assert torch.allclose(head(torch.from_numpy(e))[:, 4], torch.zeros(1), atol=1e-4)   # never seen: unknown
+
+
+def test_the_loop_fits_a_least_squares_recipe_without_steps(tmp_path: Path, monkeypatch) -> None:
+    """``optimizer="lstsq"``: no steps and no checkpoints; the fit is measured on val and exported with its
+    card (the recipe, the chosen ridge strength, the val metrics)."""
+    from training.loop import evaluate_weights, train
+    from training.tasks.attributes import AttributesTask
+    from training.tasks.posemap import _Pairs
+
+    split = {"train": _correlated(600, 256, 0), "val": _correlated(200, 256, 3), "test": _correlated(200, 256, 4)}
+
+    def dataset(self, data, name, recipe, cache, job=None):
+        self.target, self.encoder_name, self.dim = "pose", "random:0", 256
+        return _Pairs(split[name][0], split[name][1])          # pose targets are in units of DEGREES
+
+    monkeypatch.setattr(AttributesTask, "dataset", dataset)
+    task = AttributesTask()
+    res = train(task, task.recipes["lite"], tmp_path / "data", tmp_path / "run", device="cpu")
+    card = res.weights.card
+    assert res.step == 0 and not res.interrupted and not list((tmp_path / "run").glob("ckpt-*"))
+    assert card.recipe["optimizer"] == "lstsq" and card.metrics["ridge"] > 0
+    assert card.metrics["val_mae"] < 1.0                      # the noise: 0.24° (0.01 · DEGREES)
+    again = evaluate_weights(task, str(res.weights.weights_path), tmp_path / "data", split="test")
+    assert again["metrics"]["mae"] < 1.0
+    with pytest.raises(Exception, match="no closed-form"):
+        train(FAbNetTask(), replace(FAbNetTask().recipes["tiny"], optimizer="lstsq"), tmp_path / "data",
+              tmp_path / "run2", device="cpu")
+
+
+def test_ridge_picks_its_strength_on_validation_data() -> None:
+    import numpy as np
+
+    from training.tasks.linear import r2_score, ridge
+
+    g = np.random.default_rng(0)
+    x, xv = g.normal(size=(40, 30)), g.normal(size=(400, 30))
+    w = g.normal(size=(30, 2))
+    y, yv = x @ w + 3 * g.normal(size=(40, 2)), xv @ w          # few noisy samples: a penalty generalises
+    lam, coef, fits = ridge(x, y, (xv, yv))
+    assert lam > 0 and fits[lam][1] == max(f[1] for f in fits.values())
+    assert r2_score(xv @ coef, yv) > fits[0.0][1]
+    lam0, coef0, _ = ridge(x, y, (None, None), strengths=(0.0,))
+    assert lam0 == 0.0 and np.allclose(coef0, np.linalg.lstsq(x, y, rcond=None)[0])

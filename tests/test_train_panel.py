@@ -57,6 +57,11 @@ def _setup(panel: TrainPanel, data: Path, out: Path, steps: int) -> None:
 def test_train_panel_trains_cancels_resumes_and_registers(qtbot, panel: TrainPanel, faces: Path, tmp_path: Path) -> None:
     assert set(panel.recipes) >= {"autoencoder", "rotation"}
     assert {"tiny", "lite", "paper"} <= set(panel.recipes["autoencoder"])
+    panel.task_box.setCurrentText("attributes")           # heads fitted exactly: the recipe says so, no steps
+    panel.recipe_box.setCurrentText("lite")
+    assert "least-squares" in panel.recipe_info.text() and "steps," not in panel.recipe_info.text()
+    panel.recipe_box.setCurrentText("adam")
+    assert panel.recipe_info.text().startswith("1000 steps")
     errors = []
     panel.errorRaised.connect(lambda m, d: errors.append(m))
     out = tmp_path / "run"

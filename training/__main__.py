@@ -179,6 +179,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 0
         for name, task in TASKS.items():
             for r in task.recipes.values():
+                if r.optimizer == "lstsq":
+                    print(f"{name:<14} {r.name:<7} {'no steps':>14}  exact least-squares / logistic fit")
+                    continue
                 print(f"{name:<14} {r.name:<7} {r.steps:>8} steps  batch {r.batch_size:<3} {r.image_size}px  "
                       f"{r.optimizer} lr {r.lr:g}")
         return 0
@@ -502,8 +505,8 @@ def cmd_attribute_table(args: argparse.Namespace) -> int:
         raise InputError(f"Targets are {', '.join(TARGETS)}.")
     job, bar = _reporting_job(argparse.Namespace(events="bar"))
     try:
-        rows = attribute_table(args.data, args.out, encoders, targets, steps=args.steps or 1000,
-                               device=args.device or "cpu", job=job)
+        rows = attribute_table(args.data, args.out, encoders, targets, steps=args.steps,
+                               device=args.device or "cpu", job=job, recipe=args.recipe)
     finally:
         bar.close()
     if args.json:
@@ -512,7 +515,8 @@ def cmd_attribute_table(args: argparse.Namespace) -> int:
     cols = [("lm68", "68 pts %IOD", "error_iod_pct"), ("lm5", "5 pts %IOD", "error_iod_pct"),
             ("pose", "pose MAE °", "mae"), ("expression", "expr. AUC", "auc_mean")]
     cols = [c for c in cols if c[0] in targets]
-    print(f"attribute read-outs (BatchNorm + linear heads on frozen embeddings), test split of {args.data}:")
+    how = "least squares / logistic regression" if args.recipe == "lite" else f"recipe {args.recipe}"
+    print(f"attribute read-outs (BatchNorm + linear heads on frozen embeddings, {how}), test split of {args.data}:")
     print(f"  {'embedding':<20}" + "".join(f"{title:>14}" for _, title, _ in cols))
     for r in rows:
         cells = "".join(f"{r[t].get(key, float('nan')):>14.2f}" for t, _, key in cols)

@@ -69,7 +69,7 @@ class Recipe:
     steps: int
     batch_size: int
     image_size: int = 64
-    optimizer: str = "adam"          # "adam" | "sgd"
+    optimizer: str = "adam"          # "adam" | "sgd" | "lstsq" (a linear task's exact least squares, no steps)
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -360,6 +360,8 @@ def _train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, res
            max_steps: int | None, on_step: Callable[[int], None] | None,
            on_event: Callable[[dict], None] | None) -> TrainResult:
     data, out = Path(data), Path(out)
+    if recipe.optimizer == "lstsq" and not hasattr(task, "solve"):
+        raise InputError(f"The task '{task.name}' has no closed-form solution.", "Use a recipe with 'adam' or 'sgd'.")
     world, rank, distributed = _dist_info()
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
@@ -390,13 +392,15 @@ def _train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, res
         if is_main:
             log.info("initialised from %s", recipe.init)
     model = model.to(dev)
+    if recipe.optimizer == "lstsq":
+        return _solve(task, recipe, model, train_ds, val_ds, data, out, dev, ev, is_main, weights_dir, weights_name)
     if recipe.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                               weight_decay=recipe.weight_decay)
     elif recipe.optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     else:
-        raise InputError(f"Unknown optimiser '{recipe.optimizer}'.", "Use 'sgd' or 'adam'.")
+        raise InputError(f"Unknown optimiser '{recipe.optimizer}'.", "Use 'sgd', 'adam' or 'lstsq'.")
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=recipe.plateau_patience,
                                                        min_lr=recipe.min_lr)
     amp = recipe.precision == "amp" and dev.type == "cuda"
@@ -611,6 +615,31 @@ def _agree(flag: bool, distributed: bool, dev) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=dev)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def _solve(task, recipe: Recipe, model: nn.Module, train_ds, val_ds, data: Path, out: Path, dev, ev, is_main: bool,
+           weights_dir, weights_name) -> TrainResult:
+    """``optimizer="lstsq"``: the task sets a linear model to the exact minimiser of its loss
+    (``task.solve(model, train_ds, val_ds, recipe)``, e.g. least squares with a ridge strength chosen on
+    ``val_ds``); the result is measured on ``val_ds`` and exported like a trained run's best step."""
+    t0 = time.perf_counter()
+    ev.emit("start", step=0, total=0, epoch=0, samples=len(train_ds), world_size=1, task=task.name,
+            recipe=recipe.name)
+    task.solve(model, train_ds, val_ds, recipe)
+    model.eval()
+    batch = max(1, min(recipe.batch_size, len(val_ds)))
+    sampler = _Batches(len(val_ds), batch, 1, 0, recipe.seed, 0, limit=recipe.eval_batches)
+    metrics = _evaluate(task, model, _loader(task, val_ds, sampler, 0, dev, recipe.seed, 0), dev)
+    best = {**metrics, "step": 0}
+    weights = None
+    if is_main:
+        _save_best(out, model)
+        weights = _export(task, recipe, model, out, data, best, weights_dir, weights_name)
+        ev.emit("eval", step=0, total=0, epoch=0, lr=0.0, metrics=metrics)
+        ev.emit("done", step=0, total=0, weights=str(weights.weights_path), card=str(weights.card_path),
+                name=weights.name, best=best, wall_s=round(time.perf_counter() - t0, 1))
+    ev.close()
+    return TrainResult(0, best, False, weights, out)
 
 
 def train_device(device: str | None, local_rank: int = 0, cuda: bool = False) -> torch.device:

@@ -28,17 +28,12 @@ from x2studio.weights.registry import ModelCard, save_weights
 
 from ..data.faces import FaceFrames, manifest_hash
 from ..loop import resolve_weights
+from .linear import r2_score, ridge
 from .posemap import DEFAULT_X2FACE, driving_vectors
 
 __all__ = ["fit_audio_map", "speech_check", "r2_score"]
 
 log = logging.getLogger(__name__)
-
-
-def r2_score(pred: np.ndarray, target: np.ndarray) -> float:
-    """Coefficient of determination over all dimensions (1 − SSE / SST, SST about the target's mean)."""
-    sst = float(((target - target.mean(0)) ** 2).sum())
-    return 1.0 - float(((pred - target) ** 2).sum()) / max(sst, 1e-12)
 
 
 def _split_data(data: Path, split: str, entry, features, cache: Path, job=None):
@@ -79,17 +74,6 @@ def _centred(x: np.ndarray, owner: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ridge(x: np.ndarray, y: np.ndarray, val) -> tuple[float, np.ndarray, dict]:
-    """Least squares ``x → y`` with the ridge strength (0 = OLS) that scores best on ``val`` = (x, y)."""
-    xtx, xty = x.T @ x, x.T @ y
-    fits = {}
-    for lam in (0.0, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0):
-        coef = np.linalg.solve(xtx + lam * len(x) * np.eye(len(xtx)), xty)
-        fits[lam] = (coef, r2_score(val[0] @ coef, val[1]) if val[0] is not None else 0.0)
-    lam = max(fits, key=lambda k: fits[k][1]) if val[0] is not None else 0.0
-    return lam, fits[lam][0], fits
-
-
 def fit_audio_map(data: str | Path, x2face: str = DEFAULT_X2FACE, features: str = "avsync-face-lite",
                   name: str | None = None, weights_dir: str | Path | None = None, cache: str | Path | None = None,
                   device: str = "cpu", job=None) -> dict:
@@ -122,7 +106,7 @@ def fit_audio_map(data: str | Path, x2face: str = DEFAULT_X2FACE, features: str 
     # OLS then puts large weights on feature directions that hardly vary within a track (who is
     # speaking), which a new voice turns into a distorted face.  A ridge penalty, chosen on the
     # validation tracks among OLS (0) and a few strengths, keeps the fit where it generalises.
-    lam, coef, fits = _ridge(x, y, held.get("val", (None, None))[:2])
+    lam, coef, fits = ridge(x, y, held.get("val", (None, None))[:2])
     model = VectorFromAudio(a.shape[1], v.shape[1], feat.name)
     with torch.no_grad():
         model.mean.copy_(torch.from_numpy(mean))
@@ -130,12 +114,12 @@ def fit_audio_map(data: str | Path, x2face: str = DEFAULT_X2FACE, features: str 
         model.fc.weight.copy_(torch.from_numpy(coef.T.astype(np.float32)))
         model.fc.bias.copy_(torch.from_numpy(v.mean(0).astype(np.float32)))
     metrics = {"ridge": lam, "r2_train": r2_score(x @ coef, y), "frames_train": int(len(a)),
-               "r2_val_ols": fits[0.0][1]}
+               **({"r2_val_ols": fits[0.0][1]} if 0.0 in fits else {})}
     if mouth is not None and all(h[4] is not None for h in held.values()):
         # what the features know of the mouth (labelled synthetic tracks): the same fit onto the
         # true jaw opening and lip rounding, X2Face aside
         val = held.get("val")
-        _, mcoef, _ = _ridge(x, _centred(mouth, owner), (val[0], val[4]) if val else (None, None))
+        _, mcoef, _ = ridge(x, _centred(mouth, owner), (val[0], val[4]) if val else (None, None))
         for split, h in held.items():
             metrics[f"r2_mouth_{split}"] = r2_score(h[0] @ mcoef, h[4])
     for split, (xh, yh, a2, v2, _m) in held.items():

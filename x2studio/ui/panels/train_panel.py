@@ -248,6 +248,9 @@ class TrainPanel(QWidget):
             extra += f"; starts from {r['init']}"
         if r.get("options"):
             extra += "; " + " ".join(f"{k}={v}" for k, v in r["options"].items())
+        if r["optimizer"] == "lstsq":   # a linear read-out set to its loss' minimum: no steps to run
+            self.recipe_info.setText(f"exact least-squares / logistic fit, no steps{extra}")
+            return
         self.recipe_info.setText(f"{r['steps']} steps, batch {r['batch_size']}, {r['image_size']}² images, "
                                  f"{r['optimizer']} lr {r['lr']:g}, {r['precision']}{extra}")
 
