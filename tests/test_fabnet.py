@@ -81,6 +81,21 @@ def test_fabnet_trains_and_the_curriculum_resumes(tracks: Path, tmp_path: Path) 
     assert after and after[-1]["losses"]["window_lo"] == lo
     assert fresh.curriculum.lo >= lo
     assert {"val_l1", "val_l1_3src"} <= set(res.weights.card.metrics)
+    m = res.weights.card.metrics          # a 3-source run is selected on what it trains: both L1s, halved
+    assert m["val_loss"] == pytest.approx((m["val_l1"] + m["val_l1_3src"]) / 2, rel=1e-5)
+
+
+def test_validation_loss_follows_the_sources_trained_with() -> None:
+    torch.manual_seed(0)
+    m = FAbNet(32, dim=16, base=8, max_channels=32).eval()
+    batch = (torch.rand(2, 3, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1)
+    task = FAbNetTask()
+    with torch.no_grad():
+        one, logs = task.loss(m, batch)
+        assert float(one) == pytest.approx(logs["l1"])
+        task.train_sources = 3
+        both, logs = task.loss(m, batch)
+    assert float(both) == pytest.approx((logs["l1"] + logs["l1_3src"]) / 2)
 
 
 def test_landmark_targets_and_error() -> None:
