@@ -105,14 +105,18 @@ class FAbNetTask:
                                model=model),
             # + curriculum (batch 32 as the thesis), from the bundled weights (128² since 2026-12-05; at 64², from
             # the 64² fabnet-lite, 2000 steps measured pose 6.99° / 68 landmarks 26.01 % against 7.04° / 26.10 %
-            # for the same steps without the curriculum, and 7.15° / 26.26 % with train_sources=3 as well)
+            # for the same steps without the curriculum, and 7.15° / 26.26 % with train_sources=3 as well, with
+            # Adam heads and one seed; the 3-seed rows with exact heads are under ablation-64)
             "lite-curriculum": Recipe("lite-curriculum", steps=2000, batch_size=32, image_size=128, optimizer="adam",
                                       lr=3e-4, eval_every=200, eval_batches=8, ckpt_every=200, frame_step=2,
                                       plateau_patience=2, export_dtype="float16", init="fabnet-lite", model=model,
                                       options={"curriculum": 1}),
             # the Table-1 rows at 64² (minutes each here): lite-curriculum's settings from a 64² FAb-Net given with
             # --init (the fabnet-lite bundled until 2026-12-05: git show 4646f7e^:x2studio/resources/weights/
-            # fabnet-lite.safetensors, and its .json), with curriculum=0|1 and train_sources=1|3
+            # fabnet-lite.safetensors, and its .json), with curriculum=0|1 and train_sources=1|3.  Measured with
+            # seeds 0-2 (2026-12-06; least-squares heads, stills128's test split; 68 landmarks % IOD / pose °):
+            # no curriculum 20.90 ± 0.19 / 5.55 ± 0.05, + curriculum 20.82 ± 0.18 / 5.57 ± 0.06, + curriculum
+            # + train_sources=3 20.13 ± 0.10 / 5.36 ± 0.04; the 64² start itself 21.43 / 5.73
             "ablation-64": Recipe("ablation-64", steps=2000, batch_size=32, image_size=64, optimizer="adam",
                                   lr=3e-4, eval_every=200, eval_batches=8, ckpt_every=200, frame_step=2,
                                   plateau_patience=2, export_dtype="float16", model=model, options={"curriculum": 1}),
