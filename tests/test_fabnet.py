@@ -252,6 +252,9 @@ def test_the_loop_fits_a_least_squares_recipe_without_steps(tmp_path: Path, monk
     assert card.metrics["val_mae"] < 1.0                      # the noise: 0.24° (0.01 · DEGREES)
     again = evaluate_weights(task, str(res.weights.weights_path), tmp_path / "data", split="test")
     assert again["metrics"]["mae"] < 1.0
+    split["val"] = tuple(a[:0] for a in split["val"])
+    with pytest.raises(Exception, match="needs training and validation samples"):
+        train(task, task.recipes["lite"], tmp_path / "data", tmp_path / "run3", device="cpu")
     with pytest.raises(Exception, match="no closed-form"):
         train(FAbNetTask(), replace(FAbNetTask().recipes["tiny"], optimizer="lstsq"), tmp_path / "data",
               tmp_path / "run2", device="cpu")

@@ -622,6 +622,9 @@ def _solve(task, recipe: Recipe, model: nn.Module, train_ds, val_ds, data: Path,
     """``optimizer="lstsq"``: the task sets a linear model to the exact minimiser of its loss
     (``task.solve(model, train_ds, val_ds, recipe)``, e.g. least squares with a ridge strength chosen on
     ``val_ds``); the result is measured on ``val_ds`` and exported like a trained run's best step."""
+    if len(train_ds) == 0 or len(val_ds) == 0:
+        raise InputError(f"A closed-form fit needs training and validation samples ({len(train_ds)} and "
+                         f"{len(val_ds)} here).", "Use more data (every split needs at least one person).")
     t0 = time.perf_counter()
     ev.emit("start", step=0, total=0, epoch=0, samples=len(train_ds), world_size=1, task=task.name,
             recipe=recipe.name)
