@@ -113,3 +113,32 @@ def test_a_demo_gallery_built_with_earlier_weights_is_built_again(qtbot) -> None
     assert not errors and p.results and "nearest of" in p.status.text()
     assert json.loads((demo / "index.json").read_text())["model"]["sha256"] != "0" * 64
     p.shutdown()
+
+
+def test_a_demo_gallery_holding_another_installs_faces_is_built_again(qtbot, tmp_path: Path) -> None:
+    """Two copies of the app share the user's data folder: the demo gallery one built must not add the other's
+    demo faces to its own (each face listed twice, the query's own copy first at similarity 1)."""
+    import json
+    import shutil
+
+    from x2studio.core import paths
+
+    other = tmp_path / "other-install"
+    shutil.copytree(DEMO, other)
+    demo = paths.data_dir() / "galleries" / "demo"
+    first = RetrievePanel(Settings())
+    qtbot.addWidget(first)
+    with qtbot.waitSignal(first.resultsShown, timeout=120000):
+        first.show()
+    with qtbot.waitSignal(first.resultsShown, timeout=120000):     # the other install's faces join the index
+        first.build_gallery(sorted(other.glob("face_*.png")), then_query=str(other / "face_2.png"))
+    first.shutdown()
+    assert any(k.startswith(str(other)) for k in json.loads((demo / "index.json").read_text())["files"])
+    p = RetrievePanel(Settings())
+    qtbot.addWidget(p)
+    with qtbot.waitSignal(p.resultsShown, timeout=120000):
+        p.show()
+    assert p.results and not any(h["source"].startswith(str(other)) for h in p.results)
+    assert all(h["score"] < 0.999 for h in p.results)
+    assert not any(k.startswith(str(other)) for k in json.loads((demo / "index.json").read_text())["files"])
+    p.shutdown()

@@ -261,13 +261,16 @@ class RetrievePanel(QWidget):
         if not files or not self.weights_box.count():
             return
         query = demo_file("face_2.png")
-        self._drop_stale_demo()
+        self._drop_stale_demo(files)
         self.build_gallery(files, then_query=str(query) if query.is_file() else None)
 
-    def _drop_stale_demo(self) -> None:
+    def _drop_stale_demo(self, files: list[Path]) -> None:
         """The demo gallery is the app's own index of its bundled faces: when the weights it was built
-        with were updated (fabnet-lite became 128² on 2026-12-05), it is built again instead of refusing
-        the query.  A gallery the user made is never touched."""
+        with were updated (fabnet-lite became 128² on 2026-12-05), or it indexes another install's demo
+        files (a second copy of the app shares the user's data folder: each face was then listed twice,
+        the query's own copy first at similarity 1 past "other files only"), it is built again instead.
+        A gallery the user made is never touched."""
+        import json
         import shutil
 
         from ...core import paths
@@ -275,8 +278,14 @@ class RetrievePanel(QWidget):
 
         root = Path(self.gallery_edit.text().strip()).expanduser()
         demo = paths.data_dir() / "galleries" / "demo"
-        if root.resolve() == demo.resolve() and weights_changed(demo):
-            log.info("the demo gallery was built with other weights; building it again")
+        if root.resolve() != demo.resolve():
+            return
+        try:
+            indexed = set(json.loads((demo / "index.json").read_text())["files"])
+        except (OSError, ValueError, KeyError, TypeError):
+            indexed = set()
+        if weights_changed(demo) or {str(Path(p).resolve()) for p in indexed} - {str(f.resolve()) for f in files}:
+            log.info("the demo gallery was built with other weights or files; building it again")
             shutil.rmtree(demo, ignore_errors=True)
 
     # ------------------------------------------------------------------ jobs
