@@ -160,7 +160,7 @@ def test_label_arrays_match_the_renderer():
     assert down[k, j].all() and (k == 0).sum() + (~down[np.maximum(k - 1, 0), j]).sum() >= len(k) - 2
 
 
-def test_train_and_transcribe_tiny(tiny_piano, tmp_path):
+def test_train_and_transcribe_tiny(tiny_piano, tmp_path, capfd):
     from training.loop import train
     from training.tasks import TASKS
     from training.tasks.piano import piano_eval
@@ -184,6 +184,37 @@ def test_train_and_transcribe_tiny(tiny_piano, tmp_path):
     assert len(out.renotes(0.99)) <= len(out.renotes(0.05))
     found = tr.transcribe_video(tiny_piano / test["video"], threshold=0.5)    # no position: found in the picture
     assert np.abs(found.corners - np.asarray(test["corners"])).max() < 0.015 * 320
+
+    # Table 1 against both label sets from one pass of the network, and runs grouped by architecture
+    import shutil
+
+    from x2studio.cli import main
+    from training.tasks.piano import arch_summary, piano_eval_labels
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_piano, data)
+    with pytest.raises(InputError, match="no pseudo labels"):
+        piano_eval_labels(data, str(weights), labels=("midi", "pseudo"), cache=tmp_path / "cache")
+    truth = load_midi(data / test["midi"]).notes
+    from x2studio.media.midi import save_midi
+
+    (data / "pseudo").mkdir()   # pseudo labels here: every other true note, so the two rows must differ
+    save_midi(data / "pseudo" / f"{test['id']}.mid", truth[::2])
+    rows = piano_eval_labels(data, str(weights), labels=("midi", "pseudo"), cache=tmp_path / "cache", threshold=0.05)
+    alone = piano_eval(data, str(weights), labels="pseudo", cache=tmp_path / "cache", threshold=0.05)
+    assert [r["labels"] for r in rows] == ["midi", "pseudo"]
+    assert rows[0]["notes"] == len([n for n in truth if 21 <= n.pitch <= 108]) and rows[1]["notes"] == alone["notes"]
+    assert rows[1]["f1"] == pytest.approx(alone["f1"]) and rows[0]["detected"] == rows[1]["detected"]
+    g = arch_summary(rows + [{**rows[0], "weights": "other", "f1": rows[0]["f1"] + 0.1}])
+    assert [(x["labels"], x["runs"]) for x in g] == [("midi", 2), ("pseudo", 1)]
+    assert g[0]["f1"] == pytest.approx(rows[0]["f1"] + 0.05) and g[0]["f1_sd"] == pytest.approx(0.1 / 2 ** 0.5)
+    assert g[1]["f1_sd"] == 0.0
+    capfd.readouterr()       # the train commands run in a child process: read the file descriptor
+    assert main(["train", "eval", "piano", "--weights", f"{weights},{weights}", "--data", str(data),
+                 "--option", "labels=midi,pseudo", "--option", "threshold=0.05"]) == 0
+    text = capfd.readouterr().out
+    assert "against midi labels" in text and "against pseudo labels" in text
+    assert text.count("runs 2") == 2 and f"F1 {100 * rows[1]['f1']:.2f} ± 0.00" in text
 
 
 def test_training_refuses_a_face_dataset(tmp_path):

@@ -326,34 +326,45 @@ def _eval_piano_fusion(args: argparse.Namespace) -> int:
 
 
 def _eval_piano(args: argparse.Namespace) -> int:
-    from .tasks.piano import piano_eval
+    from .tasks.piano import arch_summary, piano_eval_labels
 
     opts = _options(args.option or [])
+    labels = [x.strip() for x in str(opts.get("labels", "midi")).split(",") if x.strip()]
     job, bar = _reporting_job(argparse.Namespace(events="bar"))
     try:
-        rows = [piano_eval(args.data, w, split=args.split, labels=str(opts.get("labels", "midi")),
-                           device=args.device or "cpu", job=job,
-                           threshold=float(opts["threshold"]) if "threshold" in opts else None,
-                           sigma=float(opts["sigma"]) if "sigma" in opts else None,
-                           tune=bool(int(opts.get("tune", 0))), key_rules=bool(int(opts.get("rules", 1))))
-                for w in str(args.weights).split(",")]
+        rows = [r for w in str(args.weights).split(",")
+                for r in piano_eval_labels(args.data, w, split=args.split, labels=labels, device=args.device or "cpu",
+                                           job=job, threshold=float(opts["threshold"]) if "threshold" in opts else None,
+                                           sigma=float(opts["sigma"]) if "sigma" in opts else None,
+                                           tune=bool(int(opts.get("tune", 0))), key_rules=bool(int(opts.get("rules", 1))))]
     finally:
         bar.close()
+    groups = arch_summary(rows)
+    repeated = any(g["runs"] > 1 for g in groups)
     if args.json:
-        print(json.dumps(rows if len(rows) > 1 else rows[0]))
+        out = rows if len(rows) > 1 else rows[0]
+        print(json.dumps({"rows": rows, "architectures": groups} if repeated else out))
         return 0
-    r0 = rows[0]
-    print(f"note-level onsets (50 ms, offsets ignored) on the '{r0['split']}' split of {args.data} "
-          f"({r0['videos']} videos, {r0['notes']} notes, against {r0['labels']} labels):")
-    print(f"  {'weights':<28} {'arch':<12} {'P':>6} {'R':>6} {'acc':>6} {'F1':>6}   thr  sigma  release press")
 
     def rule(v):
         return "off" if v is None else f"{v:.2f}"
 
-    for r in rows:
-        print(f"  {r['weights']:<28} {r['arch']:<12} {100 * r['precision']:>6.2f} {100 * r['recall']:>6.2f} "
-              f"{100 * r['accuracy']:>6.2f} {100 * r['f1']:>6.2f}  {r['threshold']:.2f} {r['sigma']:>5.1f}  "
-              f"{rule(r.get('release')):>7} {rule(r.get('press')):>5}")
+    r0 = rows[0]
+    for lab in dict.fromkeys(r["labels"] for r in rows):
+        sub = [r for r in rows if r["labels"] == lab]
+        print(f"note-level onsets (50 ms, offsets ignored) on the '{r0['split']}' split of {args.data} "
+              f"({sub[0]['videos']} videos, {sub[0]['notes']} notes, against {lab} labels):")
+        print(f"  {'weights':<28} {'arch':<12} {'P':>6} {'R':>6} {'acc':>6} {'F1':>6}   thr  sigma  release press")
+        for r in sub:
+            print(f"  {r['weights']:<28} {r['arch']:<12} {100 * r['precision']:>6.2f} {100 * r['recall']:>6.2f} "
+                  f"{100 * r['accuracy']:>6.2f} {100 * r['f1']:>6.2f}  {r['threshold']:.2f} {r['sigma']:>5.1f}  "
+                  f"{rule(r.get('release')):>7} {rule(r.get('press')):>5}")
+        if repeated:      # several runs (seeds) of an architecture: the mean and its spread
+            print(f"  by architecture (mean ± sd over runs), against {lab} labels:")
+            for g in (g for g in groups if g["labels"] == lab):
+                print(f"  {g['arch']:<12} runs {g['runs']:<3} " + "  ".join(
+                    f"{name} {100 * g[k]:.2f} ± {100 * g[k + '_sd']:.2f}"
+                    for k, name in (("precision", "P"), ("recall", "R"), ("accuracy", "acc"), ("f1", "F1"))))
     return 0
 
 

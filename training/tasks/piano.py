@@ -27,7 +27,7 @@ from x2studio.pipelines.piano import sequence_probabilities
 from ..data.piano import PianoWindows, load_manifest, video_crops, video_notes
 from ..loop import Recipe
 
-__all__ = ["PianoTask", "piano_eval", "tune_postprocessing", "make_pseudo_labels"]
+__all__ = ["PianoTask", "piano_eval", "piano_eval_labels", "arch_summary", "tune_postprocessing", "make_pseudo_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -176,12 +176,32 @@ def piano_eval(data: str | Path, weights: str, split: str = "test", labels: str 
     """Note-level precision, recall, F1 and accuracy of ``weights`` on the ``split`` videos against
     ``labels`` (true MIDI or the audio pseudo labels) — the thesis' Table 1 analog.  ``key_rules``
     False turns the release/press rules off (the thesis' peak picking alone)."""
+    return piano_eval_labels(data, weights, split, (labels,), device, cache, threshold, sigma, job, tune,
+                             tune_labels, key_rules)[0]
+
+
+def piano_eval_labels(data: str | Path, weights: str, split: str = "test", labels=("midi", "pseudo"),
+                      device: str = "cpu", cache: str | Path | None = None, threshold: float | None = None,
+                      sigma: float | None = None, job=None, tune: bool = False, tune_labels: str = "pseudo",
+                      key_rules: bool = True) -> list[dict]:
+    """:func:`piano_eval` against several label sets at once (one row each, in ``labels``' order):
+    the network runs once per video and each set of notes is scored on the same probabilities —
+    Table 1's (a) pseudo labels and (b) true MIDI for the price of one."""
     from x2studio.core import paths
+    from x2studio.core.errors import InputError
     from x2studio.models.registry import model_from_card
     from x2studio.pipelines.piano import rules_of
 
     from ..loop import resolve_weights
 
+    labels = tuple(dict.fromkeys(labels))
+    if not labels:
+        raise InputError("No labels to score against.", "Use 'midi', 'pseudo' or 'midi,pseudo'.")
+    data = Path(data)
+    entries = [e for e in load_manifest(data)["videos"] if e.get("split") == split]
+    for lab in labels:         # a missing label file is refused before the network runs for minutes
+        for e in entries:
+            video_notes(data, e, lab)
     entry = resolve_weights(weights)
     model = model_from_card(entry, device, allowed=("piano",))
     cache = Path(cache) if cache else paths.cache_dir() / "training"
@@ -189,12 +209,33 @@ def piano_eval(data: str | Path, weights: str, split: str = "test", labels: str 
     sg = float(entry.card.metrics.get("sigma", 1.0)) if sigma is None else float(sigma)
     rules = rules_of(entry.card.metrics) if key_rules else {"release": None, "press": None}
     if tune:       # pick the post-processing on the validation videos again (same grid for every model)
-        t = tune_postprocessing(model, Path(data), "val", cache, labels=tune_labels, rules=key_rules)
+        t = tune_postprocessing(model, data, "val", cache, labels=tune_labels, rules=key_rules)
         thr, sg, rules = t["threshold"], t["sigma"], {"release": t["release"], "press": t["press"]}
-    items = list(_videos(model, Path(data), split, cache, labels, job))
-    out = _score(items, thr, sg, **rules)
-    out.update(weights=entry.name, arch=model.arch, split=split, labels=labels, videos=len(items), threshold=thr,
-               sigma=sg, **rules)
+    items = list(_videos(model, data, split, cache, labels[0], job))
+    rows = []
+    for lab in labels:
+        scored = items if lab == labels[0] else [(e, on, dn, video_notes(data, e, lab)) for e, on, dn, _ in items]
+        out = _score(scored, thr, sg, **rules)
+        out.update(weights=entry.name, arch=model.arch, split=split, labels=lab, videos=len(items), threshold=thr,
+                   sigma=sg, **rules)
+        rows.append(out)
+    return rows
+
+
+def arch_summary(rows: list[dict]) -> list[dict]:
+    """Rows of several runs grouped by (architecture, labels): the mean and the sample standard
+    deviation of P, R, accuracy and F1 over the runs, in the order each group first appears — the
+    thesis' Table 1 with the run-to-run spread, when each architecture was trained with several seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["arch"], r["labels"]), []).append(r)
+    out = []
+    for (arch, lab), rs in groups.items():
+        g = {"arch": arch, "labels": lab, "runs": len(rs), "weights": [r["weights"] for r in rs]}
+        for k in ("precision", "recall", "accuracy", "f1"):
+            v = np.array([r[k] for r in rs], float)
+            g[k], g[k + "_sd"] = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+        out.append(g)
     return out
 
 
