@@ -206,7 +206,8 @@ def test_train_and_transcribe_tiny(tiny_piano, tmp_path, capfd):
     assert rows[0]["notes"] == len([n for n in truth if 21 <= n.pitch <= 108]) and rows[1]["notes"] == alone["notes"]
     assert rows[1]["f1"] == pytest.approx(alone["f1"]) and rows[0]["detected"] == rows[1]["detected"]
     g = arch_summary(rows + [{**rows[0], "weights": "other", "f1": rows[0]["f1"] + 0.1}])
-    assert [(x["labels"], x["runs"]) for x in g] == [("midi", 2), ("pseudo", 1)]
+    assert [(x["labels"], x["runs"]) for x in g] == [("midi", 2), ("pseudo", 1)] and g[0]["head"] == "pool"
+    assert len(arch_summary(rows + [{**rows[0], "head": "columns"}])) == 3     # another head: its own group
     assert g[0]["f1"] == pytest.approx(rows[0]["f1"] + 0.05) and g[0]["f1_sd"] == pytest.approx(0.1 / 2 ** 0.5)
     assert g[1]["f1_sd"] == 0.0
     capfd.readouterr()       # the train commands run in a child process: read the file descriptor

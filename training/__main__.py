@@ -362,7 +362,7 @@ def _eval_piano(args: argparse.Namespace) -> int:
         if repeated:      # several runs (seeds) of an architecture: the mean and its spread
             print(f"  by architecture (mean ± sd over runs), against {lab} labels:")
             for g in (g for g in groups if g["labels"] == lab):
-                print(f"  {g['arch']:<12} runs {g['runs']:<3} " + "  ".join(
+                print(f"  {g['arch'] + ' (' + g['head'] + ' head)':<26} runs {g['runs']:<3} " + "  ".join(
                     f"{name} {100 * g[k]:.2f} ± {100 * g[k + '_sd']:.2f}"
                     for k, name in (("precision", "P"), ("recall", "R"), ("accuracy", "acc"), ("f1", "F1"))))
     return 0

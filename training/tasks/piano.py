@@ -224,22 +224,22 @@ def piano_eval_labels(data: str | Path, weights: str, split: str = "test", label
     for lab in labels:
         scored = items if lab == labels[0] else [(e, on, dn, video_notes(data, e, lab)) for e, on, dn, _ in items]
         out = _score(scored, thr, sg, **rules)
-        out.update(weights=entry.name, arch=model.arch, split=split, labels=lab, videos=len(items), threshold=thr,
-                   sigma=sg, **rules)
+        out.update(weights=entry.name, arch=model.arch, head=model.head_kind, split=split, labels=lab,
+                   videos=len(items), threshold=thr, sigma=sg, **rules)
         rows.append(out)
     return rows
 
 
 def arch_summary(rows: list[dict]) -> list[dict]:
-    """Rows of several runs grouped by (architecture, labels): the mean and the sample standard
+    """Rows of several runs grouped by (architecture, head, labels): the mean and the sample standard
     deviation of P, R, accuracy and F1 over the runs, in the order each group first appears — the
     thesis' Table 1 with the run-to-run spread, when each architecture was trained with several seeds."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["arch"], r["labels"]), []).append(r)
+        groups.setdefault((r["arch"], r.get("head", "pool"), r["labels"]), []).append(r)
     out = []
-    for (arch, lab), rs in groups.items():
-        g = {"arch": arch, "labels": lab, "runs": len(rs), "weights": [r["weights"] for r in rs]}
+    for (arch, head, lab), rs in groups.items():
+        g = {"arch": arch, "head": head, "labels": lab, "runs": len(rs), "weights": [r["weights"] for r in rs]}
         for k in ("precision", "recall", "accuracy", "f1"):
             v = np.array([r[k] for r in rs], float)
             g[k], g[k + "_sd"] = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
