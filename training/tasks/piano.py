@@ -207,9 +207,8 @@ def piano_eval_labels(data: str | Path, weights: str, split: str = "test", label
         raise InputError("No labels to score against.", "Use 'midi', 'pseudo' or 'midi,pseudo'.")
     data = Path(data)
     entries = [e for e in load_manifest(data)["videos"] if e.get("split") == split]
-    for lab in labels:         # a missing label file is refused before the network runs for minutes
-        for e in entries:
-            video_notes(data, e, lab)
+    # every label set read once, up front: a missing file is refused before the network runs for minutes
+    truth = {lab: {e["id"]: video_notes(data, e, lab) for e in entries} for lab in labels}
     entry = resolve_weights(weights)
     model = model_from_card(entry, device, allowed=("piano",))
     cache = Path(cache) if cache else paths.cache_dir() / "training"
@@ -222,7 +221,7 @@ def piano_eval_labels(data: str | Path, weights: str, split: str = "test", label
     items = list(_videos(model, data, split, cache, labels[0], job))
     rows = []
     for lab in labels:
-        scored = items if lab == labels[0] else [(e, on, dn, video_notes(data, e, lab)) for e, on, dn, _ in items]
+        scored = [(e, on, dn, truth[lab][e["id"]]) for e, on, dn, _ in items]
         out = _score(scored, thr, sg, **rules)
         out.update(weights=entry.name, arch=model.arch, head=model.head_kind, split=split, labels=lab,
                    videos=len(items), threshold=thr, sigma=sg, **rules)
