@@ -49,9 +49,14 @@ class PianoTask:
             #   arch=resnet       84.85 ± 0.57 / 77.67 ± 0.63 / 81.87 ± 1.13   (3 runs)
             #   arch=aggregation  81.50 ± 2.67 / 75.53 ± 2.57 / 78.91 ± 0.09   (2 runs; seed 2 not yet)
             #   arch=slope        83.44 ± 2.46 / 77.46 ± 2.01 / 81.95 ± 2.44   (3 runs)
-            # i.e. slope > aggregation alone, but neither beats the 5-channel ResNet here: the column head
-            # already tells the classifier where along the keyboard a feature is (the thesis' pooled
-            # head does not) — measuring the ordering with --option head=pool is the next step.
+            # i.e. slope > aggregation alone, but neither beats the 5-channel ResNet here.  With the thesis'
+            # pooled head instead (--option head=pool, same recipe otherwise; seeds 0-1; vs true MIDI / pseudo):
+            #   arch=resnet       73.15 ± 0.77 / 67.08 ± 0.59
+            #   arch=aggregation  73.56 ± 2.72 / 68.50 ± 2.75
+            #   arch=slope        64.75 ± 1.31 / 61.22 ± 1.16
+            # all ~10 points under the column head and still underfitting at 3000 steps (training onset loss
+            # ~0.10 vs ~0.06); the slope module hurts at this width (stage 3 is 64 channels, the slope adds
+            # 64 more).  The thesis' ordering is left to the paper recipe (full width, 145×800, GPU).
             "lite": Recipe("lite", steps=3000, batch_size=32, lr=1e-3, eval_every=250, eval_batches=20,
                            ckpt_every=250, plateau_patience=4, export_dtype="float16",
                            model={"base": 16, "height": 72, "width": 400, "head": "columns"},
