@@ -50,7 +50,8 @@ class PianoTask:
             #   arch=aggregation  81.50 ± 2.67 / 75.53 ± 2.57 / 78.91 ± 0.09   (2 runs; seed 2 not yet)
             #   arch=slope        83.44 ± 2.46 / 77.46 ± 2.01 / 81.95 ± 2.44   (3 runs)
             # i.e. slope > aggregation alone, but neither beats the 5-channel ResNet here.  With the thesis'
-            # pooled head instead (--option head=pool, same recipe otherwise; seeds 0-1, resnet 0-2; vs true MIDI / pseudo):
+            # pooled head instead (--option head=pool, same recipe otherwise; seeds 0-1, resnet 0-2;
+            # note F1 vs true MIDI / vs pseudo labels):
             #   arch=resnet       72.73 ± 0.90 / 66.50 ± 1.09
             #   arch=aggregation  73.56 ± 2.72 / 68.50 ± 2.75
             #   arch=slope        64.75 ± 1.31 / 61.22 ± 1.16
