@@ -110,9 +110,47 @@ def test_pose_tasks_train_on_tiny_data(stills_data: Path, tiny_x2face: Path, tmp
     gain = load_file(str(res2.weights.weights_path))["gain"]
     assert bool(((gain >= 1) & (gain <= 4)).all())
 
+    # the exact L1 fit (recipe lite): no steps, the penalty it chose on val in the card, weights that load
+    rec = replace(v2p_task.recipes["lite"], options={"x2face": str(tiny_x2face)})
+    exact = train(v2p_task, rec, stills_data, tmp_path / "v2p-exact", device="cpu")
+    assert exact.step == 0 and exact.weights.card.metrics["l1_penalty"] in (0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+    m2 = evaluate_weights(v2p_task, exact.weights.weights_path, stills_data, split="val", cache=tmp_path / "c")
+    assert m2["metrics"]["mae"] == pytest.approx(exact.best["val_mae"], rel=1e-4)
+
     hp = TASKS["headpose"]
     res3 = train(hp, hp.recipes["tiny"], stills_data, tmp_path / "hp", device="cpu")
     assert res3.weights.card.architecture == "vgg11-headpose"
+
+
+def test_exact_v2p_fit_is_the_l1_minimum() -> None:
+    """f_v→p's exact fit: on vectors with correlated units, Laplace noise and gross outliers, it reaches
+    the training MAE of the generating map (or lower: it is the minimum), recovers that map where least
+    squares is pulled off by the outliers, and folds the standardisation into the layer."""
+    from training.tasks import TASKS
+    from training.tasks.posemap import _Pairs
+
+    rng = np.random.default_rng(0)
+    mix, w_true = rng.normal(size=(6, 12)), rng.normal(size=(12, 3))
+
+    def draw(n):
+        v = rng.normal(size=(n, 6)) @ mix * 3 + 5 + 0.3 * rng.normal(size=(n, 12))
+        return v, v @ w_true + np.array([2.0, -3.0, 1.0])
+
+    v, clean = draw(600)
+    noisy = clean + rng.laplace(0, 1.0, clean.shape)
+    noisy[:40] += rng.choice([-80.0, 80.0], (40, 3))            # 7 % gross outliers
+    vv, cv = draw(200)
+    vv_noisy = cv + rng.laplace(0, 1.0, cv.shape)
+    task, model = TASKS["x2face-v2p"], PoseFromVector(12)
+    task.solve(model, _Pairs(v, noisy), _Pairs(vv, vv_noisy), task.recipes["lite"])
+    with torch.no_grad():
+        fit = model(torch.from_numpy(v).float()).double().numpy()
+        fit_clean = model(torch.from_numpy(vv).float()).double().numpy()
+    assert np.abs(fit - noisy).mean() <= np.abs(clean - noisy).mean() * 1.001
+    a = np.c_[v, np.ones(len(v))]
+    ls = np.c_[vv, np.ones(len(vv))] @ np.linalg.lstsq(a, noisy, rcond=None)[0]
+    assert np.abs(fit_clean - cv).mean() < 0.5 * np.abs(ls - cv).mean()
+    assert np.abs(fit_clean - cv).mean() < 0.3
 
 
 def test_p2v_needs_a_v2p(stills_data: Path, tiny_x2face: Path, tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def test_train_panel_trains_cancels_resumes_and_registers(qtbot, panel: TrainPan
     assert {"tiny", "lite", "paper"} <= set(panel.recipes["autoencoder"])
     panel.task_box.setCurrentText("attributes")           # heads fitted exactly: the recipe says so, no steps
     panel.recipe_box.setCurrentText("lite")
-    assert "least-squares" in panel.recipe_info.text() and "steps," not in panel.recipe_info.text()
+    assert "exact fit" in panel.recipe_info.text() and "steps," not in panel.recipe_info.text()
     panel.recipe_box.setCurrentText("adam")
     assert panel.recipe_info.text().startswith("1000 steps")
     errors = []

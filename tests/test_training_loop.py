@@ -252,3 +252,26 @@ def test_the_cli_seed_sets_the_run_seed(faces, tmp_path):
     seed_c, c = run("c")
     assert seed_a == seed_b == 5 and seed_c == TASKS["autoencoder"].recipes["tiny"].seed
     assert a == b and a[1] != c[1]
+
+
+def test_the_cli_lr_sets_the_run_rate(faces, tmp_path, capsys):
+    """`train --lr X` is recorded in the run and used by the optimiser; a rate that is not positive,
+    or one for an exact-fit recipe, is refused before anything is written."""
+    from training.__main__ import main
+
+    out = tmp_path / "lr"
+    assert main(["train", "autoencoder", "--recipe", "tiny", "--data", str(faces), "--out", str(out),
+                 "--steps", "2", "--lr", "0.0123"]) == 0
+    assert json.loads((out / "run.json").read_text())["recipe"]["lr"] == 0.0123
+    lrs = [json.loads(line)["lr"] for line in (out / "progress.jsonl").read_text().splitlines()
+           if json.loads(line)["event"] == "train"]
+    assert lrs and all(abs(lr - 0.0123) < 1e-9 for lr in lrs)
+    capsys.readouterr()
+    for bad in (["--lr", "0"], ["--lr", "-1"]):
+        assert main(["train", "autoencoder", "--recipe", "tiny", "--data", str(faces), "--out", str(tmp_path / "x"),
+                     "--steps", "2", *bad]) == 2
+        assert "--lr must be a positive number" in capsys.readouterr().err
+    assert main(["train", "attributes", "--recipe", "lite", "--data", str(faces), "--out", str(tmp_path / "y"),
+                 "--lr", "0.1"]) == 2
+    assert "uses lstsq" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -180,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         for name, task in TASKS.items():
             for r in task.recipes.values():
                 if r.optimizer == "lstsq":
-                    print(f"{name:<14} {r.name:<7} {'no steps':>14}  exact least-squares / logistic fit")
+                    print(f"{name:<14} {r.name:<7} {'no steps':>14}  exact fit (least squares, L1 or logistic)")
                     continue
                 print(f"{name:<14} {r.name:<7} {r.steps:>8} steps  batch {r.batch_size:<3} {r.image_size}px  "
                       f"{r.optimizer} lr {r.lr:g}")
@@ -208,6 +208,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe = replace(recipe, init=args.init)
     if args.seed is not None:
         recipe = replace(recipe, seed=args.seed)
+    if args.lr is not None:
+        if not args.lr > 0 or recipe.optimizer == "lstsq":
+            raise InputError("--lr must be a positive number, for a recipe that takes steps.",
+                             f"The recipe '{recipe.name}' uses {recipe.optimizer} at lr {recipe.lr:g}.")
+        recipe = replace(recipe, lr=args.lr)
     if args.option:
         recipe = replace(recipe, options={**recipe.options, **_options(args.option)})
     from x2studio.cli import TerminalProgress
@@ -648,6 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="weights name (default TASK-RECIPE)")
     p.add_argument("--steps", type=int, default=None, help="train this many steps instead of the recipe's")
     p.add_argument("--workers", type=int, default=None, help="data-loader worker processes (default: the recipe's)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="initial learning rate instead of the recipe's (e.g. a gentler fine-tune from --init)")
     p.add_argument("--init", default=None, help="start from these weights (name or .safetensors) instead of the recipe's")
     p.add_argument("--seed", type=int, default=None,
                    help="random seed of the weights' initialisation and the data order (default: the recipe's)")

@@ -69,7 +69,7 @@ class Recipe:
     steps: int
     batch_size: int
     image_size: int = 64
-    optimizer: str = "adam"          # "adam" | "sgd" | "lstsq" (a linear task's exact least squares, no steps)
+    optimizer: str = "adam"          # "adam" | "sgd" | "lstsq" (a linear task's exact fit, no steps)
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0

@@ -249,7 +249,7 @@ class TrainPanel(QWidget):
         if r.get("options"):
             extra += "; " + " ".join(f"{k}={v}" for k, v in r["options"].items())
         if r["optimizer"] == "lstsq":   # a linear read-out set to its loss' minimum: no steps to run
-            self.recipe_info.setText(f"exact least-squares / logistic fit, no steps{extra}")
+            self.recipe_info.setText(f"exact fit (least squares, L1 or logistic), no steps{extra}")
             return
         self.recipe_info.setText(f"{r['steps']} steps, batch {r['batch_size']}, {r['image_size']}² images, "
                                  f"{r['optimizer']} lr {r['lr']:g}, {r['precision']}{extra}")
