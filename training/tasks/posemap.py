@@ -2,8 +2,8 @@
 
 - ``x2face-v2p`` — f_v→p, driving vector → (yaw, pitch, roll), L1 loss, on the labelled stills of a
   rendered dataset (``--data`` a folder made with ``--stills``); recipe ``lite`` solves for the loss'
-  exact minimum, ``adam`` takes steps.  Its evaluation on held-out stills
-  is the thesis' Table 2 analog: MAE in degrees per angle and their mean.
+  exact minimum, ``adam`` takes steps.  Its evaluation on held-out stills is the thesis' Table 2
+  analog: MAE in degrees per angle and their mean.
 - ``x2face-p2v`` — f_p→v, pose → driving vector (linear + BatchNorm), on face tracks (``--data`` any
   face-track folder, real footage included: the poses come from f_v→p, no labels are needed).
 - ``headpose`` — a CNN (VGG-11 layout) trained on the same stills with pose labels: the supervised
@@ -141,8 +141,9 @@ class PoseFromVectorTask:
         """Set ``model`` to the minimiser of the mean absolute error on ``train_ds``: one median
         regression per angle (scikit-learn's ``QuantileRegressor``, HiGHS' linear programming), on
         standardised vectors with an L1 penalty on the coefficients whose strength (0 to 1, per sample;
-        the larger ones keep a few stills from being fitted exactly) gives the lowest MAE on ``val_ds``; the standardisation is folded into the layer.
-        Adam steps on the same loss stop short of this minimum (the vectors' units are correlated)."""
+        the larger ones keep a few stills from being fitted exactly) gives the lowest MAE on ``val_ds``.
+        The standardisation is folded into the layer.  Adam steps on the same loss stop short of this
+        minimum (the vectors' units are correlated)."""
         from sklearn.linear_model import QuantileRegressor
 
         v, y = train_ds.a.double().numpy(), train_ds.b.double().numpy()
