@@ -139,6 +139,27 @@ def test_stage_two_with_an_identity_network(faces, tmp_path) -> None:
         out = evaluate_weights(x2, w.weights_path, faces, split="train", cache=tmp_path / "c",
                                options={"identity": str(ident.weights.weights_path)})
         assert out["metrics"]["identity_leak"] >= 0 and out["metrics"]["l1_3src"] > 0
+    # --samples N: the first N items of the split's fixed order, the same whatever the batch size
+    a = evaluate_weights(x2, res.weights.weights_path, faces, split="train", cache=tmp_path / "c", samples=8)
+    b = evaluate_weights(x2, res.weights.weights_path, faces, split="train", cache=tmp_path / "c", samples=8,
+                         batch_size=8)
+    c = evaluate_weights(x2, res.weights.weights_path, faces, split="train", cache=tmp_path / "c", samples=12)
+    assert a["samples"] == b["samples"] == 8 and c["samples"] == 12
+    assert a["metrics"]["l1"] == pytest.approx(b["metrics"]["l1"], rel=1e-5)
+    assert a["metrics"]["l1"] != pytest.approx(c["metrics"]["l1"], rel=1e-5)
+    with pytest.raises(InputError, match="Cannot measure 0 samples"):
+        evaluate_weights(x2, res.weights.weights_path, faces, split="train", cache=tmp_path / "c", samples=0)
+    # the identity terms' weights (multiples of the photometric L1) are options; negative ones refused
+    only_other = {**r2.options, "same_weight": "0", "other_weight": "0.5"}
+    res0 = train(x2, replace(r2, steps=2, options=only_other), faces, tmp_path / "s2-other")
+    losses = [json.loads(x)["losses"] for x in (tmp_path / "s2-other" / "progress.jsonl").read_text().splitlines()
+              if json.loads(x)["event"] == "train"]
+    assert res0.weights is not None and all(x["id_same"] == 0 and x["id_other"] > 0 for x in losses)
+    # the other-identity term is the given multiple of the photometric L1 (two layers)
+    assert all(abs(x["id_other"] - 2 * 0.5 * x["l1"]) < 1e-4 * x["l1"] + 1e-7 for x in losses)
+    with pytest.raises(InputError, match="cannot be negative"):
+        train(x2, replace(r2, options={**r2.options, "other_weight": "-1"}), faces, tmp_path / "neg")
+    assert not (tmp_path / "neg" / "weights").exists()
 
 
 def test_training_with_several_sources_uses_the_confidence_channel(faces, tmp_path) -> None:

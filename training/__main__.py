@@ -269,7 +269,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if task.name in ("violin", "violin-teacher"):     # per-frame pitch metrics: the thesis' Table 2 analog
         return _eval_violin(args)
     res = evaluate_weights(task, args.weights, args.data, split=args.split, device=args.device or "cpu",
-                           batches=args.batches, options=_options(args.option or []))
+                           batches=args.batches, options=_options(args.option or []), samples=args.samples)
     if task.name in ("avsync", "avsync-piano"):       # the thesis' Figure 7.3 and the offset accuracy
         from .tasks.avsync import sync_eval
 
@@ -664,6 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="eval: weights name in the registry, or a .safetensors file (piano: several, comma-separated)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="eval: split (default test)")
     p.add_argument("--batches", type=int, default=None, help="eval: at most this many batches")
+    p.add_argument("--samples", type=int, default=None,
+                   help="eval: the first N items of the split's fixed order (the same items for any weights, "
+                        "whatever batch size they were trained with; use it to compare weights)")
     p.add_argument("--json", action="store_true", help="list/eval/pose-check: print JSON")
     p.add_argument("--png", type=Path, default=None,
                    help="eval avsync: where the distance-over-offset plot goes (default WEIGHTS-SPLIT-offsets.png)")

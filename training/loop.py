@@ -559,9 +559,15 @@ def _write_samples(out: Path, step: int, task, model, val_ds, recipe: Recipe, de
 
 def evaluate_weights(task: Task, weights: str | Path, data: str | Path, *, split: str = "test",
                      device: str = "cpu", batches: int | None = None, batch_size: int | None = None,
-                     cache: str | Path | None = None, options: dict | None = None) -> dict[str, Any]:
+                     cache: str | Path | None = None, options: dict | None = None,
+                     samples: int | None = None) -> dict[str, Any]:
     """Measure exported weights (a registry name, or a ``.safetensors`` file with its ``.json`` card)
-    on ``split`` of the dataset ``data``: the task's loss and metrics, averaged over batches."""
+    on ``split`` of the dataset ``data``: the task's loss and metrics, averaged over batches.
+
+    The items come in one seeded order whatever the batch size, so ``samples=N`` measures the first
+    N of them: the same items for any weights (``batches`` counts batches of the card's batch size,
+    which differs between recipes: weights trained with batch 8 and 16 would be measured on different
+    items)."""
     from x2studio.core import paths
 
     entry = resolve_weights(weights)
@@ -578,6 +584,12 @@ def evaluate_weights(task: Task, weights: str | Path, data: str | Path, *, split
     cache = Path(cache) if cache is not None else paths.cache_dir() / "training"
     ds = task.dataset(Path(data), split, recipe, cache)
     bs = min(recipe.batch_size, len(ds))
+    if samples is not None:
+        if samples < 1:
+            raise InputError(f"Cannot measure {samples} samples.", "Give --samples 1 or more.")
+        samples = min(samples, len(ds))
+        bs = math.gcd(bs, samples)          # whole batches covering exactly the first `samples` items
+        batches = samples // bs
     sampler = _Batches(len(ds), bs, 1, 0, recipe.seed, 0, limit=batches)
     t0 = time.perf_counter()
     metrics = _evaluate(task, model, _loader(task, ds, sampler, 0, dev, recipe.seed, 0), dev)

@@ -9,7 +9,8 @@
   generated vs driving (same identity) on conv2–5 and conv7, and the source driven by *another*
   person's frame vs the source on conv6–7.  Each same-identity layer term is scaled to the size of
   the photometric L1 and each other-identity term to a tenth of it (our reading of "weights equal
-  to the photometric loss per layer, 1/10 for a different identity").
+  to the photometric loss per layer, 1/10 for a different identity"); the options ``same_weight``
+  and ``other_weight`` change those multiples.
 
 Evaluation measures the Table-1 analog: L1 of generated vs driving with 1 source frame and with 3
 (fused per pixel), and how much better 3 are (thesis: about 17%).  With an identity network it also
@@ -111,6 +112,7 @@ class X2FaceTask:
         self.stage = 1
         self.train_sources = 1
         self.mouth_weight = 0.0
+        self.same_weight, self.other_weight = 1.0, 0.1
 
     def config(self, recipe: Recipe) -> dict:
         return {"image_size": recipe.image_size, **recipe.model}
@@ -125,6 +127,12 @@ class X2FaceTask:
         self.stage = int(recipe.options.get("stage", 1))
         self.train_sources = int(recipe.options.get("train_sources", 1))
         self.mouth_weight = float(recipe.options.get("mouth_weight", 0.0))
+        # stage II's identity terms, each as a multiple of the photometric L1 (the thesis: 1 and 1/10)
+        self.same_weight = float(recipe.options.get("same_weight", 1.0))
+        self.other_weight = float(recipe.options.get("other_weight", 0.1))
+        if min(self.same_weight, self.other_weight) < 0:
+            raise InputError("X2Face stage II's identity weights cannot be negative.",
+                             "Give same_weight and other_weight of 0 or more (the thesis: 1 and 0.1).")
         identity = str(recipe.options.get("identity", ""))
         if identity != self._id_weights:
             self._idnet, self._id_weights = None, identity
@@ -194,9 +202,9 @@ class X2FaceTask:
         with torch.no_grad():
             fd = self._id_feats(net, drv, 7)
             fs = self._id_feats(net, src[:, 0], 7)
-        same = sum(self._scaled(fg[k], fd[k], photo, 1.0) for k in (1, 2, 3, 4, 6))      # conv2-5, conv7
+        same = sum(self._scaled(fg[k], fd[k], photo, self.same_weight) for k in (1, 2, 3, 4, 6))   # conv2-5, 7
         fo = self._id_feats(net, model(src, other), 7)
-        diff = sum(self._scaled(fo[k], fs[k], photo, 0.1) for k in (5, 6))                 # conv6-7
+        diff = sum(self._scaled(fo[k], fs[k], photo, self.other_weight) for k in (5, 6))           # conv6-7
         loss = photo + same + diff
         return loss, {**logs, "id_same": float(same.detach()), "id_other": float(diff.detach())}
 
