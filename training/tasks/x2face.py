@@ -102,9 +102,10 @@ class X2FaceTask:
             #   batch 8, other-identity term only         0.0404 0.0199 | 0.0393 0.0242
             #   batch 16, thesis weights (best step 250)  0.0397 0.0230 | 0.0387 0.0279
             #   batch 16, photometric L1 only             0.0395 0.0222 | 0.0386 0.0269
+            #   batch 16, other-identity term only        0.0399 0.0205 | 0.0389 0.0248
             # So a restart at batch 8 alone costs about 1% L1 (batch 16 does not); the same-identity terms
             # (5 layers, each the photometric L1's size) cost L1 and raise the leak; the other-identity
-            # term alone lowers the leak 10% for 2% L1.  Stage I's leak is already at the floor of the
+            # term alone lowers the leak 7-10% for 1-2% L1.  Stage I's leak is already at the floor of the
             # identity network: a real frame of the source's own track scores 0.0223 (another person 0.35).
             "lite-ii": Recipe("lite-ii", steps=1500, batch_size=16, image_size=128, optimizer="adam", lr=5e-5,
                               eval_every=250, eval_batches=16, ckpt_every=250, frame_step=2, export_dtype="float16",
