@@ -275,3 +275,11 @@ def test_the_cli_lr_sets_the_run_rate(faces, tmp_path, capsys):
                  "--lr", "0.1"]) == 2
     assert "uses lstsq" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_the_cli_eval_refuses_samples_where_whole_videos_are_measured(tmp_path, capsys):
+    from training.__main__ import main
+
+    assert main(["train", "eval", "piano", "--weights", "piano-lite", "--data", str(tmp_path),
+                 "--samples", "8"]) == 2
+    assert "--samples does not apply to 'piano'" in capsys.readouterr().err

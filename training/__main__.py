@@ -262,6 +262,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     task = _task(args.what)
     if args.weights is None or args.data is None:
         raise InputError("Evaluation needs --weights (a name or a .safetensors file) and --data DIR.")
+    if args.samples is not None and task.name in ("piano", "piano-fusion", "violin", "violin-teacher"):
+        raise InputError(f"--samples does not apply to '{task.name}': it is measured on whole videos.",
+                         "Leave --samples out.")
     if task.name == "piano":        # note-level metrics on whole videos: the thesis' Table 1 analog
         return _eval_piano(args)
     if task.name == "piano-fusion":     # sound alone / picture alone / fused: the thesis' Table 2 analog
