@@ -262,15 +262,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     task = _task(args.what)
     if args.weights is None or args.data is None:
         raise InputError("Evaluation needs --weights (a name or a .safetensors file) and --data DIR.")
-    if args.samples is not None and task.name in ("piano", "piano-fusion", "violin", "violin-teacher"):
-        raise InputError(f"--samples does not apply to '{task.name}': it is measured on whole videos.",
-                         "Leave --samples out.")
-    if task.name == "piano":        # note-level metrics on whole videos: the thesis' Table 1 analog
-        return _eval_piano(args)
-    if task.name == "piano-fusion":     # sound alone / picture alone / fused: the thesis' Table 2 analog
-        return _eval_piano_fusion(args)
-    if task.name in ("violin", "violin-teacher"):     # per-frame pitch metrics: the thesis' Table 2 analog
-        return _eval_violin(args)
+    # measured on whole videos: piano's note-level metrics (the thesis' Table 1 analog), the fusion's
+    # sound alone / picture alone / fused and the violin's per-frame pitch metrics (Table 2 analogs)
+    whole_videos = {"piano": _eval_piano, "piano-fusion": _eval_piano_fusion,
+                    "violin": _eval_violin, "violin-teacher": _eval_violin}
+    if task.name in whole_videos:
+        if args.samples is not None:
+            raise InputError(f"--samples does not apply to '{task.name}': it is measured on whole videos.",
+                             "Leave --samples out.")
+        return whole_videos[task.name](args)
     res = evaluate_weights(task, args.weights, args.data, split=args.split, device=args.device or "cpu",
                            batches=args.batches, options=_options(args.option or []), samples=args.samples)
     if task.name in ("avsync", "avsync-piano"):       # the thesis' Figure 7.3 and the offset accuracy
