@@ -109,7 +109,7 @@ def test_x2face_task_trains_and_measures_one_and_three_sources(faces, tmp_path) 
     assert src.shape == (3, 3, 32, 32) and drv.shape == (3, 32, 32) and src.dtype == torch.uint8
 
 
-def test_stage_two_with_an_identity_network(faces, tmp_path) -> None:
+def test_stage_two_with_an_identity_network(faces, tmp_path, capsys) -> None:
     import json
 
     from training.loop import evaluate_weights, train
@@ -149,6 +149,27 @@ def test_stage_two_with_an_identity_network(faces, tmp_path) -> None:
     assert a["metrics"]["l1"] != pytest.approx(c["metrics"]["l1"], rel=1e-5)
     with pytest.raises(InputError, match="Cannot measure 0 samples"):
         evaluate_weights(x2, res.weights.weights_path, faces, split="train", cache=tmp_path / "c", samples=0)
+    # the Table-1 analog from the CLI: stage I and stage II (comma-separated) on the same items, with
+    # the identity leak; a blank weights list is refused
+    from training.__main__ import main
+
+    both = f"{stage1.weights.weights_path},{res.weights.weights_path}"
+    ident_opt = f"identity={ident.weights.weights_path}"
+    common = ["train", "eval", "x2face", "--data", str(faces), "--split", "train", "--option", ident_opt]
+    capsys.readouterr()
+    assert main([*common, "--weights", both, "--samples", "8", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["samples"] for r in rows] == [8, 8]
+    solo = evaluate_weights(x2, stage1.weights.weights_path, faces, split="train", samples=8,
+                            options={"identity": str(ident.weights.weights_path)})
+    assert rows[0]["metrics"]["l1"] == pytest.approx(solo["metrics"]["l1"], rel=1e-5)
+    assert rows[0]["metrics"] != rows[1]["metrics"]
+    assert main([*common, "--weights", both, "--batches", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "identity leak" in text and "3 sources" in text
+    assert text.count("(stage I)") == 2 and text.count("(stage II)") == 2      # the title and a row each
+    assert main([*common, "--weights", " , "]) == 2
+    assert "No weights given" in capsys.readouterr().err
     # the identity terms' weights (multiples of the photometric L1) are options; negative ones refused
     only_other = {**r2.options, "same_weight": "0", "other_weight": "0.5"}
     res0 = train(x2, replace(r2, steps=2, options=only_other), faces, tmp_path / "s2-other")

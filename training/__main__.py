@@ -271,38 +271,87 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise InputError(f"--samples does not apply to '{task.name}': it is measured on whole videos.",
                              "Leave --samples out.")
         return whole_videos[task.name](args)
-    res = evaluate_weights(task, args.weights, args.data, split=args.split, device=args.device or "cpu",
-                           batches=args.batches, options=_options(args.option or []), samples=args.samples)
-    if task.name in ("avsync", "avsync-piano"):       # the thesis' Figure 7.3 and the offset accuracy
-        from .tasks.avsync import sync_eval
+    # several weights (comma-separated) are measured on the same items: the same --samples, or else
+    # batches of the first card's batch size in the one seeded order (e.g. stage I vs stage II)
+    names = [w.strip() for w in str(args.weights).split(",") if w.strip()]
+    if not names:
+        raise InputError("No weights given.", "Give --weights NAME (or several, comma-separated).")
+    batch_size = None
+    if len(names) > 1 and args.samples is None:
+        from .loop import resolve_weights
 
-        png = args.png or Path(f"{Path(str(args.weights)).stem}-{args.split}-offsets.png")
-        opts = _options(args.option or [])
-        res["sync"] = sync_eval(args.data, args.split, str(args.weights), png=png, device=args.device or "cpu",
-                                shifts=int(opts.get("shifts", 1)), seed=int(opts.get("seed", 0)))
+        batch_size = int(resolve_weights(names[0]).card.recipe.get("batch_size", 16))
+    opts = _options(args.option or [])
+    results = []
+    for name in names:
+        res = evaluate_weights(task, name, args.data, split=args.split, device=args.device or "cpu",
+                               batches=args.batches, batch_size=batch_size, options=opts, samples=args.samples)
+        if task.name in ("avsync", "avsync-piano"):       # the thesis' Figure 7.3 and the offset accuracy
+            from .tasks.avsync import sync_eval
+
+            png = args.png if args.png and len(names) == 1 else Path(f"{Path(name).stem}-{args.split}-offsets.png")
+            res["sync"] = sync_eval(args.data, args.split, name, png=png, device=args.device or "cpu",
+                                    shifts=int(opts.get("shifts", 1)), seed=int(opts.get("seed", 0)))
+        results.append(res)
     if args.json:
-        print(json.dumps(res))
+        print(json.dumps(results[0] if len(results) == 1 else results))
+        return 0
+    _row_labels(task, names, results)
+    r0 = results[0]
+    print(f"{', '.join(r['label'] for r in results)} on the '{r0['split']}' split of {args.data} "
+          f"({r0['samples']} samples, {sum(r['seconds'] for r in results):.2f} s):")
+    width = max(26, *(len(r["label"]) for r in results))
+    m0 = r0["metrics"]
+    if "mae_yaw" in m0:     # head pose: the thesis' Table 2 analog
+        print(f"  {'MAE (degrees)':<{width}} {'roll':>7} {'pitch':>7} {'yaw':>7} {'mean':>7}")
+        for r in results:
+            m = r["metrics"]
+            print(f"  {r['label']:<{width}} {m['mae_roll']:>7.2f} {m['mae_pitch']:>7.2f} {m['mae_yaw']:>7.2f} {m['mae']:>7.2f}")
+    elif "l1_3src" in m0:     # X2Face: the thesis' Table 1 analog (+ the identity leak with an identity network)
+        leak = all("identity_leak" in r["metrics"] for r in results)
+        print(f"  {'L1, generated vs driving':<{width}} {'1 source':>9} {'3 sources':>10} {'3 vs 1':>8}"
+              + (f" {'identity leak':>14}" if leak else ""))
+        for r in results:
+            m = r["metrics"]
+            print(f"  {r['label']:<{width}} {m['l1']:>9.4f} {m['l1_3src']:>10.4f} {m['gain_3src_pct']:>7.1f}%"
+                  + (f" {m['identity_leak']:>14.4f}" if leak else ""))
+        if leak:
+            print("  identity leak: cosine distance, under the identity network, between the source driven by "
+                  "another person and the source (lower: less of the driver's identity)")
     else:
-        print(f"{res['weights']} on the '{res['split']}' split of {args.data} ({res['samples']} samples, "
-              f"{res['seconds']} s):")
-        m = res["metrics"]
-        if "mae_yaw" in m:     # head pose: the thesis' Table 2 analog
-            print(f"  {'MAE (degrees)':<26} {'roll':>7} {'pitch':>7} {'yaw':>7} {'mean':>7}")
-            print(f"  {res['weights']:<26} {m['mae_roll']:>7.2f} {m['mae_pitch']:>7.2f} {m['mae_yaw']:>7.2f} {m['mae']:>7.2f}")
-        elif "l1_3src" in m:     # X2Face: the thesis' Table 1 analog
-            print(f"  {'L1, generated vs driving':<26} {'1 source':>9} {'3 sources':>10} {'3 vs 1':>8}")
-            print(f"  {res['weights']:<26} {m['l1']:>9.4f} {m['l1_3src']:>10.4f} {m['gain_3src_pct']:>7.1f}%")
-        else:
-            for k, v in m.items():
+        for r in results:
+            if len(results) > 1:
+                print(f"  {r['label']}")
+            for k, v in r["metrics"].items():
                 print(f"  {k:<12} {v:.4f}")
-        if "sync" in res:
-            sy = res["sync"]
-            print(f"  offsets of {sy['clips']} held-out clips ({sy['trials']} trials) with a known shift in ±2 s, "
-                  "estimated within ±1 frame:")
+    for r in results:
+        if "sync" in r:
+            sy = r["sync"]
+            print(f"  {r['label']}: offsets of {sy['clips']} held-out clips ({sy['trials']} trials) with a known "
+                  "shift in ±2 s, estimated within ±1 frame:")
             print(f"    {'AV-sync network':<34} {100 * sy['accuracy']:.1f}%")
             print(f"    {'onset cross-correlation (baseline)':<34} {100 * sy['baseline_accuracy']:.1f}%")
             print(f"  mean distance over offsets: lowest at {sy['curve_min_at_s'] * 1000:+.0f} ms; plot: {sy['png']}")
     return 0
+
+
+def _row_labels(task, names: list[str], results: list[dict]) -> None:
+    """Each result's row label: its weights name (X2Face: with its stage), or the weights as given
+    where two rows would read the same (e.g. two files with the same card name)."""
+    from .loop import resolve_weights
+
+    def stage(name):
+        if task.name != "x2face":
+            return ""
+        return " (stage II)" if int(resolve_weights(name).card.recipe.get("options", {}).get("stage", 1)) == 2 \
+            else " (stage I)"
+
+    for name, r in zip(names, results):
+        r["label"] = r["weights"] + stage(name)
+    labels = [r["label"] for r in results]
+    for name, r in zip(names, results):
+        if labels.count(r["label"]) > 1:
+            r["label"] = name + stage(name)
 
 
 def _eval_piano_fusion(args: argparse.Namespace) -> int:
@@ -664,7 +713,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="task option, e.g. identity=NAME for X2Face stage II (repeatable)")
     p.add_argument("--weights", default=None,
-                   help="eval: weights name in the registry, or a .safetensors file (piano: several, comma-separated)")
+                   help="eval: weights name in the registry, or a .safetensors file; several, comma-separated, are "
+                        "measured on the same items (e.g. X2Face stage I,stage II)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="eval: split (default test)")
     p.add_argument("--batches", type=int, default=None, help="eval: at most this many batches")
     p.add_argument("--samples", type=int, default=None,

@@ -85,7 +85,13 @@ class X2FaceTask:
             # then lite-ii, then this recipe again from those weights (--init, --steps 11543: the rate
             # fell ÷10 at step 8500; about 70 min here), then lite-ii from there with --lr 5e-6 (a tenth
             # of the rate stage I ended at, batch 8 as lite-ii then had; best at step 500).  The longer
-            # stage I took f_v→p's pose MAE from 5.8 to 4.9 degrees.
+            # stage I took f_v→p's pose MAE from 5.8 to 4.9 degrees.  The bundle of 2026-12-06 (2) then
+            # continued stage I with --option train_sources=3 (half of the batches fuse 3 sources, so the
+            # confidence channel learns; a single source never uses it) at --lr 5e-5 for 1500 + 3000
+            # steps (best at 1500 of the 3000), and ran lite-ii from there.  On the same 640 held-out
+            # seed-99 / 1152 faces128 test items (1 source, 3 sources, gain):
+            #   before              0.0396 0.0356  9.8% | 0.0384 0.0344 10.3%
+            #   + train_sources=3   0.0389 0.0343 11.7% | 0.0384 0.0337 12.0%
             "lite": Recipe("lite", steps=6000, batch_size=16, image_size=128, optimizer="adam", lr=5e-4,
                            eval_every=500, eval_batches=8, ckpt_every=500, frame_step=2, export_dtype="float16",
                            model=model),
@@ -93,11 +99,11 @@ class X2FaceTask:
                               ckpt_every=3, keep=2, frame_step=2, model={"base": 8, "max_channels": 32, "dim": 32},
                               options={"stage": 2}),
             # stage II from the stage-I lite weights, at a tenth of the rate (the thesis: 1e-4), batch 16 as
-            # stage I (the thesis' batch in both stages).  Measured 2026-12-06 from the bundled stage I
+            # stage I (the thesis' batch in both stages).  Measured 2026-12-06 from the stage I before
             # (--lr 5e-6; `train eval --samples`, the same 640 held-out seed-99 items / 1152 faces128 test
             # items; L1 with 1 source, identity leak):
             #   stage I                                   0.0396 0.0221 | 0.0384 0.0270
-            #   batch 8, thesis weights (the bundle)      0.0401 0.0227 | 0.0390 0.0277
+            #   batch 8, thesis weights (bundle before)   0.0401 0.0227 | 0.0390 0.0277
             #   batch 8, photometric L1 only (control)    0.0399 0.0221 | 0.0390 0.0265
             #   batch 8, other-identity term only         0.0404 0.0199 | 0.0393 0.0242
             #   batch 16, thesis weights (best step 250)  0.0397 0.0230 | 0.0387 0.0279
@@ -107,9 +113,14 @@ class X2FaceTask:
             # (5 layers, each the photometric L1's size) cost L1 and raise the leak; the other-identity
             # term alone lowers the leak 7-10% for 1-2% L1.  Stage I's leak is already at the floor of the
             # identity network: a real frame of the source's own track scores 0.0223 (another person 0.35).
+            # From the train_sources=3 stage I (the bundle: this recipe with --lr 5e-6 --steps 500, best
+            # step 250), thesis weights: 0.0391 0.0236 | 0.0386 0.0293 against stage I's 0.0389 0.0233 |
+            # 0.0384 0.0284 (paired +0.48 ± 0.10% and +0.51 ± 0.08% L1); at this recipe's 5e-5: 0.0404 |
+            # 0.0400.
             "lite-ii": Recipe("lite-ii", steps=1500, batch_size=16, image_size=128, optimizer="adam", lr=5e-5,
                               eval_every=250, eval_batches=16, ckpt_every=250, frame_step=2, export_dtype="float16",
-                              init="x2face-lite", model=model, options={"stage": 2, "identity": "identity-lite"}),
+                              init="x2face-lite", model=model,
+                              options={"stage": 2, "identity": "identity-lite", "train_sources": 3}),
             # the thesis: 256², SGD lr 1e-3 momentum 0.9, batch 16, ÷10 on plateau; about 65 M parameters
             "paper": Recipe("paper", steps=400_000, batch_size=16, image_size=256, optimizer="sgd", lr=1e-3,
                             momentum=0.9, eval_every=5000, eval_batches=50, ckpt_every=5000, frame_step=1,
