@@ -130,3 +130,25 @@ def test_consecutive_frames_reuse_the_face_box(registry) -> None:
     assert len(calls) == 3 and all(b is not None for b in boxes)       # frames 0, 3 and 6
     r.drive(frames[0])                                                  # scrubbing: always detect
     assert len(calls) == 4
+
+
+def test_asking_for_mediapipe_without_it_says_how_to_get_it(monkeypatch) -> None:
+    """`--detector mediapipe` without the optional package: a message with the install line and the
+    alternative (auto falls back to the Haar cascade)."""
+    import builtins
+
+    from x2studio.core.errors import DependencyError
+    from x2studio.face.detect import HaarDetector, make_detector
+
+    real_import = builtins.__import__
+
+    def no_mediapipe(name, *args, **kwargs):
+        if name.startswith("mediapipe"):
+            raise ImportError("No module named 'mediapipe'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mediapipe)
+    with pytest.raises(DependencyError) as err:
+        make_detector("mediapipe")
+    assert "--detector haar" in err.value.hint and "pip install --no-deps mediapipe==0.10.21" in err.value.hint
+    assert isinstance(make_detector("auto"), HaarDetector)

@@ -115,7 +115,9 @@ class MediaPipeDetector(FaceDetector):
             from mediapipe.python.solutions import face_detection  # type: ignore[import-not-found]
         except ImportError as exc:
             raise DependencyError("mediapipe is not installed.",
-                                  "Install it with the set-up script's 'extras' or use --detector haar.") from exc
+                                  "Use --detector haar (the default without it), or install it into X2 Studio's "
+                                  "environment: pip install --no-deps mediapipe==0.10.21 absl-py attrs "
+                                  "'protobuf>=4.25.3,<5'.") from exc
         self._fds = [(face_detection.FaceDetection(model_selection=m, min_detection_confidence=min_confidence),
                       self.MODEL_CALIB[m]) for m in models]
 
