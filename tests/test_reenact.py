@@ -152,3 +152,17 @@ def test_asking_for_mediapipe_without_it_says_how_to_get_it(monkeypatch) -> None
         make_detector("mediapipe")
     assert "--detector haar" in err.value.hint and "pip install --no-deps mediapipe==0.10.21" in err.value.hint
     assert isinstance(make_detector("auto"), HaarDetector)
+
+
+def test_mediapipes_c_level_set_up_lines_are_kept_off_the_terminal(capfd) -> None:
+    """mediapipe's C++ side writes to file descriptor 2 past Python's logging; the detector silences
+    that while it sets up, and stderr works again afterwards."""
+    import os
+
+    from x2studio.face.detect import _quiet_stderr
+
+    with _quiet_stderr():
+        os.write(2, b"absl set-up line\n")
+    os.write(2, b"a real error\n")
+    err = capfd.readouterr().err
+    assert "absl set-up line" not in err and "a real error" in err

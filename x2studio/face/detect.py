@@ -1,4 +1,5 @@
-"""Offline face detectors: OpenCV's bundled Haar cascades, or mediapipe's BlazeFace when installed.
+"""Offline face detectors: mediapipe's BlazeFace (installed by the set-up script), or OpenCV's bundled
+Haar cascades where mediapipe is missing.
 
 Both return boxes in the *landmark-box* convention (the tight box of the 68 iBUG points, as the
 synthetic ground truth defines it), so that the crop margin (``tracks.CROP_MARGIN``) means the same thing whichever
@@ -8,7 +9,10 @@ rendered faces where the landmark box is known (``benchmarks/face_detectors.py``
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 from dataclasses import dataclass
 
 import cv2
@@ -102,7 +106,7 @@ class HaarDetector(FaceDetector):
 
 
 class MediaPipeDetector(FaceDetector):
-    """mediapipe 0.10.21's BlazeFace, when the optional package is installed: the short-range model
+    """mediapipe 0.10.21's BlazeFace (requirements/nodeps.txt; an environment may lack it): the short-range model
     (faces filling a good part of the frame: crops, interviews, webcams) and, when it finds nothing,
     the full-range model (small faces).  Each model has its own box calibration (measured with
     ``benchmarks/face_detectors.py --calibrate``), applied here; ``calib`` stays the identity."""
@@ -118,12 +122,19 @@ class MediaPipeDetector(FaceDetector):
                                   "Use --detector haar (the default without it), or install it into X2 Studio's "
                                   "environment: pip install --no-deps mediapipe==0.10.21 absl-py attrs "
                                   "'protobuf>=4.25.3,<5'.") from exc
-        self._fds = [(face_detection.FaceDetection(model_selection=m, min_detection_confidence=min_confidence),
-                      self.MODEL_CALIB[m]) for m in models]
+        with _quiet_stderr():
+            self._fds = [(face_detection.FaceDetection(model_selection=m, min_detection_confidence=min_confidence),
+                          self.MODEL_CALIB[m]) for m in models]
+        self._warm = False
 
     def _detect(self, rgb):
         h, w = rgb.shape[:2]
         rgb = np.ascontiguousarray(rgb)
+        if not self._warm:       # the first inference logs TensorFlow Lite's set-up lines
+            self._warm = True
+            with _quiet_stderr():
+                for fd, _ in self._fds:
+                    fd.process(np.zeros((64, 64, 3), np.uint8))
         for fd, calib in self._fds:
             out = []
             for d in fd.process(rgb).detections or []:
@@ -138,6 +149,27 @@ class MediaPipeDetector(FaceDetector):
     def close(self) -> None:
         for fd, _ in self._fds:
             fd.close()
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 for a moment: mediapipe's C++ side (absl, TensorFlow Lite) writes its
+    set-up lines there, past Python's logging, and a CLI user should not see them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        try:                     # lines still in C's stdio buffers go to the null device too
+            import ctypes
+
+            ctypes.CDLL(None).fflush(None)
+        except (OSError, AttributeError):   # pragma: no cover - no C library to ask (not Linux/macOS)
+            pass
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _adjust(b: np.ndarray, calib) -> np.ndarray:
