@@ -158,11 +158,23 @@ def test_mediapipes_c_level_set_up_lines_are_kept_off_the_terminal(capfd) -> Non
     """mediapipe's C++ side writes to file descriptor 2 past Python's logging; the detector silences
     that while it sets up, and stderr works again afterwards."""
     import os
+    import threading
 
     from x2studio.face.detect import _quiet_stderr
 
     with _quiet_stderr():
         os.write(2, b"absl set-up line\n")
+
+    def set_up():     # detectors set up in several workers at once: stderr still comes back
+        for _ in range(20):
+            with _quiet_stderr():
+                os.write(2, b"absl set-up line\n")
+
+    workers = [threading.Thread(target=set_up) for _ in range(4)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
     os.write(2, b"a real error\n")
     err = capfd.readouterr().err
     assert "absl set-up line" not in err and "a real error" in err

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -151,25 +152,31 @@ class MediaPipeDetector(FaceDetector):
             fd.close()
 
 
+_STDERR_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
     """Silence file descriptor 2 for a moment: mediapipe's C++ side (absl, TensorFlow Lite) writes its
-    set-up lines there, past Python's logging, and a CLI user should not see them."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        try:                     # lines still in C's stdio buffers go to the null device too
-            import ctypes
+    set-up lines there, past Python's logging, and a CLI user should not see them.  One thread at a
+    time: two detectors set up at once in two workers would otherwise save each other's null device
+    as "the" stderr."""
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+                yield
+        finally:
+            try:                     # lines still in C's stdio buffers go to the null device too
+                import ctypes
 
-            ctypes.CDLL(None).fflush(None)
-        except (OSError, AttributeError):   # pragma: no cover - no C library to ask (not Linux/macOS)
-            pass
-        os.dup2(saved, 2)
-        os.close(saved)
+                ctypes.CDLL(None).fflush(None)
+            except (OSError, AttributeError):   # pragma: no cover - no C library to ask (not Linux/macOS)
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _adjust(b: np.ndarray, calib) -> np.ndarray:
