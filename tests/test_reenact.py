@@ -52,6 +52,40 @@ def test_sources_from_images_and_a_video(registry) -> None:
     assert rel1.shape == (64, 64, 3)                       # so it generates the source's own pose
 
 
+def test_several_sources_are_fused_for_each_driving_frame(registry) -> None:
+    from x2studio.pipelines.paint import PaintLayer
+
+    srcs = [Reenactor("x2-tiny", detector="haar", registry=registry).load_sources([DEMO / f"face_{i}.png"])[0]
+            for i in (0, 2)]
+    with pytest.raises(InputError, match="Unknown fusion 'median'"):
+        Reenactor("x2-tiny", detector="haar", registry=registry, fusion="median")
+    r = Reenactor("x2-tiny", detector="haar", registry=registry)
+    assert r.fusion == "matched"
+    with pytest.raises(InputError, match="source faces first"):
+        r.embedded_for(torch.zeros(1, 32))
+    r.set_sources(srcs)
+    v = r._parts.vectors[0]                       # the sources' own driving vectors
+    with torch.inference_mode():
+        per_frame = r.embedded_for(v)             # matched: a face per driving vector, unlike confidence
+        assert per_frame.shape == (2, 3, 64, 64) and not torch.allclose(per_frame[0], per_frame[1])
+        plain = r.embedded_face()
+        r.set_fusion("confidence")
+        both = r.embedded_for(v)
+        assert torch.equal(both[0], both[1]) and np.array_equal(r.embedded_face(), plain)
+        r.set_fusion("mean")                      # the shown embedded face is the mean one now
+        assert not np.array_equal(r.embedded_face(), plain)
+        with pytest.raises(InputError, match="Unknown fusion"):
+            r.set_fusion("best")
+        # the paint layer is drawn on each frame's fused face
+        r.set_fusion("matched")
+        layer = PaintLayer(64)
+        layer.rgba[10:20, 10:20] = (255, 0, 0, 255)
+        r.set_paint(layer)
+        painted = r.embedded_for(v)
+        assert torch.allclose(painted[:, :, 10:20, 10:20], torch.tensor([1.0, 0, 0])[None, :, None, None].expand(2, 3, 10, 10))
+        assert r.generate(v).shape == (2, 3, 64, 64)
+
+
 def test_bad_sources_and_weights(registry, tmp_path) -> None:
     r = Reenactor("x2-tiny", detector="haar", registry=registry)
     blank = tmp_path / "blank.png"
@@ -108,6 +142,9 @@ def test_reenact_cli_bad_input(tmp_path) -> None:
     p = run("--source", str(DEMO / "face_0.png"), "--driving", str(DEMO / "talking_3.mp4"), "-o", str(tmp_path / "o.mp4"),
             "--weights", "nope")
     assert p.returncode == 2 and "No weights named 'nope'" in p.stderr
+    p = run("--source", str(DEMO / "face_0.png"), "--driving", str(DEMO / "talking_3.mp4"), "-o", str(tmp_path / "o.mp4"),
+            "--fusion", "median")
+    assert p.returncode == 2 and "invalid choice: 'median'" in p.stderr
     assert not (tmp_path / "o.mp4").exists()
 
 

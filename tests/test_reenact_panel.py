@@ -102,6 +102,12 @@ def test_sources_by_pose_picks_frames_of_the_source_video(qtbot, panel: ReenactP
     assert len(frames) == 3 and min(abs(f - 60) for f in frames) <= 10
     qtbot.waitUntil(lambda: panel.ready and panel.source_strip.count() == 3, timeout=60000)
     assert "frame" in panel.source_strip.item(0).toolTip()
+    # how the 3 sources are fused: matched per driving frame by default; the choice reaches the model
+    # (with the next frame) and the export
+    assert panel.fusion() == "matched" and "closest" in panel.fusion_box.toolTip()
+    panel.fusion_box.setCurrentIndex(panel.fusion_box.findData("mean"))
+    assert panel.fusion() == "mean"
+    qtbot.waitUntil(lambda: panel.server._driver.reenactor.fusion == "mean", timeout=30000)
 
 
 def test_a_video_frame_is_a_source(tmp_path: Path) -> None:

@@ -49,6 +49,41 @@ def test_identical_sources_fuse_to_the_single_source() -> None:
     assert torch.allclose(one, three, atol=1e-5)
 
 
+def test_matched_fusion_weights_the_source_that_looks_like_the_driving_frame() -> None:
+    from x2studio.models.x2face import SourceSet
+
+    m = X2Face(**TINY).eval()
+    src = _smooth_images(3, 32, seed=4)
+    with torch.no_grad():
+        parts = m.embed_sources(src[None], vectors=True)
+        assert parts.faces.shape == (1, 3, 3, 32, 32) and parts.weights.shape == (1, 3, 1, 32, 32)
+        assert parts.vectors.shape == (1, 3, 32)
+        # the driving vector of source 1 itself: source 1 gets most of the weight, the more the lower tau
+        v = parts.vectors[:, 1]
+        conf = m.fuse(parts, v, "confidence")
+        sharp = m.fuse(parts, v, "matched", tau=0.05)
+        soft = m.fuse(parts, v, "matched", tau=100.0)
+        d = lambda a: float((a - parts.faces[:, 1]).abs().mean())
+        assert d(sharp) < 0.2 * d(conf) and d(soft) == pytest.approx(d(conf), rel=0.05)
+        assert torch.allclose(m.fuse(parts, fusion="mean"), parts.faces.mean(1))
+        assert torch.allclose(m.fuse(parts), m.embed(src[None]))        # embed: the confidence rule
+        # one set of sources fused for several driving vectors: one face each
+        many = m.fuse(parts, parts.vectors[0], "matched")
+        assert many.shape == (3, 3, 32, 32)
+        assert torch.allclose(many[1], m.fuse(parts, v, "matched")[0])
+        # forward with the matched rule, and one source: every rule gives that source
+        drv = _smooth_images(2, 32, seed=9)
+        two = src[None].repeat(2, 1, 1, 1, 1)
+        assert m(two, drv, fusion="matched").shape == (2, 3, 32, 32)
+        one = m.embed_sources(src[:1])
+        for fusion in ("matched", "confidence", "mean"):
+            assert torch.allclose(m.fuse(one, v, fusion), one.faces[:, 0])
+        with pytest.raises(ValueError, match="fusion must be one of"):
+            m.fuse(parts, v, "median")
+        with pytest.raises(ValueError, match="driving vectors"):
+            m.fuse(SourceSet(parts.faces, parts.weights, None), v, "matched")
+
+
 def test_paper_configuration_is_the_papers_size() -> None:
     n = sum(p.numel() for p in X2Face(256, base=64, max_channels=512).parameters())
     assert 60e6 < n < 70e6          # the thesis: about 65 M
@@ -94,6 +129,9 @@ def test_x2face_task_trains_and_measures_one_and_three_sources(faces, tmp_path) 
     out = evaluate_weights(task, res.weights.weights_path, data, split="test", cache=tmp_path / "cache")
     m = out["metrics"]
     assert m["l1"] > 0 and m["l1_3src"] > 0 and np.isfinite(m["gain_3src_pct"])
+    # 3 sources fused three ways: confidence (l1_3src), the paper's mean, matched to the driving frame
+    assert {"l1_3src_mean", "gain_3src_mean_pct", "l1_3src_matched", "gain_3src_matched_pct"} <= set(m)
+    assert len({m["l1_3src"], m["l1_3src_mean"], m["l1_3src_matched"]}) == 3
     # the exported weights build through the models registry; a FAb-Net loader refuses them
     from x2studio.core.errors import InputError
     from x2studio.models.fabnet import load_embedder
@@ -166,7 +204,7 @@ def test_stage_two_with_an_identity_network(faces, tmp_path, capsys) -> None:
     assert rows[0]["metrics"] != rows[1]["metrics"]
     assert main([*common, "--weights", both, "--batches", "2"]) == 0
     text = capsys.readouterr().out
-    assert "identity leak" in text and "3 sources" in text
+    assert "identity leak" in text and "3 src, mean (paper)" in text and "3 src, matched" in text
     assert text.count("(stage I)") == 2 and text.count("(stage II)") == 2      # the title and a row each
     assert main([*common, "--weights", " , "]) == 2
     assert "No weights given" in capsys.readouterr().err

@@ -309,12 +309,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"  {r['label']:<{width}} {m['mae_roll']:>7.2f} {m['mae_pitch']:>7.2f} {m['mae_yaw']:>7.2f} {m['mae']:>7.2f}")
     elif "l1_3src" in m0:     # X2Face: the thesis' Table 1 analog (+ the identity leak with an identity network)
         leak = all("identity_leak" in r["metrics"] for r in results)
-        print(f"  {'L1, generated vs driving':<{width}} {'1 source':>9} {'3 sources':>10} {'3 vs 1':>8}"
+        fusions = [(k, name) for k, name in (("_mean", "mean (paper)"), ("", "confidence"), ("_matched", "matched"))
+                   if all(f"l1_3src{k}" in r["metrics"] for r in results)]
+        print(f"  {'L1, generated vs driving':<{width}} {'1 source':>9}"
+              + "".join(f" {'3 src, ' + name:>21} {'vs 1':>6}" for _, name in fusions)
               + (f" {'identity leak':>14}" if leak else ""))
         for r in results:
             m = r["metrics"]
-            print(f"  {r['label']:<{width}} {m['l1']:>9.4f} {m['l1_3src']:>10.4f} {m['gain_3src_pct']:>7.1f}%"
+            print(f"  {r['label']:<{width}} {m['l1']:>9.4f}"
+                  + "".join(f" {m[f'l1_3src{k}']:>21.4f} {m[f'gain_3src{k}_pct']:>5.1f}%" for k, _ in fusions)
                   + (f" {m['identity_leak']:>14.4f}" if leak else ""))
+        if len(fusions) > 1:
+            print("  3 sources fused per pixel: mean = the paper's average of embedded faces; confidence = weights "
+                  "exp(conf) + 0.1 (the released code's rule, what training uses); matched = confidence weights "
+                  "times how close each source's driving vector is to the driving frame's (the app's default)")
         if leak:
             print("  identity leak: cosine distance, under the identity network, between the source driven by "
                   "another person and the source (lower: less of the driver's identity)")

@@ -194,7 +194,7 @@ def cmd_reenact(args: argparse.Namespace) -> int:
             raise X2Error(f"The file '{p}' does not exist.")
     device = args.device or resolve_device(load_settings().device).torch_device
     def work(job: Job):
-        r = Reenactor(args.weights, device=str(device), detector=args.detector)
+        r = Reenactor(args.weights, device=str(device), detector=args.detector, fusion=args.fusion)
         r.set_sources(r.load_sources(args.source, frames_per_video=args.source_frames, job=job))
         return reenact_video(r, args.driving, args.output, relative=args.relative, paste=not args.no_paste_back,
                              job=job)
@@ -554,6 +554,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full frame")
     p.add_argument("--weights", default="x2face-lite", help="X2Face weights name (default x2face-lite)")
     p.add_argument("--source-frames", type=int, default=3, help="frames picked from each source video (default 3)")
+    p.add_argument("--fusion", choices=["matched", "confidence", "mean"], default="matched",
+                   help="several sources: matched = each frame takes most from the source whose pose and "
+                        "expression are closest to it (default); confidence = one face fused by the model's "
+                        "confidence; mean = the plain average (the paper)")
     p.add_argument("--detector", choices=["auto", "mediapipe", "haar"], default="auto", help="face detector")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
     p.set_defaults(func=cmd_reenact)

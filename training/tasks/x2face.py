@@ -12,8 +12,10 @@
   to the photometric loss per layer, 1/10 for a different identity"); the options ``same_weight``
   and ``other_weight`` change those multiples.
 
-Evaluation measures the Table-1 analog: L1 of generated vs driving with 1 source frame and with 3
-(fused per pixel), and how much better 3 are (thesis: about 17%).  With an identity network it also
+Evaluation measures the Table-1 analog: L1 of generated vs driving with 1 source frame and with 3,
+and how much better 3 are (thesis: about 17%).  The 3 sources are fused per pixel three ways (see
+:meth:`X2Face.fuse`): the paper's plain mean, the confidence rule (``l1_3src``: what training
+fuses and selects on) and the app's default, matched to the driving frame.  With an identity network it also
 measures identity leakage: the source driven by another person should still look like the source
 (cosine distance of the identity network's pooled conv8 features; lower is better).
 """
@@ -194,10 +196,16 @@ class X2FaceTask:
         src, drv = batch[0], batch[1]
         other = batch[2] if len(batch) > 2 else None
         if not model.training:     # evaluation: the Table-1 analog
-            l1 = F.l1_loss(model(src[:, :1], drv), drv)
-            l3 = F.l1_loss(model(src[:, :3], drv), drv)
-            logs = {"l1": float(l1), "l1_3src": float(l3),
-                    "gain_3src_pct": float(100.0 * (l1 - l3) / l1.clamp_min(1e-8))}
+            v = model.driving.vector(drv)
+            parts = model.embed_sources(src[:, :3], vectors=True)
+            l1 = F.l1_loss(model.generate(parts.faces[:, 0], v), drv)
+            logs = {"l1": float(l1)}
+            # 3 sources fused three ways: confidence weights (the released code's rule, what
+            # training uses), the plain mean (the paper) and matched to the driving frame (the app's)
+            for key, fusion in (("", "confidence"), ("_mean", "mean"), ("_matched", "matched")):
+                l3 = F.l1_loss(model.generate(model.fuse(parts, v, fusion), v), drv)
+                logs[f"l1_3src{key}"] = float(l3)
+                logs[f"gain_3src{key}_pct"] = float(100.0 * (l1 - l3) / l1.clamp_min(1e-8))
             net = self.identity_net(src.device)
             if net is not None and other is not None:
                 fg = self._id_feats(net, model(src[:, :1], other))[-1].mean((2, 3))

@@ -128,7 +128,7 @@ class DriverMixer:
         n = count or (len(speech_frames) if speech_frames is not None else len(video) if video is not None else 1)
         v = self.vectors(mix, n, speech_frames, video)
         with torch.inference_mode():
-            gen = r.model.generate(r.embedded.expand(len(v), -1, -1, -1), v)
+            gen = r.generate(v)
         return [r._image(g) for g in gen]
 
 

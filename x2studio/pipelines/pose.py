@@ -120,7 +120,7 @@ class PoseController:
         r = self._ready()
         v = self.vector(pose)
         with torch.inference_mode():
-            return r._image(r.model.generate(r.embedded, v)[0])
+            return r._image(r.generate(v)[0])
 
     def render_many(self, poses: Sequence[Sequence[float]], batch: int = 16) -> list[np.ndarray]:
         r = self._ready()
@@ -128,7 +128,7 @@ class PoseController:
         for k in range(0, len(poses), batch):
             v = torch.cat([self.vector(p) for p in poses[k:k + batch]])
             with torch.inference_mode():
-                gen = r.model.generate(r.embedded.expand(len(v), -1, -1, -1), v)
+                gen = r.generate(v)
             out += [r._image(g) for g in gen]
         return out
 

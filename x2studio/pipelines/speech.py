@@ -218,7 +218,7 @@ class SpeechDriver:
         for k in range(0, len(indices), batch):
             v = self.frame_vectors(indices[k:k + batch], strength)
             with torch.inference_mode():
-                gen = r.model.generate(r.embedded.expand(len(v), -1, -1, -1), v)
+                gen = r.generate(v)
             out += [r._image(g) for g in gen]
         return out
 

@@ -37,6 +37,7 @@ class _Driver(LatestWins):
         self._reader: VideoReader | None = None
         self._last_index: int | None = None
         self.relative = False
+        self.fusion = "matched"
         self.layer = None
 
     @Slot(str, str, object)
@@ -48,19 +49,29 @@ class _Driver(LatestWins):
 
         self.take_offers()
         if self.reenactor is None or self.reenactor.weights != weights or str(self.reenactor.device) != device:
-            self.reenactor = Reenactor(weights, device=device)
+            self.reenactor = Reenactor(weights, device=device, fusion=self.fusion)
             if self.layer is not None and self.layer.size == self.reenactor.size:
                 self.reenactor.set_paint(self.layer)
         srcs = self.reenactor.load_sources(sources)
         self.reenactor.set_sources(srcs)
-        self.ready.emit({"embedded": to_qimage(self.reenactor.embedded_face()),
-                         "embedded_plain": to_qimage(self.reenactor.embedded_face(painted=False)),
-                         "sources": [to_qimage(s.crop) for s in srcs], "origins": [s.origin for s in srcs],
-                         "weights": self.reenactor.weights, "size": self.reenactor.size})
+        self._emit_ready()
+
+    def _emit_ready(self) -> None:
+        r = self.reenactor
+        self.ready.emit({"embedded": to_qimage(r.embedded_face()),
+                         "embedded_plain": to_qimage(r.embedded_face(painted=False)),
+                         "sources": [to_qimage(s.crop) for s in r.sources], "origins": [s.origin for s in r.sources],
+                         "weights": r.weights, "size": r.size, "fusion": r.fusion})
 
     def apply_offers(self, offers: dict) -> None:
         from ..pipelines.paint import PaintLayer
 
+        if "fusion" in offers:
+            self.fusion = offers["fusion"]
+            if self.reenactor is not None:
+                self.reenactor.set_fusion(self.fusion)
+                if self.reenactor.embedded is not None:
+                    self._emit_ready()        # the shown embedded face is the mean one with "mean"
         if "layer" in offers:
             self.layer = PaintLayer.from_rgba(offers["layer"])
             if self.reenactor is not None:
@@ -146,6 +157,10 @@ class ReenactServer(LatestWinsServer):
 
     def set_relative(self, relative: bool) -> None:
         self._relative.emit(bool(relative))
+
+    def set_fusion(self, fusion: str) -> None:
+        """How several sources are fused (``matched``, ``confidence``, ``mean``): from the next frame."""
+        self._driver.offer("fusion", str(fusion))
 
     def set_layer(self, rgba) -> None:
         """Paint this RGBA layer (a copy is sent; None removes it) on the embedded face."""

@@ -27,6 +27,8 @@ from ...workers.reenact import CameraReader, ReenactServer
 __all__ = ["ReenactPanel"]
 
 log = logging.getLogger(__name__)
+FUSION_LABELS = {"matched": "Sources: matched per frame", "confidence": "Sources: confidence",
+                 "mean": "Sources: mean (paper)"}
 MODE_HELP = {False: "Absolute (the paper): the face takes the driving face's pose, expression and face shape.",
              True: "Relative: only changes from the first driving frame are applied, so the source keeps "
                    "its own face shape."}
@@ -80,12 +82,21 @@ class ReenactPanel(QWidget):
         self.relative.toggled.connect(self._on_mode)
         self.paste = QCheckBox("Paste back", self)
         self.paste.setChecked(True)
+        from ...pipelines.reenact import FUSION_HELP
+
+        self.fusion_box = QComboBox(self)
+        for key, label in FUSION_LABELS.items():
+            self.fusion_box.addItem(label, key)
+            self.fusion_box.setItemData(self.fusion_box.count() - 1, FUSION_HELP[key], Qt.ItemDataRole.ToolTipRole)
+        self.fusion_box.setToolTip("How several source faces are combined:\n"
+                                   + "\n".join(f"{FUSION_LABELS[k]}: {v}" for k, v in FUSION_HELP.items()))
+        self.fusion_box.currentIndexChanged.connect(self._on_fusion)
         self.mode_help = QLabel(MODE_HELP[False], self)
         self.mode_help.setWordWrap(True)
         top = QHBoxLayout()
         self.weights_box.setToolTip("The X2Face weights")
         for w in (self.sources_button, self.pose_sources_button, self.weights_box, self.absolute, self.relative,
-                  self.paste):
+                  self.paste, self.fusion_box):
             top.addWidget(w)
         top.addStretch(1)
 
@@ -272,6 +283,13 @@ class ReenactPanel(QWidget):
         self._clock = time.monotonic() - value / self.fps
         self._request()
 
+    def fusion(self) -> str:
+        return str(self.fusion_box.currentData())
+
+    def _on_fusion(self, _index: int) -> None:
+        self.server.set_fusion(self.fusion())
+        self._request()
+
     def _on_mode(self, relative: bool) -> None:
         self.mode_help.setText(MODE_HELP[relative])
         self.server.set_relative(relative)
@@ -350,12 +368,12 @@ class ReenactPanel(QWidget):
             self.errorRaised.emit("Choose source faces and a driving video first.", "")
             return None
         weights, device, sources, driving = self.weights_box.currentText(), self.device, list(self.sources), self.driving
-        relative, paste = self.relative.isChecked(), self.paste.isChecked()
+        relative, paste, fusion = self.relative.isChecked(), self.paste.isChecked(), self.fusion()
 
         def work(job):
             from ...pipelines.reenact import Reenactor, reenact_video
 
-            r = Reenactor(weights, device=device)
+            r = Reenactor(weights, device=device, fusion=fusion)
             r.set_sources(r.load_sources(sources))
             return reenact_video(r, driving, out, relative=relative, paste=paste, job=job)
 
