@@ -123,19 +123,17 @@ class MediaPipeDetector(FaceDetector):
                                   "Use --detector haar (the default without it), or install it into X2 Studio's "
                                   "environment: pip install --no-deps mediapipe==0.10.21 absl-py attrs "
                                   "'protobuf>=4.25.3,<5'.") from exc
+        # the graphs set TensorFlow Lite up on their own threads and log it there, possibly after the
+        # constructor returns: a first inference, which waits for the set-up, keeps it all inside
         with _quiet_stderr():
             self._fds = [(face_detection.FaceDetection(model_selection=m, min_detection_confidence=min_confidence),
                           self.MODEL_CALIB[m]) for m in models]
-        self._warm = False
+            for fd, _ in self._fds:
+                fd.process(np.zeros((64, 64, 3), np.uint8))
 
     def _detect(self, rgb):
         h, w = rgb.shape[:2]
         rgb = np.ascontiguousarray(rgb)
-        if not self._warm:       # the first inference logs TensorFlow Lite's set-up lines
-            self._warm = True
-            with _quiet_stderr():
-                for fd, _ in self._fds:
-                    fd.process(np.zeros((64, 64, 3), np.uint8))
         for fd, calib in self._fds:
             out = []
             for d in fd.process(rgb).detections or []:
