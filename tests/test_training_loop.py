@@ -277,6 +277,27 @@ def test_the_cli_lr_sets_the_run_rate(faces, tmp_path, capsys):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+def test_the_cli_batch_size_and_patience_set_the_runs_recipe(faces, tmp_path, capsys):
+    """`train --batch-size N --patience P` (the thesis' FAb-Net rows: batch 8 without the curriculum,
+    32 with it) are recorded in the run and used; values below 1 are refused before anything is written."""
+    from training.__main__ import main
+
+    out = tmp_path / "b"
+    assert main(["train", "autoencoder", "--recipe", "tiny", "--data", str(faces), "--out", str(out),
+                 "--steps", "2", "--batch-size", "3", "--patience", "1"]) == 0
+    recipe = json.loads((out / "run.json").read_text())["recipe"]
+    assert recipe["batch_size"] == 3 and recipe["plateau_patience"] == 1
+    rates = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "train" for e in rates)
+    capsys.readouterr()
+    for bad, msg in ((["--batch-size", "0"], "--batch-size must be at least 1"),
+                     (["--patience", "0"], "--patience must be at least 1")):
+        assert main(["train", "autoencoder", "--recipe", "tiny", "--data", str(faces), "--out", str(tmp_path / "x"),
+                     "--steps", "2", *bad]) == 2
+        assert msg in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_the_cli_eval_refuses_samples_where_whole_videos_are_measured(tmp_path, capsys):
     from training.__main__ import main
 

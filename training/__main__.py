@@ -213,6 +213,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise InputError("--lr must be a positive number, for a recipe that takes steps.",
                              f"The recipe '{recipe.name}' uses {recipe.optimizer} at lr {recipe.lr:g}.")
         recipe = replace(recipe, lr=args.lr)
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise InputError("--batch-size must be at least 1.")
+        recipe = replace(recipe, batch_size=args.batch_size)
+    if args.patience is not None:
+        if args.patience < 1:
+            raise InputError("--patience must be at least 1 (evaluations without improvement).")
+        recipe = replace(recipe, plateau_patience=args.patience)
     if args.option:
         recipe = replace(recipe, options={**recipe.options, **_options(args.option)})
     from x2studio.cli import TerminalProgress
@@ -715,6 +723,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="data-loader worker processes (default: the recipe's)")
     p.add_argument("--lr", type=float, default=None,
                    help="initial learning rate instead of the recipe's (e.g. a gentler fine-tune from --init)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="samples per step (per process) instead of the recipe's; the thesis' FAb-Net used 8 without "
+                        "the curriculum and 32 with it")
+    p.add_argument("--patience", type=int, default=None,
+                   help="evaluations without improvement before the rate is cut (or a curriculum moves on) "
+                        "instead of the recipe's")
     p.add_argument("--init", default=None, help="start from these weights (name or .safetensors) instead of the recipe's")
     p.add_argument("--seed", type=int, default=None,
                    help="random seed of the weights' initialisation and the data order (default: the recipe's)")

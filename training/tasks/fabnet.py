@@ -116,7 +116,13 @@ class FAbNetTask:
             # fabnet-lite.safetensors, and its .json), with curriculum=0|1 and train_sources=1|3.  Measured with
             # seeds 0-2 (2026-12-06; least-squares heads, stills128's test split; 68 landmarks % IOD / pose °):
             # no curriculum 20.90 ± 0.19 / 5.55 ± 0.05, + curriculum 20.82 ± 0.18 / 5.57 ± 0.06, + curriculum
-            # + train_sources=3 20.13 ± 0.10 / 5.36 ± 0.04; the 64² start itself 21.43 / 5.73
+            # + train_sources=3 20.13 ± 0.10 / 5.36 ± 0.04; the 64² start itself 21.43 / 5.73.
+            # The thesis' protocol trains without the curriculum at batch 8 (--batch-size 8; 32 with it, half
+            # back-propagated): 21.32 ± 0.15 / 5.71 ± 0.06 (seeds 0-2, 2026-12-06 (7)), so there the curriculum
+            # row is 0.5 points better, which the batch-32 control above shows is the batch, not the ranking.
+            # --patience 1 (4 shifts fit in the run), seed 0: 21.07 without, 21.10 with the curriculum; from
+            # scratch, 4000 steps, seed 0: 20.24 / 5.63 without, 24.85 / 7.07 with it (2 shifts: it never
+            # reaches the hard pairs in time)
             "ablation-64": Recipe("ablation-64", steps=2000, batch_size=32, image_size=64, optimizer="adam",
                                   lr=3e-4, eval_every=200, eval_batches=8, ckpt_every=200, frame_step=2,
                                   plateau_patience=2, export_dtype="float16", model=model, options={"curriculum": 1}),
