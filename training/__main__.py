@@ -196,14 +196,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.data is None or args.out is None:
         raise InputError("Training needs --data DIR and --out DIR.")
     recipe = task.recipes[args.recipe]
-    if args.steps is not None:
-        if args.steps < 1:
-            raise InputError("--steps must be at least 1.")
-        recipe = replace(recipe, steps=args.steps)
-    if args.workers is not None:
-        if args.workers < 0:
-            raise InputError("--workers must be 0 or more.")
-        recipe = replace(recipe, num_workers=args.workers)
+    # integer overrides of the recipe: (flag, value, recipe field, smallest allowed)
+    for flag, value, field, least in (("--steps", args.steps, "steps", 1), ("--workers", args.workers, "num_workers", 0),
+                                      ("--batch-size", args.batch_size, "batch_size", 1),
+                                      ("--patience", args.patience, "plateau_patience", 1)):
+        if value is not None:
+            if value < least:
+                raise InputError(f"{flag} must be {'at least 1' if least else '0 or more'}.")
+            recipe = replace(recipe, **{field: value})
     if args.init is not None:
         recipe = replace(recipe, init=args.init)
     if args.seed is not None:
@@ -213,14 +213,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise InputError("--lr must be a positive number, for a recipe that takes steps.",
                              f"The recipe '{recipe.name}' uses {recipe.optimizer} at lr {recipe.lr:g}.")
         recipe = replace(recipe, lr=args.lr)
-    if args.batch_size is not None:
-        if args.batch_size < 1:
-            raise InputError("--batch-size must be at least 1.")
-        recipe = replace(recipe, batch_size=args.batch_size)
-    if args.patience is not None:
-        if args.patience < 1:
-            raise InputError("--patience must be at least 1 (evaluations without improvement).")
-        recipe = replace(recipe, plateau_patience=args.patience)
     if args.option:
         recipe = replace(recipe, options={**recipe.options, **_options(args.option)})
     from x2studio.cli import TerminalProgress
