@@ -124,24 +124,3 @@ def held_out_piano(tmp_path_factory) -> Path:
         e["split"] = "test"
     (data / "manifest.json").write_text(json.dumps(m))
     return data
-
-
-def fresh_faces(out: Path, **kw) -> Path:
-    """``generate_faces(out, **kw)`` in a fresh process (``python -m training faces``): espeak-ng's
-    speech depends on the calls made before in the same process (training/synth/speech.py), so a
-    held-out set rendered after another in the test process would differ with the tests' order."""
-    import subprocess
-    import sys
-
-    args = [sys.executable, "-m", "training", "faces", str(out), "--events", "stdout"]
-    for k, v in kw.items():
-        args += [f"--{k.replace('_', '-')}", str(v)]
-    proc = subprocess.run(args, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return out
-
-
-@pytest.fixture(scope="session")
-def faces_in_fresh_process():
-    """:func:`fresh_faces`, for tests' fixtures."""
-    return fresh_faces

@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from x2studio.core.errors import InputError
+
 from x2studio.cli import main
 from x2studio.face.dataset import load_labels, load_manifest, split_identities
 
@@ -142,6 +144,14 @@ def test_speech_has_phoneme_timings_and_closes_the_lips():
     assert mouth[int((m_start + 0.5 * (a_after - m_start)) * 100), 0] < mouth[int((a_after + 0.04) * 100), 0]
     with pytest.raises(Exception, match="no voice"):
         speech.speak("hello", "xx-nonexistent")
+    # the same from a fresh process (isolated): what a fresh process says first, whatever was said here
+    with speech.isolated():
+        again = speech.speak("Mama baked a pie", "en+f2", rate_wpm=140)
+        with speech.isolated():                                  # nested: the same process
+            assert speech.speak("Mama", "en").duration_s > 0
+        with pytest.raises(InputError, match="no voice 'xx-nonexistent'"):
+            speech.speak("hello", "xx-nonexistent")              # its errors reach the caller
+    assert again.phonemes and again.sample_rate == utt.sample_rate and len(again.audio) > 0
 
 
 def test_mouth_follows_the_audio():
@@ -158,14 +168,18 @@ def test_mouth_follows_the_audio():
 
 @pytest.mark.slow
 def test_dataset_is_deterministic_and_complete(tmp_path):
-    # one run per process, as the CLI does: espeak-ng's output depends on the calls made before
-    # in the same process (same sequence, same samples), so two runs are two processes
+    # espeak-ng's output depends on the calls made before in the same process; a dataset's speech
+    # comes from a fresh process (speech.isolated), so speaking in between changes nothing
+    from training.synth.speech import speak
+
     args = ["--tracks", "2", "--size", "64", "--seed", "4", "--max-seconds", "1", "--frames-fps", "1", "--stills", "3"]
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["data", "synth", "faces", str(a), *args]) == 0
+    speak("Zwei Katzen spielen im Garten.", "de+m1")
+    speak("The quick brown fox jumps over the lazy dog.", "en+f2")
     assert main(["data", "synth", "faces", str(b), *args]) == 0
     c = generate_faces(tmp_path / "c", tracks=1, size=64, seed=5, max_seconds=1.0)
-    for name in ("t000000.npz", "t000001.npz"):
+    for name in ("t000000.npz", "t000001.npz", "t000000.mp4", "t000001.mp4"):     # labels, and audio in the MP4
         assert (a / "tracks" / name).read_bytes() == (b / "tracks" / name).read_bytes()
     assert (a / "tracks/t000000.npz").read_bytes() != (c / "tracks/t000000.npz").read_bytes()
     m = load_manifest(a)

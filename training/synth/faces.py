@@ -7,6 +7,7 @@ is the same person in every dataset made with ``K``; track ``j`` uses identity `
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from x2studio.media.video import VideoWriter
 from .head import Expression, sample_identity
 from .render import Camera, Light, Renderer
 from .scene import FaceScene, make_background
-from .speech import LANGUAGES, mouth_track, sentence, speak
+from .speech import LANGUAGES, isolated, mouth_track, sentence, speak
 
 __all__ = ["TrackPlan", "plan_track", "render_track", "generate_faces", "render_still", "contact_sheet", "make_demo", "FPS"]
 
@@ -268,6 +269,9 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
     renderer = Renderer(size)
     job = job or Job()
     total = tracks + stills
+    speech = contextlib.ExitStack()
+    if tracks:      # the same bytes for a seed whatever this process synthesised before
+        speech.enter_context(isolated())
     try:
         for j in range(tracks):
             tid = f"t{j:06d}"
@@ -301,6 +305,7 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
         writer.write_manifest(splits, extra={"stills": _stills_summary(writer.root)} if stills else None)
         job.progress(total, total, "done")
     finally:
+        speech.close()
         renderer.release()
     return writer.root
 

@@ -203,8 +203,7 @@ class X2Face(nn.Module):
             raise ValueError(f"fusion must be one of {FUSIONS}, not {fusion!r}")
         if faces.shape[1] == 1:
             out = faces[:, 0]
-            return out.expand(len(v), -1, -1, -1) if v is not None and len(out) == 1 else out
-        if fusion == "mean":
+        elif fusion == "mean":
             out = faces.mean(1)
         elif fusion == "confidence" or v is None:
             out = (faces * w).sum(1) / w.sum(1)

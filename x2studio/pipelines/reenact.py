@@ -57,6 +57,12 @@ FUSION_HELP = {
 }
 
 
+def _fusion(name: str) -> str:
+    if name not in FUSIONS:
+        raise InputError(f"Unknown fusion '{name}'.", f"Choose one of: {', '.join(FUSIONS)}.")
+    return name
+
+
 @dataclass
 class Source:
     """One source face: the full frame it came from, its crop box there, and the crop."""
@@ -120,9 +126,7 @@ class Reenactor:
 
     def __init__(self, weights: str = DEFAULT_WEIGHTS, device: str = "cpu", detector: str | FaceDetector = "auto",
                  registry: WeightsRegistry | None = None, fusion: str = "matched") -> None:
-        if fusion not in FUSIONS:
-            raise InputError(f"Unknown fusion '{fusion}'.", f"Choose one of: {', '.join(FUSIONS)}.")
-        self.fusion = fusion
+        self.fusion = _fusion(fusion)
         entry = (registry or WeightsRegistry()).get(weights)
         self.weights = entry.name
         self.device = torch.device(device)
@@ -210,9 +214,7 @@ class Reenactor:
 
     def set_fusion(self, fusion: str) -> None:
         """How several sources are fused: ``"matched"``, ``"confidence"`` or ``"mean"`` (see FUSION_HELP)."""
-        if fusion not in FUSIONS:
-            raise InputError(f"Unknown fusion '{fusion}'.", f"Choose one of: {', '.join(FUSIONS)}.")
-        self.fusion = fusion
+        self.fusion = _fusion(fusion)
         if self._parts is not None:
             self._fuse_plain()
 

@@ -96,7 +96,7 @@ class ReenactPanel(QWidget):
         top = QHBoxLayout()
         self.weights_box.setToolTip("The X2Face weights")
         for w in (self.sources_button, self.pose_sources_button, self.weights_box, self.absolute, self.relative,
-                  self.paste, self.fusion_box):
+                  self.paste):
             top.addWidget(w)
         top.addStretch(1)
 
@@ -148,7 +148,10 @@ class ReenactPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.mode_help)
+        mode_row = QHBoxLayout()          # the help wraps, so the fusion box takes no width from the top row
+        mode_row.addWidget(self.mode_help, 1)
+        mode_row.addWidget(self.fusion_box)
+        layout.addLayout(mode_row)
         layout.addLayout(views, 1)
         layout.addLayout(drive_row)
         layout.addLayout(bottom)
