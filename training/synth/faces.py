@@ -277,6 +277,9 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
             tid = f"t{j:06d}"
             job.progress(j, total, f"track {j + 1}/{tracks}")
             if writer.done(tid):
+                # its speech again (no rendering): the tracks after it then meet espeak-ng in the state an
+                # uninterrupted run leaves, so a resumed dataset has the same bytes
+                plan_track(seed, j, j % n_id, size, max_seconds=max_seconds)
                 continue
             ident = j % n_id
             plan = plan_track(seed, j, ident, size, max_seconds=max_seconds)
