@@ -205,7 +205,7 @@ def test_cli_generates_and_resumes(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_resumed_dataset_has_the_same_bytes(tmp_path):
+def test_a_resumed_dataset_has_the_same_labels(tmp_path):
     import shutil
 
     a, b = tmp_path / "a", tmp_path / "b"
