@@ -25,7 +25,7 @@ DEMO = ROOT / "x2studio" / "resources" / "demo"
 # train_sources=3): L1 0.0375 with 1 source, 0.0338 with 3, identity leak 0.030 (the bundle before it:
 # 0.0387, 0.0354, 0.027; of 2026-11-25: 0.0433, 0.0399, 0.029); the bounds leave a margin for renderer
 # differences.  3 sources matched to the driving frame (the app's fusion, 2026-12-06 (7)): 0.0314,
-# 16.2 % below 1 source (confidence 9.6 %).  The set's bytes do not depend on what the tests before it
+# 16.2 % below 1 source (confidence 9.6 %).  The set's labels do not depend on what the tests before it
 # rendered: its speech comes from a fresh process (training.synth.speech.isolated).
 MAX_L1_1SRC = 0.043
 MAX_L1_3SRC = 0.039

@@ -270,7 +270,7 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
     job = job or Job()
     total = tracks + stills
     speech = contextlib.ExitStack()
-    if tracks:      # the same bytes for a seed whatever this process synthesised before
+    if tracks:      # the same labels for a seed whatever this process synthesised before
         speech.enter_context(isolated())
     try:
         for j in range(tracks):
@@ -278,7 +278,7 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
             job.progress(j, total, f"track {j + 1}/{tracks}")
             if writer.done(tid):
                 # its speech again (no rendering): the tracks after it then meet espeak-ng in the state an
-                # uninterrupted run leaves, so a resumed dataset has the same bytes
+                # uninterrupted run leaves, so a resumed dataset has the same labels
                 plan_track(seed, j, j % n_id, size, max_seconds=max_seconds)
                 continue
             ident = j % n_id

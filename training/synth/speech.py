@@ -10,8 +10,9 @@ espeak-ng keeps global state, so calls are serialised with a lock; it is loaded 
 Its waveform (and phoneme times, by a millisecond) depend on the calls made before in the same
 process: the same sequence of calls gives the same samples.  Seeding libc's ``rand`` or speaking a
 fixed preamble first does not reset that state (tried), so :func:`isolated` runs a block's speech
-in a fresh process: a dataset generated inside it (``generate_faces`` does) has the same bytes
-whatever the calling process said before — a test suite, the app, a second dataset.
+in a fresh process: a dataset generated inside it (``generate_faces`` does) has the same labels
+whatever the calling process said before — a test suite, the app, a second dataset (its audio too,
+but for the few samples of jitter :attr:`Utterance.span_s` mentions).
 """
 
 from __future__ import annotations
