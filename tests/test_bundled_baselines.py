@@ -32,10 +32,11 @@ MIN_ROTATION_ACCURACY = 0.95
 
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory) -> Path:
-    from training.synth.faces import generate_faces
+    from training.synth.faces import face_model_of, generate_faces
 
     # seed 99: identities the bundled weights (seed 11) never saw; every split of it is held out
-    return generate_faces(tmp_path_factory.mktemp("heldout") / "faces", tracks=8, size=64, seed=99, max_seconds=3.0)
+    return generate_faces(tmp_path_factory.mktemp("heldout") / "faces", tracks=8, size=64, seed=99, max_seconds=3.0,
+                          face_model=face_model_of("autoencoder-lite"))
 
 
 def _eval(task: str, name: str, data: Path, tmp_path: Path) -> dict:

@@ -26,10 +26,10 @@ MIN_MOUTH_R = 0.75
 
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory) -> Path:
-    from training.synth.faces import generate_faces
+    from training.synth.faces import face_model_of, generate_faces
 
     return generate_faces(tmp_path_factory.mktemp("speechheld") / "faces", tracks=6, stills=40, size=128, seed=99,
-                          identities=12, max_seconds=4.0)
+                          identities=12, max_seconds=4.0, face_model=face_model_of("avsync-face-lite"))
 
 
 def test_bundled_avsync_and_expression_on_unseen_people(held_out: Path, tmp_path: Path) -> None:

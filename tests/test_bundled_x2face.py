@@ -34,9 +34,10 @@ MAX_L1_3SRC_MATCHED = 0.035
 
 @pytest.fixture(scope="module")
 def held_out(tmp_path_factory) -> Path:
-    from training.synth.faces import generate_faces
+    from training.synth.faces import face_model_of, generate_faces
 
-    return generate_faces(tmp_path_factory.mktemp("x2held") / "faces", tracks=6, size=128, seed=99, max_seconds=3.0)
+    return generate_faces(tmp_path_factory.mktemp("x2held") / "faces", tracks=6, size=128, seed=99, max_seconds=3.0,
+                          face_model=face_model_of("x2face-lite"))
 
 
 def test_bundled_x2face_generates_unseen_faces(held_out: Path, tmp_path: Path) -> None:

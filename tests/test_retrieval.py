@@ -200,10 +200,11 @@ def test_bundled_embedding_retrieves_alike_poses(tmp_path: Path) -> None:
     render = pytest.importorskip("training.synth.render")
     if not render.gl_available():  # pragma: no cover
         pytest.skip("no OpenGL context")
-    from training.synth.faces import generate_faces
+    from training.synth.faces import face_model_of, generate_faces
     from x2studio.media.image import read_image
 
-    h = generate_faces(tmp_path / "faces", tracks=0, stills=60, size=128, seed=99, identities=40)
+    h = generate_faces(tmp_path / "faces", tracks=0, stills=60, size=128, seed=99, identities=40,
+                       face_model=face_model_of("fabnet-lite"))
     lab = np.load(h / "stills" / "train" / "labels.npz")
     images = sorted((h / "stills" / "train" / "images").iterdir())
     x = FaceEmbedder("fabnet-lite").embed([read_image(p) for p in images])

@@ -133,10 +133,11 @@ render = pytest.importorskip("training.synth.render")
 def test_sync_eval_draws_the_curve_and_scores_offsets(tmp_path: Path) -> None:
     if not render.gl_available():  # pragma: no cover
         pytest.skip("no OpenGL context")
-    from training.synth.faces import generate_faces
+    from training.synth.faces import face_model_of, generate_faces
     from training.tasks.avsync import sync_eval
 
-    data = generate_faces(tmp_path / "faces", tracks=4, size=128, seed=99, identities=4, max_seconds=4.0)
+    data = generate_faces(tmp_path / "faces", tracks=4, size=128, seed=99, identities=4, max_seconds=4.0,
+                          face_model=face_model_of("avsync-face-lite"))
     res = sync_eval(data, "train", png=tmp_path / "curve.png", cache=tmp_path / "c")
     assert res["clips"] >= 1 and len(res["curve"]) == len(res["curve_offsets_s"]) == 101
     assert abs(res["curve_min_at_s"]) <= 0.04                   # the bundled network: lowest at 0

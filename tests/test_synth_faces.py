@@ -19,8 +19,8 @@ if not render.gl_available():  # pragma: no cover - the set-up script installs M
     pytest.skip("no OpenGL context (install libegl1 libegl-mesa0 libgl1-mesa-dri)", allow_module_level=True)
 
 from training.synth import speech  # noqa: E402
-from training.synth.faces import generate_faces, plan_track  # noqa: E402
-from training.synth.head import Expression, sample_identity  # noqa: E402
+from training.synth.faces import face_model_of, generate_faces, plan_track  # noqa: E402
+from training.synth.head import FACE_MODEL, FACE_MODELS, Expression, HeadMesh, sample_identity  # noqa: E402
 from training.synth.render import Camera, Renderer  # noqa: E402
 from training.synth.scene import FaceScene, make_background  # noqa: E402
 from training.synth.texture import to_pixels  # noqa: E402
@@ -37,11 +37,11 @@ def renderer():
     r.release()
 
 
-def _marked_scene(renderer, idx=3):
+def _marked_scene(renderer, idx=3, face_model=FACE_MODEL):
     """A person whose texture carries pure green dots at some landmarks' surface points."""
     ident = sample_identity(11, idx)
     rng = np.random.default_rng(0)
-    scene = FaceScene(renderer, ident, rng, background=np.full((SIZE, SIZE, 3), 40, np.uint8))
+    scene = FaceScene(renderer, ident, rng, background=np.full((SIZE, SIZE, 3), 40, np.uint8), face_model=face_model)
     tex = scene.texture.copy()
     lm, _ = landmark_params(ident)
     px = to_pixels(lm[:, 0], lm[:, 1])
@@ -70,8 +70,9 @@ def _render(scene, pose, expr=Expression()):
     return scene.render(pose, expr, cam, (0.0, 0.0, -62.0))
 
 
-def test_projected_landmarks_land_on_rendered_markers(renderer):
-    scene = _marked_scene(renderer)
+@pytest.mark.parametrize("face_model", FACE_MODELS)
+def test_projected_landmarks_land_on_rendered_markers(renderer, face_model):
+    scene = _marked_scene(renderer, face_model=face_model)
     for pose in [(0, 0, 0), (15, 8, -8), (-20, -10, 12)]:
         img, truth = _render(scene, pose, Expression(jaw_open=0.3, smile=0.4))
         for i in MARKED:
@@ -94,8 +95,9 @@ def test_hidden_landmarks_are_flagged_and_not_seen(renderer):
     assert _find_marker(img2, t2.landmarks[48], radius=2.0) is None
 
 
-def test_pose_sign_convention(renderer):
-    scene = _marked_scene(renderer)
+@pytest.mark.parametrize("face_model", FACE_MODELS)
+def test_pose_sign_convention(renderer, face_model):
+    scene = _marked_scene(renderer, face_model=face_model)
     img0, t0 = _render(scene, (0, 0, 0))
     nose0 = _find_marker(img0, t0.landmarks[30])
     img, t = _render(scene, (30, 0, 0))
@@ -223,6 +225,54 @@ def test_cli_bad_arguments(tmp_path, capfd):
     assert main(["data", "synth", "faces", str(tmp_path / "x"), "--size", "13"]) == 2
     assert "out of range" in capfd.readouterr().err
     assert main(["data", "synth", "faces", str(tmp_path / "x"), "--tracks", "0"]) == 2
+
+
+def _profile_angle(lm3: np.ndarray) -> float:
+    """Degrees by which the chin (8) stands forward of the nasion (27), seen from the side."""
+    d = lm3[8] - lm3[27]
+    return float(np.degrees(np.arctan2(d[2], -d[1])))
+
+
+def test_face_model_2_is_tilted_chin_forward_and_flatter_across_the_eyes(renderer):
+    """Version 2 of the head (see ``training.synth.head.FACE_MODEL``): the same person's profile is
+    tilted chin-forward by 10 degrees, and at 40 degrees of yaw more of the far eye shows."""
+    for i in range(4):
+        ident = sample_identity(5, i)
+        angles = [_profile_angle(m.landmarks_3d(m.deform(Expression()), Expression()))
+                  for m in (HeadMesh(ident, face_model=1), HeadMesh(ident, face_model=2))]
+        assert angles[1] - angles[0] == pytest.approx(10.0, abs=0.5), angles
+    seen = {}
+    for fm in FACE_MODELS:
+        n = 0
+        for i in range(6):
+            scene = FaceScene(renderer, sample_identity(5, i), np.random.default_rng(i),
+                              background=np.full((SIZE, SIZE, 3), 40, np.uint8), face_model=fm)
+            _, t = _render(scene, (40, 0, 0))            # +yaw: the subject's left eye (42-47) turns away
+            _, t2 = _render(scene, (-40, 0, 0))
+            n += int(t.visible[42:48].sum() + t2.visible[36:42].sum())
+        seen[fm] = n
+    assert seen[2] > seen[1], seen
+    with pytest.raises(ValueError, match="face model"):
+        HeadMesh(sample_identity(5, 0), face_model=9)
+
+
+def test_datasets_record_their_face_model(tmp_path):
+    a = generate_faces(tmp_path / "a", tracks=0, stills=2, size=64, seed=4, identities=2, face_model=1)
+    b = generate_faces(tmp_path / "b", tracks=0, stills=2, size=64, seed=4, identities=2)
+    assert "face_model" not in load_manifest(a)["config"]        # version 1: the manifest as before versions
+    assert load_manifest(b)["config"]["face_model"] == FACE_MODEL == 2
+    split = next(x for x in ("train", "val", "test") if (a / "stills" / x / "labels.npz").exists())
+    la, lb = (np.load(d / "stills" / split / "labels.npz") for d in (a, b))
+    assert np.array_equal(la["pose"], lb["pose"]) and not np.allclose(la["landmarks"], lb["landmarks"])
+    with pytest.raises(InputError, match="face model"):
+        generate_faces(tmp_path / "c", tracks=1, size=64, seed=4, face_model=7)
+    # the bundled weights were trained on version 1, and a card says which version it learnt from
+    assert face_model_of("x2face-lite") == face_model_of("fabnet-lite") == 1
+    import torch
+    from x2studio.weights import ModelCard, save_weights
+    card = ModelCard("fm2-test", "x2face", data={"generator": load_manifest(b)["config"]})
+    entry = save_weights({"w": torch.zeros(1)}, card, tmp_path)
+    assert face_model_of(str(entry.weights_path)) == 2
 
 
 def test_splits_are_identity_disjoint_and_sized():

@@ -38,7 +38,7 @@ def cmd_synth_faces(args: argparse.Namespace) -> int:
     try:
         root = generate_faces(args.out, tracks=args.tracks, size=args.size, seed=args.seed,
                               identities=args.identities, frames_fps=args.frames_fps, stills=args.stills,
-                              max_seconds=args.max_seconds, job=job)
+                              max_seconds=args.max_seconds, face_model=args.face_model, job=job)
     finally:
         bar.close()
     if args.events == "stdout":
@@ -101,7 +101,8 @@ def cmd_synth_sheet(args: argparse.Namespace) -> int:
         raise InputError(f"'{args.out}': the sheet is written as .png or .jpg.")
     from x2studio.media.image import write_image
 
-    write_image(args.out, contact_sheet(args.seed, args.identities, args.size, landmarks=args.landmarks))
+    write_image(args.out, contact_sheet(args.seed, args.identities, args.size, landmarks=args.landmarks,
+                                        face_model=args.face_model))
     print(f"wrote {args.out} ({args.identities} identities x 5 poses)")
     return 0
 
@@ -627,6 +628,8 @@ def cmd_piano_labels(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .synth.head import FACE_MODEL, FACE_MODELS
+
     parser = argparse.ArgumentParser(prog="x2studio data synth", description="Generate synthetic training data.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="KIND", required=True)
@@ -640,6 +643,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also save PNG frames at this rate (1 = the papers' 1-fps frames)")
     p.add_argument("--stills", type=int, default=0, help="labelled still images (pose/landmarks/expression)")
     p.add_argument("--max-seconds", type=float, default=8.0, help="longest track in seconds (default 8)")
+    p.add_argument("--face-model", type=int, choices=FACE_MODELS, default=FACE_MODEL,
+                   help=f"head shape version (default {FACE_MODEL}, the latest; 1 = the faces the bundled weights "
+                        "were trained on)")
     p.add_argument("--events", choices=["bar", "stdout"], default="bar", help="progress as JSON lines on stdout")
     p.set_defaults(func=cmd_synth_faces)
     p = sub.add_parser("faces-sheet", help="a contact sheet of rendered identities (one row each, 5 poses)")
@@ -648,6 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=128, help="tile size in pixels (default 128)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed whose identities to show (default 0)")
     p.add_argument("--landmarks", action="store_true", help="draw the 68 landmarks (red: hidden)")
+    p.add_argument("--face-model", type=int, choices=FACE_MODELS, default=FACE_MODEL,
+                   help=f"head shape version (default {FACE_MODEL})")
     p.set_defaults(func=cmd_synth_sheet)
     p = sub.add_parser("piano", help="rendered top-view piano videos with their audio, true MIDI and keyboard box")
     p.add_argument("out", type=Path, help="dataset folder (created; a rerun resumes)")

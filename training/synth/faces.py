@@ -21,12 +21,13 @@ from x2studio.face.dataset import DatasetWriter, TrackEntry, save_npz, split_ide
 from x2studio.media.image import write_image
 from x2studio.media.video import VideoWriter
 
-from .head import Expression, sample_identity
+from .head import FACE_MODEL, FACE_MODELS, Expression, sample_identity
 from .render import Camera, Light, Renderer
 from .scene import FaceScene, make_background
 from .speech import LANGUAGES, isolated, mouth_track, sentence, speak
 
-__all__ = ["TrackPlan", "plan_track", "render_track", "generate_faces", "render_still", "contact_sheet", "make_demo", "FPS"]
+__all__ = ["TrackPlan", "plan_track", "render_track", "generate_faces", "render_still", "contact_sheet", "make_demo", "FPS",
+           "FACE_MODEL", "face_model_of"]
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,11 @@ class TrackPlan:
     voice: str
     light: Light
     seed: tuple[int, ...]
+    face_model: int = FACE_MODEL
 
 
-def plan_track(seed: int, track: int, identity: int, size: int, max_seconds: float = 8.0) -> TrackPlan:
+def plan_track(seed: int, track: int, identity: int, size: int, max_seconds: float = 8.0,
+               face_model: int = FACE_MODEL) -> TrackPlan:
     """Draw a track's speech, motion, camera and lighting (deterministic)."""
     rng = np.random.default_rng([int(seed), int(track), 0x7AC])
     ident = sample_identity(seed, identity)
@@ -140,18 +143,20 @@ def plan_track(seed: int, track: int, identity: int, size: int, max_seconds: flo
                   ground=tuple(rng.uniform(0.15, 0.28) * np.ones(3)), specular=float(rng.uniform(0.05, 0.2)))
     return TrackPlan(identity=identity, n_frames=n, pose=pose.astype(np.float32), expr=expr, gaze=gaze,
                      focal=focal, principal=principal, head_pos=head_pos, audio=audio, sample_rate=sr,
-                     text=" ".join(texts), voice=voice, light=light, seed=(int(seed), int(track)))
+                     text=" ".join(texts), voice=voice, light=light, seed=(int(seed), int(track)),
+                     face_model=int(face_model))
 
 
-def _scene(renderer: Renderer, seed: int, identity: int, key: int, light: Light | None) -> FaceScene:
+def _scene(renderer: Renderer, seed: int, identity: int, key: int, light: Light | None,
+           face_model: int = FACE_MODEL) -> FaceScene:
     rng = np.random.default_rng([int(seed), int(key), 0xB6])
     return FaceScene(renderer, sample_identity(seed, identity), rng, light=light,
-                     background=make_background(rng, renderer.size))
+                     background=make_background(rng, renderer.size), face_model=face_model)
 
 
 def render_track(renderer: Renderer, plan: TrackPlan, seed: int):
     """Yield ``(rgb, FrameTruth)`` for every frame of ``plan``."""
-    scene = _scene(renderer, seed, plan.identity, plan.seed[1], plan.light)
+    scene = _scene(renderer, seed, plan.identity, plan.seed[1], plan.light, plan.face_model)
     scene.bind()
     for k in range(plan.n_frames):
         e = plan.expr[k]
@@ -161,12 +166,13 @@ def render_track(renderer: Renderer, plan: TrackPlan, seed: int):
         yield scene.render(plan.pose[k], expr, cam, plan.head_pos[k], gaze=plan.gaze[k])
 
 
-def render_still(renderer: Renderer, seed: int, identity: int, key: int) -> tuple[np.ndarray, object]:
+def render_still(renderer: Renderer, seed: int, identity: int, key: int,
+                 face_model: int = FACE_MODEL) -> tuple[np.ndarray, object]:
     """One labelled image of ``identity`` in a random pose/expression/camera/light."""
     rng = np.random.default_rng([int(seed), int(key), 0x57])
     d = rng.normal(0, 1, 3) * np.array([0.8, 0.5, 0.3]) + np.array([0, 0.4, 1.0])
     light = Light(direction=tuple(d / np.linalg.norm(d)), color=tuple(rng.uniform(0.6, 0.95) * np.ones(3)))
-    scene = _scene(renderer, seed, identity, 10_000_000 + key, light)
+    scene = _scene(renderer, seed, identity, 10_000_000 + key, light, face_model)
     scene.bind()
     pose = (rng.uniform(-60, 60), np.clip(rng.normal(0, 12), -30, 30), np.clip(rng.normal(0, 9), -25, 25))
     e = rng.uniform(0, 1, 5) * np.array([0.9, 0.8, 1.0, 1.0, 1.0])
@@ -182,13 +188,13 @@ SHEET_POSES = ((-50, 0, 0), (-25, 10, -8), (0, 0, 0), (25, -10, 8), (50, 0, 0))
 
 
 def contact_sheet(seed: int = 0, identities: int = 16, size: int = 128,
-                  poses=SHEET_POSES, landmarks: bool = False) -> np.ndarray:
+                  poses=SHEET_POSES, landmarks: bool = False, face_model: int = FACE_MODEL) -> np.ndarray:
     """One row per identity of ``seed``, one column per pose (yaw, pitch, roll); RGB uint8."""
     renderer = Renderer(size)
     rows = []
     for i in range(identities):
         rng = np.random.default_rng([int(seed), i, 0x5EE7])
-        scene = _scene(renderer, seed, i, 20_000_000 + i, None)
+        scene = _scene(renderer, seed, i, 20_000_000 + i, None, face_model)
         scene.bind()
         expr = Expression(jaw_open=float(rng.uniform(0, 0.5)), smile=float(rng.uniform(0, 0.6)))
         tiles = []
@@ -203,14 +209,15 @@ def contact_sheet(seed: int = 0, identities: int = 16, size: int = 128,
     return np.vstack(rows)
 
 
-def make_demo(out: str | Path, seed: int = 0, identities: int = 5, size: int = 256) -> list[Path]:
+def make_demo(out: str | Path, seed: int = 0, identities: int = 5, size: int = 256,
+              face_model: int = FACE_MODEL) -> list[Path]:
     """The app's bundled face demo: ``talking_<seed>.mp4`` (about 5 s of a rendered person speaking,
     with the audio) and ``face_<k>.png`` (a near-frontal still of ``identities`` people)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     renderer = Renderer(size)
     # the first track of this seed that lasts 4.5-6.5 s
-    plan = next(p for p in (plan_track(seed, j, j, size, max_seconds=6.0) for j in range(100))
+    plan = next(p for p in (plan_track(seed, j, j, size, max_seconds=6.0, face_model=face_model) for j in range(100))
                 if 4.5 <= p.n_frames / FPS <= 6.5)
     clip = out / f"talking_{seed}.mp4"
     with VideoWriter(clip, FPS, (size, size), audio_rate=plan.sample_rate) as vw:
@@ -219,7 +226,7 @@ def make_demo(out: str | Path, seed: int = 0, identities: int = 5, size: int = 2
         vw.write_audio(plan.audio)
     written = [clip]
     for i in range(identities):
-        scene = _scene(renderer, seed, 100 + i, 30_000_000 + i, None)
+        scene = _scene(renderer, seed, 100 + i, 30_000_000 + i, None, face_model)
         scene.bind()
         rng = np.random.default_rng([int(seed), i, 0xDE40])
         pose = (float(rng.uniform(-15, 15)), float(rng.uniform(-5, 8)), float(rng.uniform(-4, 4)))
@@ -242,7 +249,7 @@ def _stack(truths) -> dict[str, np.ndarray]:
 
 def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int = 0, identities: int | None = None,
                    frames_fps: float | None = None, stills: int = 0, max_seconds: float = 8.0,
-                   job: Job | None = None) -> Path:
+                   face_model: int = FACE_MODEL, job: Job | None = None) -> Path:
     """Write a rendered talking-face dataset to ``out`` (resumable; see :mod:`x2studio.face.dataset`).
 
     Args:
@@ -251,11 +258,16 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
         identities: number of distinct people (default: as many as tracks).
         frames_fps: also save PNG frames sampled at this rate (e.g. 1, as the papers' VoxCeleb frames).
         stills: number of labelled still images (split by identity like the tracks).
+        face_model: the head's shape version (:data:`training.synth.head.FACE_MODELS`; the latest by
+            default); test a model on the version its card names (:func:`face_model_of`).
     """
     if not 64 <= int(size) <= 1024:
         raise InputError(f"Size {size} is out of range.", "Use a frame size between 64 and 1024 pixels.")
     if tracks < 0 or stills < 0 or (tracks == 0 and stills == 0):
         raise InputError("Nothing to generate.", "Ask for at least one track (--tracks) or still (--stills).")
+    if face_model not in FACE_MODELS:
+        raise InputError(f"There is no face model {face_model}.",
+                         f"Use one of {', '.join(map(str, FACE_MODELS))} (the latest, {FACE_MODEL}, by default).")
     if frames_fps is not None and not 0 < frames_fps <= FPS:
         raise InputError(f"Cannot sample frames at {frames_fps} fps.", f"Use a rate in (0, {FPS:g}].")
     n_id = int(identities or max(tracks, 1))
@@ -263,6 +275,8 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
         raise InputError("At least one identity is needed.")
     config = {"generator": "training.synth.faces", "seed": int(seed), "tracks": int(tracks), "size": int(size),
               "identities": n_id, "frames_fps": frames_fps, "stills": int(stills), "max_seconds": float(max_seconds)}
+    if face_model != 1:     # a version-1 dataset's manifest is what it was before versions existed
+        config["face_model"] = int(face_model)
     writer = DatasetWriter(out, size=size, fps=FPS, source="synthetic", config=config)
     names = [f"id{i:05d}" for i in range(n_id)]
     splits = split_identities(names, seed)
@@ -279,10 +293,10 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
             if writer.done(tid):
                 # its speech again (no rendering): the tracks after it then meet espeak-ng in the state an
                 # uninterrupted run leaves, so a resumed dataset has the same labels
-                plan_track(seed, j, j % n_id, size, max_seconds=max_seconds)
+                plan_track(seed, j, j % n_id, size, max_seconds=max_seconds, face_model=face_model)
                 continue
             ident = j % n_id
-            plan = plan_track(seed, j, ident, size, max_seconds=max_seconds)
+            plan = plan_track(seed, j, ident, size, max_seconds=max_seconds, face_model=face_model)
             truths = []
             step = None if frames_fps is None else FPS / frames_fps
             fdir = writer.frames_dir(tid)
@@ -304,7 +318,8 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
                                   frames_dir=f"frames/{tid}" if step else None,
                                   extra={"text": plan.text, "voice": plan.voice}), splits)
         if stills:
-            _write_stills(writer, renderer, seed, stills, n_id, names, splits, job, done=tracks, total=total)
+            _write_stills(writer, renderer, seed, stills, n_id, names, splits, job, done=tracks, total=total,
+                          face_model=face_model)
         writer.write_manifest(splits, extra={"stills": _stills_summary(writer.root)} if stills else None)
         job.progress(total, total, "done")
     finally:
@@ -317,7 +332,7 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
     write_image(path, rgb)
 
 
-def _write_stills(writer, renderer, seed, n, n_id, names, splits, job, done, total) -> None:
+def _write_stills(writer, renderer, seed, n, n_id, names, splits, job, done, total, face_model=FACE_MODEL) -> None:
     per_split: dict[str, list[tuple[int, int, object]]] = {"train": [], "val": [], "test": []}
     ids_of = {s: [i for i in range(n_id) if splits[names[i]] == s] for s in per_split}
     rng = np.random.default_rng([int(seed), 0x511])
@@ -327,7 +342,7 @@ def _write_stills(writer, renderer, seed, n, n_id, names, splits, job, done, tot
         if not ids_of[s]:
             s = next(x for x in per_split if ids_of[x])
         ident = ids_of[s][int(rng.integers(len(ids_of[s])))]
-        rgb, truth = render_still(renderer, seed, ident, k)
+        rgb, truth = render_still(renderer, seed, ident, k, face_model)
         d = writer.root / "stills" / s / "images"
         d.mkdir(parents=True, exist_ok=True)
         _write_png(d / f"{k:06d}.png", rgb)
@@ -348,3 +363,12 @@ def _stills_summary(root: Path) -> dict:
         if p.exists():
             out[s] = {"labels": f"stills/{s}/labels.npz", "images": f"stills/{s}/images"}
     return out
+
+
+def face_model_of(weights: str) -> int:
+    """The face model (head shape version) that the weights named ``weights`` (a registry name or a
+    file) were trained on: their card's dataset generator says; cards from before versions: 1."""
+    from x2studio.weights.registry import resolve_entry
+
+    gen = resolve_entry(weights).card.data.get("generator") or {}
+    return int(gen.get("face_model", 1)) if isinstance(gen, dict) else 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .head import Expression, HeadMesh, Identity, vertex_normals
+from .head import FACE_MODEL, Expression, HeadMesh, Identity, vertex_normals
 from .render import Camera, Light, Renderer
 from .texture import bake_occlusion, hair_mask, paint_texture
 
@@ -130,11 +130,11 @@ class FaceScene:
 
     def __init__(self, renderer: Renderer, ident: Identity, rng: np.random.Generator,
                  light: Light | None = None, background: np.ndarray | None = None,
-                 shirt_color=None) -> None:
+                 shirt_color=None, face_model: int = FACE_MODEL) -> None:
         self.r = renderer
         self.ident = ident
         self.mesh = HeadMesh(ident, hair_mask_fn=lambda t, p: hair_mask(ident, t, p, soft=0.3),
-                             grid=HeadMesh.grid_for(renderer.size))
+                             grid=HeadMesh.grid_for(renderer.size), face_model=face_model)
         self.texture = bake_occlusion(paint_texture(ident), self.mesh)
         m = self.mesh
         nh = m.n_vertices

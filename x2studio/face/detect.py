@@ -66,7 +66,7 @@ class HaarDetector(FaceDetector):
     """Viola–Jones cascades shipped in ``opencv-python-headless`` 4.x: frontal + both profiles."""
 
     name = "haar"
-    calib = (0.0, 0.13, 0.82, 0.78)
+    calib = (0.0, 0.11, 0.87, 0.85)       # face model 2 (benchmarks/face_detectors.py --calibrate)
 
     def __init__(self, max_side: int = 480) -> None:
         base = cv2.data.haarcascades
@@ -113,7 +113,7 @@ class MediaPipeDetector(FaceDetector):
     ``benchmarks/face_detectors.py --calibrate``), applied here; ``calib`` stays the identity."""
 
     name = "mediapipe"
-    MODEL_CALIB = {0: (0.0, 0.01, 0.86, 0.83), 1: (0.0, 0.04, 0.82, 0.78)}
+    MODEL_CALIB = {0: (0.0, -0.02, 0.87, 0.87), 1: (0.0, 0.01, 0.83, 0.82)}     # face model 2
 
     def __init__(self, min_confidence: float = 0.5, models: tuple[int, ...] = (0, 1)) -> None:
         try:
