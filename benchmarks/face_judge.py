@@ -4,7 +4,9 @@
 
 ``DATASET`` is a folder written by ``x2studio data synth faces``.  Frames are decoded from the track
 MP4s (so the judges see what a user's model sees: H.264 frames), and only frames with |yaw| <= 45 deg
-are judged.  Per judge it prints the detection rate, the detector speed, and the normalised mean error
+are judged.  The dataset's face model matters (``--face-model`` of the generator; see
+``training/synth/head.py``): version 2 was shaped by what this benchmark showed of version 1.
+Per judge it prints the detection rate, the detector speed, and the normalised mean error
 (NME) of its landmarks against our ground truth, normalised by the outer inter-ocular distance:
 
 - **mediapipe** 0.10.21 legacy solutions: ``face_detection`` (detection rate) and ``face_mesh``
