@@ -19,7 +19,7 @@ if not render.gl_available():  # pragma: no cover - the set-up script installs M
     pytest.skip("no OpenGL context (install libegl1 libegl-mesa0 libgl1-mesa-dri)", allow_module_level=True)
 
 from training.synth import speech  # noqa: E402
-from training.synth.faces import face_model_of, generate_faces, plan_track  # noqa: E402
+from training.synth.faces import _key_light, face_model_of, generate_faces, plan_track  # noqa: E402
 from training.synth.head import FACE_MODEL, FACE_MODELS, Expression, HeadMesh, sample_identity  # noqa: E402
 from training.synth.render import Camera, Renderer  # noqa: E402
 from training.synth.scene import FaceScene, make_background  # noqa: E402
@@ -256,6 +256,24 @@ def test_face_model_2_is_tilted_chin_forward_and_flatter_across_the_eyes(rendere
     with pytest.raises(ValueError, match="face model"):
         HeadMesh(sample_identity(5, 0), face_model=9)
 
+
+def test_face_model_2_lights_from_above_and_in_front():
+    """Version 2 draws an interview key light (raised 15-45 degrees, within 30 degrees of the camera
+    axis); version 1's light and the rest of a plan's random stream are unchanged."""
+    rng = np.random.default_rng(0)
+    dirs = np.array([_key_light(rng.normal(0, 1, 3), 2) for _ in range(2000)])
+    el = np.degrees(np.arcsin(dirs[:, 1]))
+    az = np.degrees(np.arctan2(dirs[:, 0], dirs[:, 2]))
+    assert np.allclose(np.linalg.norm(dirs, axis=1), 1.0)
+    assert el.min() >= 15 - 1e-6 and el.max() <= 45 + 1e-6 and np.ptp(el) > 25
+    assert np.abs(az).max() <= 30 + 1e-6 and az.min() < -25 and az.max() > 25
+    u = np.array([0.3, -1.2, 0.5])
+    d1 = u * np.array([0.8, 0.5, 0.3]) + np.array([0, 0.4, 1.0])
+    assert np.allclose(_key_light(u, 1), d1 / np.linalg.norm(d1))       # version 1, as before
+    p1, p2 = (plan_track(3, 1, 1, 64, max_seconds=1.0, face_model=fm) for fm in (1, 2))
+    assert np.array_equal(p1.pose, p2.pose) and np.array_equal(p1.expr, p2.expr)
+    assert p1.light.color == p2.light.color and p1.light.direction != p2.light.direction
+    assert p2.light.direction[1] > np.sin(np.radians(15)) - 1e-9
 
 def test_datasets_record_their_face_model(tmp_path):
     a = generate_faces(tmp_path / "a", tracks=0, stills=2, size=64, seed=4, identities=2, face_model=1)

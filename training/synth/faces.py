@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,26 @@ class TrackPlan:
     face_model: int = FACE_MODEL
 
 
+def _key_light(u: np.ndarray, face_model: int) -> tuple[float, float, float]:
+    """The key light's direction (camera frame: x right, y up, z towards the camera) from three
+    standard-normal draws ``u``.
+
+    Face model 1 spread it widely (often from below, often from far to one side).  Measured with
+    dlib's HOG detector on 24 tracks of seed 7 (|yaw| 30-45), that lighting cost most of the turned
+    faces it missed: lit from below, 29 % of them were found; lit from the side the face turns away
+    from (so the visible cheek is in shadow), 35 %.  Interview footage is lit from above and in front
+    (a key light raised 15-45 degrees, within 40 degrees of the camera axis), so version 2 draws
+    that: uniform azimuth in +-40 and elevation in 15-45 degrees (the same draws mapped through the
+    normal CDF, so the rest of a plan's random stream is unchanged).  Found at |yaw| 30-45: 56 % ->
+    86 % on those tracks; |yaw| < 30: 93 % -> 98 %."""
+    if face_model < 2:
+        d = u * np.array([0.8, 0.5, 0.3]) + np.array([0, 0.4, 1.0])
+        return tuple(float(x) for x in d / np.linalg.norm(d))
+    cdf = [0.5 * (1 + math.erf(float(x) / math.sqrt(2))) for x in u[:2]]
+    az, el = np.deg2rad(30.0 * (2 * cdf[0] - 1)), np.deg2rad(15.0 + 30.0 * cdf[1])
+    return (float(np.sin(az) * np.cos(el)), float(np.sin(el)), float(np.cos(az) * np.cos(el)))
+
+
 def plan_track(seed: int, track: int, identity: int, size: int, max_seconds: float = 8.0,
                face_model: int = FACE_MODEL) -> TrackPlan:
     """Draw a track's speech, motion, camera and lighting (deterministic)."""
@@ -134,10 +155,10 @@ def plan_track(seed: int, track: int, identity: int, size: int, max_seconds: flo
     principal = size / 2 + np.stack([_wobble(rng, n, size * 0.012, 10), _wobble(rng, n, size * 0.012, 10)], -1)
     head_pos = np.array([rng.uniform(-1.5, 1.5), rng.uniform(-1.0, 1.0), -rng.uniform(58, 66)])
     head_pos = head_pos + np.stack([_wobble(rng, n, 0.4, 15), _wobble(rng, n, 0.3, 15), _wobble(rng, n, 0.8, 20)], -1)
-    d = rng.normal(0, 1, 3) * np.array([0.8, 0.5, 0.3]) + np.array([0, 0.4, 1.0])
+    direction = _key_light(rng.normal(0, 1, 3), face_model)
     warm = rng.uniform(-0.08, 0.08)
     inten = rng.uniform(0.55, 0.85)
-    light = Light(direction=tuple(d / np.linalg.norm(d)),
+    light = Light(direction=direction,
                   color=tuple(np.clip(inten * np.array([1 + warm, 1.0, 1 - warm]), 0, 1.2)),
                   sky=tuple(rng.uniform(0.28, 0.42) * np.array([1 - warm, 1, 1 + warm])),
                   ground=tuple(rng.uniform(0.15, 0.28) * np.ones(3)), specular=float(rng.uniform(0.05, 0.2)))
@@ -170,8 +191,7 @@ def render_still(renderer: Renderer, seed: int, identity: int, key: int,
                  face_model: int = FACE_MODEL) -> tuple[np.ndarray, object]:
     """One labelled image of ``identity`` in a random pose/expression/camera/light."""
     rng = np.random.default_rng([int(seed), int(key), 0x57])
-    d = rng.normal(0, 1, 3) * np.array([0.8, 0.5, 0.3]) + np.array([0, 0.4, 1.0])
-    light = Light(direction=tuple(d / np.linalg.norm(d)), color=tuple(rng.uniform(0.6, 0.95) * np.ones(3)))
+    light = Light(direction=_key_light(rng.normal(0, 1, 3), face_model), color=tuple(rng.uniform(0.6, 0.95) * np.ones(3)))
     scene = _scene(renderer, seed, identity, 10_000_000 + key, light, face_model)
     scene.bind()
     pose = (rng.uniform(-60, 60), np.clip(rng.normal(0, 12), -30, 30), np.clip(rng.normal(0, 9), -25, 25))
