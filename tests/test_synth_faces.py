@@ -19,7 +19,7 @@ if not render.gl_available():  # pragma: no cover - the set-up script installs M
     pytest.skip("no OpenGL context (install libegl1 libegl-mesa0 libgl1-mesa-dri)", allow_module_level=True)
 
 from training.synth import speech  # noqa: E402
-from training.synth.faces import _key_light, face_model_of, generate_faces, plan_track  # noqa: E402
+from training.synth.faces import _key_light, _reframing, face_model_of, generate_faces, plan_track  # noqa: E402
 from training.synth.head import FACE_MODEL, FACE_MODELS, Expression, HeadMesh, sample_identity  # noqa: E402
 from training.synth.render import Camera, Renderer  # noqa: E402
 from training.synth.scene import FaceScene, make_background  # noqa: E402
@@ -318,6 +318,48 @@ def test_background_and_scene_are_deterministic(renderer):
     i2, _ = _render(scene, (10, 5, 0))
     assert np.array_equal(i1, i2)
 
+
+def test_reframing_slides_the_background_through_the_crop(renderer, tmp_path, capfd):
+    """``reframe``: the background slides once through the (face-centred) crop in that share of
+    tracks; the face and the plan's other draws stay as they were."""
+    n = 150
+    assert _reframing(3, 0, n, 0.0) is None
+    wins = [_reframing(3, t, n, 1.0) for t in range(12)]
+    for w in wins:
+        assert w.shape == (n, 3) and np.all(w[:, 2] == np.float32(0.7))
+        assert np.all((w[:, :2] >= 0.35 - 1e-6) & (w[:, :2] <= 0.65 + 1e-6))   # inside the texture
+        assert np.all(np.abs(np.diff(w[:, :2], axis=0)) < 0.05)                 # smooth
+    moved = [np.linalg.norm(w[-1, :2] - w[0, :2]) for w in wins]
+    assert min(moved) > 0.03 and max(moved) > 0.1
+    some = [_reframing(3, t, n, 0.3) for t in range(200)]
+    share = np.mean([np.linalg.norm(w[-1, :2] - w[0, :2]) > 1e-6 for w in some])
+    assert 0.2 < share < 0.4, share
+    # rendering: the background moves, the face does not; the default window is the old picture
+    rng = np.random.default_rng(4)
+    scene = FaceScene(renderer, sample_identity(5, 1), rng, background=make_background(rng, SIZE))
+    cam = Camera(SIZE, SIZE * 2.2)
+    a, ta = scene.render((0, 0, 0), Expression(), cam, (0.0, 0.0, -62.0))
+    b, _ = scene.render((0, 0, 0), Expression(), cam, (0.0, 0.0, -62.0), bg_window=(0.5, 0.5, 1.0))
+    c, _ = scene.render((0, 0, 0), Expression(), cam, (0.0, 0.0, -62.0), bg_window=(0.4, 0.6, 0.7))
+    assert np.array_equal(a, b)
+    x0, y0, x1, y1 = (int(v) for v in ta.box)
+    face = (slice(y0 + (y1 - y0) // 4, y1 - (y1 - y0) // 4), slice(x0 + (x1 - x0) // 4, x1 - (x1 - x0) // 4))
+    assert np.array_equal(a[face], c[face])
+    corner = (slice(0, SIZE // 8), slice(0, SIZE // 8))
+    assert np.abs(a[corner].astype(int) - c[corner].astype(int)).mean() > 2
+    with speech.isolated():
+        p0 = plan_track(3, 1, 1, 64, max_seconds=1.0)
+    with speech.isolated():
+        p1 = plan_track(3, 1, 1, 64, max_seconds=1.0, reframe=1.0)
+    assert p0.bg_window is None and p1.bg_window.shape == (p1.n_frames, 3)
+    assert np.array_equal(p0.pose, p1.pose) and p0.light == p1.light
+    # the dataset records it, and a share outside 0-1 is refused
+    root = generate_faces(tmp_path / "r", tracks=1, size=64, seed=2, max_seconds=1.0, reframe=0.5)
+    assert load_manifest(root)["config"]["reframe"] == 0.5
+    with pytest.raises(InputError, match="reframe"):
+        generate_faces(tmp_path / "bad", tracks=1, size=64, seed=2, reframe=1.5)
+    assert main(["data", "synth", "faces", str(tmp_path / "bad2"), "--reframe", "-0.1"]) == 2
+    assert "reframe" in capfd.readouterr().err
 
 def test_contact_sheet_cli(tmp_path, capfd):
     out = tmp_path / "sheet.png"

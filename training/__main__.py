@@ -38,7 +38,8 @@ def cmd_synth_faces(args: argparse.Namespace) -> int:
     try:
         root = generate_faces(args.out, tracks=args.tracks, size=args.size, seed=args.seed,
                               identities=args.identities, frames_fps=args.frames_fps, stills=args.stills,
-                              max_seconds=args.max_seconds, face_model=args.face_model, job=job)
+                              max_seconds=args.max_seconds, face_model=args.face_model, reframe=args.reframe,
+                              job=job)
     finally:
         bar.close()
     if args.events == "stdout":
@@ -646,6 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-model", type=int, choices=FACE_MODELS, default=FACE_MODEL,
                    help=f"head shape version (default {FACE_MODEL}, the latest; 1 = the faces the bundled weights "
                         "were trained on)")
+    p.add_argument("--reframe", type=float, default=0.0,
+                   help="share of tracks (0-1) whose background slides once through the face crop, as when a "
+                        "person shifts in the frame (default 0: static backgrounds)")
     p.add_argument("--events", choices=["bar", "stdout"], default="bar", help="progress as JSON lines on stdout")
     p.set_defaults(func=cmd_synth_faces)
     p = sub.add_parser("faces-sheet", help="a contact sheet of rendered identities (one row each, 5 poses)")

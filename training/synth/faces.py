@@ -80,6 +80,7 @@ class TrackPlan:
     light: Light
     seed: tuple[int, ...]
     face_model: int = FACE_MODEL
+    bg_window: np.ndarray | None = None     # (T, 3) background centre x, y and width (``reframe``)
 
 
 def _key_light(u: np.ndarray, face_model: int) -> tuple[float, float, float]:
@@ -102,9 +103,37 @@ def _key_light(u: np.ndarray, face_model: int) -> tuple[float, float, float]:
     return (float(np.sin(az) * np.cos(el)), float(np.sin(el)), float(np.cos(az) * np.cos(el)))
 
 
+def _reframing(seed: int, track: int, n: int, reframe: float) -> np.ndarray | None:
+    """Per-frame background window ``(n, 3)`` (centre x, y and width, fractions of the background
+    texture) of a face track cut from footage where the person shifts in the frame, or ``None``.
+
+    A face tracker keeps the face centred in its crop, so when the person leans or the camera
+    reframes, the background slides through the crop: the FAb-Net thesis names such "large shifts in
+    the background" as the pairs its curriculum learns to leave out.  With ``reframe`` = p, every
+    track shows 70 % of its (out-of-focus) background and, with probability p, slides it once by
+    10-25 % of the texture (14-36 % of the frame) over 0.4-1.2 s at a random time.  Its own random
+    stream, so a plan's other draws do not change."""
+    if reframe <= 0:
+        return None
+    rng = np.random.default_rng([int(seed), int(track), 0x8F])
+    span = 0.7
+    lo, hi = span / 2, 1 - span / 2
+    c0 = 0.5 + rng.uniform(-0.1, 0.1, 2)
+    move = rng.uniform() < reframe
+    t0 = rng.uniform(0.25, 0.75) * n
+    dur = rng.uniform(0.4, 1.2) * FPS
+    ang, mag = rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 0.25)
+    c1 = np.clip(c0 + mag * np.array([np.cos(ang), np.sin(ang)]), lo, hi) if move else c0
+    u = np.clip((np.arange(n) - t0) / dur, 0, 1)
+    u = u * u * (3 - 2 * u)
+    c = c0 + u[:, None] * (c1 - c0)
+    return np.concatenate([c, np.full((n, 1), span)], 1).astype(np.float32)
+
+
 def plan_track(seed: int, track: int, identity: int, size: int, max_seconds: float = 8.0,
-               face_model: int = FACE_MODEL) -> TrackPlan:
-    """Draw a track's speech, motion, camera and lighting (deterministic)."""
+               face_model: int = FACE_MODEL, reframe: float = 0.0) -> TrackPlan:
+    """Draw a track's speech, motion, camera and lighting (deterministic); ``reframe``: the share of
+    tracks whose background slides once through the face crop (:func:`_reframing`)."""
     rng = np.random.default_rng([int(seed), int(track), 0x7AC])
     ident = sample_identity(seed, identity)
     lang = LANGUAGES[int(rng.choice(len(LANGUAGES), p=[0.5, 0.125, 0.125, 0.125, 0.125]))]
@@ -165,7 +194,7 @@ def plan_track(seed: int, track: int, identity: int, size: int, max_seconds: flo
     return TrackPlan(identity=identity, n_frames=n, pose=pose.astype(np.float32), expr=expr, gaze=gaze,
                      focal=focal, principal=principal, head_pos=head_pos, audio=audio, sample_rate=sr,
                      text=" ".join(texts), voice=voice, light=light, seed=(int(seed), int(track)),
-                     face_model=int(face_model))
+                     face_model=int(face_model), bg_window=_reframing(seed, track, n, reframe))
 
 
 def _scene(renderer: Renderer, seed: int, identity: int, key: int, light: Light | None,
@@ -184,7 +213,8 @@ def render_track(renderer: Renderer, plan: TrackPlan, seed: int):
         expr = Expression(jaw_open=float(e[0]), lip_round=float(e[1]), smile=float(e[2]),
                           brow_raise=float(e[3]), blink=float(e[4]))
         cam = Camera(renderer.size, float(plan.focal[k]), float(plan.principal[k, 0]), float(plan.principal[k, 1]))
-        yield scene.render(plan.pose[k], expr, cam, plan.head_pos[k], gaze=plan.gaze[k])
+        win = (0.5, 0.5, 1.0) if plan.bg_window is None else plan.bg_window[k]
+        yield scene.render(plan.pose[k], expr, cam, plan.head_pos[k], gaze=plan.gaze[k], bg_window=win)
 
 
 def render_still(renderer: Renderer, seed: int, identity: int, key: int,
@@ -269,7 +299,7 @@ def _stack(truths) -> dict[str, np.ndarray]:
 
 def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int = 0, identities: int | None = None,
                    frames_fps: float | None = None, stills: int = 0, max_seconds: float = 8.0,
-                   face_model: int = FACE_MODEL, job: Job | None = None) -> Path:
+                   face_model: int = FACE_MODEL, reframe: float = 0.0, job: Job | None = None) -> Path:
     """Write a rendered talking-face dataset to ``out`` (resumable; see :mod:`x2studio.face.dataset`).
 
     Args:
@@ -280,6 +310,8 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
         stills: number of labelled still images (split by identity like the tracks).
         face_model: the head's shape version (:data:`training.synth.head.FACE_MODELS`; the latest by
             default); test a model on the version its card names (:func:`face_model_of`).
+        reframe: share of tracks (0-1) in which the background slides once through the face crop, as
+            when a person shifts in the frame (:func:`_reframing`; 0, a static background, by default).
     """
     if not 64 <= int(size) <= 1024:
         raise InputError(f"Size {size} is out of range.", "Use a frame size between 64 and 1024 pixels.")
@@ -290,6 +322,8 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
                          f"Use one of {', '.join(map(str, FACE_MODELS))} (the latest, {FACE_MODEL}, by default).")
     if frames_fps is not None and not 0 < frames_fps <= FPS:
         raise InputError(f"Cannot sample frames at {frames_fps} fps.", f"Use a rate in (0, {FPS:g}].")
+    if not 0.0 <= float(reframe) <= 1.0:
+        raise InputError(f"Cannot reframe {reframe} of the tracks.", "Give --reframe as a share between 0 and 1.")
     n_id = int(identities or max(tracks, 1))
     if n_id < 1:
         raise InputError("At least one identity is needed.")
@@ -297,6 +331,8 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
               "identities": n_id, "frames_fps": frames_fps, "stills": int(stills), "max_seconds": float(max_seconds)}
     if face_model != 1:     # a version-1 dataset's manifest is what it was before versions existed
         config["face_model"] = int(face_model)
+    if reframe:
+        config["reframe"] = float(reframe)
     writer = DatasetWriter(out, size=size, fps=FPS, source="synthetic", config=config)
     names = [f"id{i:05d}" for i in range(n_id)]
     splits = split_identities(names, seed)
@@ -313,10 +349,12 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
             if writer.done(tid):
                 # its speech again (no rendering): the tracks after it then meet espeak-ng in the state an
                 # uninterrupted run leaves, so a resumed dataset has the same labels
-                plan_track(seed, j, j % n_id, size, max_seconds=max_seconds, face_model=face_model)
+                plan_track(seed, j, j % n_id, size, max_seconds=max_seconds, face_model=face_model,
+                           reframe=reframe)
                 continue
             ident = j % n_id
-            plan = plan_track(seed, j, ident, size, max_seconds=max_seconds, face_model=face_model)
+            plan = plan_track(seed, j, ident, size, max_seconds=max_seconds, face_model=face_model,
+                              reframe=reframe)
             truths = []
             step = None if frames_fps is None else FPS / frames_fps
             fdir = writer.frames_dir(tid)

@@ -129,8 +129,9 @@ void main() { gl_Position = vec4(in_xy, 0.999, 1.0); v_uv = in_xy * 0.5 + 0.5; }
 """
 _BG_FS = """
 #version 330
-in vec2 v_uv; uniform sampler2D bg; out vec4 frag;
-void main() { frag = vec4(texture(bg, vec2(v_uv.x, 1.0 - v_uv.y)).rgb, 1.0); }
+in vec2 v_uv; uniform sampler2D bg; uniform vec3 bg_window; out vec4 frag;
+// bg_window: (offset x, offset y, span) of the part of the background texture the frame shows
+void main() { frag = vec4(texture(bg, vec2(v_uv.x, 1.0 - v_uv.y) * bg_window.z + bg_window.xy).rgb, 1.0); }
 """
 
 
@@ -290,8 +291,11 @@ class Renderer:
             u.value = tuple(float(x) for x in v) if isinstance(v, (tuple, list, np.ndarray)) else float(v)
 
     # -- drawing --------------------------------------------------------------------------
-    def render(self, camera: Camera, light: Light, vertex_data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def render(self, camera: Camera, light: Light, vertex_data: np.ndarray,
+               bg_window: tuple[float, float, float] = (0.5, 0.5, 1.0)) -> tuple[np.ndarray, np.ndarray]:
         """Draw one frame.  ``vertex_data (V, 9)``: camera-space position, normal, uv, material.
+        ``bg_window``: the centre (x right, y down) and width of the part of the background texture
+        the frame shows, as fractions of the texture (the whole of it by default).
 
         Returns ``(rgb (S, S, 3) uint8, depth (S, S) float32 distance along the view axis, cm;
         +inf where nothing was drawn)``.
@@ -307,6 +311,8 @@ class Renderer:
         if self._bg_tex is not None:
             self._bg_tex.use(1)
             self.bg_prog["bg"].value = 1
+            cx, cy, span = (float(v) for v in bg_window)
+            self.bg_prog["bg_window"].value = (cx - 0.5 * span, cy - 0.5 * span, span)
             self._bg_vao.render(mgl.TRIANGLE_STRIP)
         self.ctx.enable(mgl.DEPTH_TEST)
         self._skin_tex.use(0)

@@ -200,9 +200,10 @@ class FaceScene:
         self._bound = True
 
     def render(self, pose, expr: Expression, camera: Camera, head_pos, gaze=(0.0, 0.0),
-               want_depth: bool = False) -> tuple[np.ndarray, FrameTruth]:
+               want_depth: bool = False, bg_window=(0.5, 0.5, 1.0)) -> tuple[np.ndarray, FrameTruth]:
         """Render the person with ``pose`` (yaw, pitch, roll degrees) with the face centre at
-        ``head_pos`` (camera space, cm)."""
+        ``head_pos`` (camera space, cm); ``bg_window`` is the part of the background seen
+        (:meth:`Renderer.render`)."""
         if not self._bound:
             self.bind()
         m = self.mesh
@@ -241,7 +242,7 @@ class FaceScene:
         data[k:, 0:3] = self.torso_pts - PIVOT + pos
         data[k:, 3:6] = self.torso_nrm
         self.r.set_uniforms(gaze=gaze, blink=expr.blink)
-        rgb, depth = self.r.render(camera, self.light, data)
+        rgb, depth = self.r.render(camera, self.light, data, bg_window)
         binding = m.landmark_binding(expr)
         lm3 = (m.landmarks_3d(v, expr, binding) - PIVOT) @ R.T + pos
         lm, zc = camera.project(lm3)
