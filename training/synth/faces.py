@@ -91,10 +91,10 @@ def _key_light(u: np.ndarray, face_model: int) -> tuple[float, float, float]:
     dlib's HOG detector on 24 tracks of seed 7 (|yaw| 30-45), that lighting cost most of the turned
     faces it missed: lit from below, 29 % of them were found; lit from the side the face turns away
     from (so the visible cheek is in shadow), 35 %.  Interview footage is lit from above and in front
-    (a key light raised 15-45 degrees, within 40 degrees of the camera axis), so version 2 draws
-    that: uniform azimuth in +-40 and elevation in 15-45 degrees (the same draws mapped through the
+    (a key light raised 15-45 degrees, within 30 degrees of the camera axis), so version 2 draws
+    that: uniform azimuth in +-30 and elevation in 15-45 degrees (the same draws mapped through the
     normal CDF, so the rest of a plan's random stream is unchanged).  Found at |yaw| 30-45: 56 % ->
-    86 % on those tracks; |yaw| < 30: 93 % -> 98 %."""
+    83 % on those tracks; |yaw| < 30: 93 % -> 97 %."""
     if face_model < 2:
         d = u * np.array([0.8, 0.5, 0.3]) + np.array([0, 0.4, 1.0])
         return tuple(float(x) for x in d / np.linalg.norm(d))
