@@ -122,7 +122,10 @@ class FAbNetTask:
             # row is 0.5 points better, which the batch-32 control above shows is the batch, not the ranking.
             # --patience 1 (4 shifts fit in the run), seed 0: 21.07 without, 21.10 with the curriculum; from
             # scratch, 4000 steps, seed 0: 20.24 / 5.63 without, 24.85 / 7.07 with it (2 shifts: it never
-            # reaches the hard pairs in time)
+            # reaches the hard pairs in time).  On tracks whose background slides through the crop (the
+            # thesis' "problematic" pairs; `data synth faces --reframe 0.3 --face-model 1`, seed 11, 120
+            # tracks x 6 s at 128², 2026-12-06 (9)), seeds 0-2: 20.97 ± 0.17 / 5.56 ± 0.02 without, 21.39 ±
+            # 0.05 / 5.64 ± 0.04 with the curriculum (best validation at step 200-600 in every run)
             "ablation-64": Recipe("ablation-64", steps=2000, batch_size=32, image_size=64, optimizer="adam",
                                   lr=3e-4, eval_every=200, eval_batches=8, ckpt_every=200, frame_step=2,
                                   plateau_patience=2, export_dtype="float16", model=model, options={"curriculum": 1}),
