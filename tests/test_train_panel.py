@@ -138,10 +138,12 @@ def test_train_panel_generates_synthetic_data(qtbot, panel: TrainPanel, tmp_path
     panel.data_edit.setText(str(target))
     panel.gen_tracks.setValue(3)
     panel.gen_size.setCurrentText("64")
+    panel.gen_reframe.setValue(30)
     panel.gen_button.click()
     qtbot.waitUntil(lambda: not panel.proc.is_running(), timeout=180000)
     manifest = json.loads((target / "manifest.json").read_text())
     assert len(manifest["tracks"]) == 3 and manifest["size"] == 64
+    assert manifest["config"]["reframe"] == 0.3
     assert "ready" in panel.status.text()
 
 

@@ -123,6 +123,11 @@ class TrainPanel(QWidget):
         self.gen_size = QComboBox(self)
         self.gen_size.addItems(["64", "128", "256"])
         self.gen_size.setCurrentText("128")
+        self.gen_reframe = QSpinBox(self)
+        self.gen_reframe.setRange(0, 100)
+        self.gen_reframe.setSuffix(" %")
+        self.gen_reframe.setToolTip("Share of tracks whose background slides once through the face crop, as when a "
+                                    "person shifts in the frame (0: static backgrounds)")
         self.gen_button = QPushButton("Generate synthetic data", self)
         self.gen_button.setToolTip("Render talking faces with ground truth into the data folder")
         self.gen_button.clicked.connect(self.generate_data)
@@ -132,8 +137,10 @@ class TrainPanel(QWidget):
         form.addRow("Recipe", self.recipe_box)
         form.addRow("", self.recipe_info)
         form.addRow("Data", self._row(self.data_edit, data_browse))
-        gen_row = self._row(QLabel("tracks", self), self.gen_tracks, QLabel("size", self), self.gen_size, self.gen_button)
+        gen_row = self._row(QLabel("tracks", self), self.gen_tracks, QLabel("size", self), self.gen_size,
+                            QLabel("reframed", self), self.gen_reframe)
         form.addRow("", gen_row)
+        form.addRow("", self.gen_button)
         form.addRow("Output", self._row(self.out_edit, out_browse))
         form.addRow("Device", self.device_box)
         form.addRow("Steps", self.steps_spin)
@@ -348,6 +355,8 @@ class TrainPanel(QWidget):
             return
         args = ["faces", data, "--tracks", str(self.gen_tracks.value()), "--size", self.gen_size.currentText(),
                 "--max-seconds", "6", "--events", "stdout"]
+        if self.gen_reframe.value():
+            args[4:4] = ["--reframe", f"{self.gen_reframe.value() / 100:g}"]
         self.log_view.appendPlainText(f"$ x2studio data synth {' '.join(args)}")
         self._mode = "generate"
         self.proc.start(args)
