@@ -356,7 +356,7 @@ class TrainPanel(QWidget):
         args = ["faces", data, "--tracks", str(self.gen_tracks.value()), "--size", self.gen_size.currentText(),
                 "--max-seconds", "6", "--events", "stdout"]
         if self.gen_reframe.value():
-            args[4:4] = ["--reframe", f"{self.gen_reframe.value() / 100:g}"]
+            args += ["--reframe", f"{self.gen_reframe.value() / 100:g}"]
         self.log_view.appendPlainText(f"$ x2studio data synth {' '.join(args)}")
         self._mode = "generate"
         self.proc.start(args)
