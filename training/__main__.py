@@ -670,7 +670,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=540, help="video height (default 540)")
     p.add_argument("--events", choices=["bar", "stdout"], default="bar", help="progress as JSON lines on stdout")
     p.set_defaults(func=cmd_synth_piano)
-    p = sub.add_parser("piano-videos", help="a piano dataset from your own top-view piano videos (keyboards found, "
+    # routed from 'x2studio data piano' and 'x2studio train': their usage lines name those commands
+    p = sub.add_parser("piano-videos", prog="x2studio data piano", help="a piano dataset from your own top-view piano videos (keyboards found, "
                                             "MIDI beside a video used as its truth)")
     p.add_argument("paths", nargs="+", type=Path, metavar="VIDEO", help="videos or folders of videos, then OUT")
     p.add_argument("--crop", default=None, help="the keyboard position for all the videos (else found per video)")
@@ -701,7 +702,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth_demo)
-    p = sub.add_parser("train", help="train a model ('train list' shows tasks and recipes)",
+    p = sub.add_parser("train", prog="x2studio train", help="train a model ('train list' shows tasks and recipes)",
                        description="train TASK --recipe R --data DIR --out DIR [--resume]  |  train list [--json]  |  "
                                    "train eval TASK --weights W --data DIR [--split test]  |  "
                                    "train pose-check --data STILLS [--weights X2FACE] (closed-loop pose check)  |  "

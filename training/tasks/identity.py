@@ -67,6 +67,11 @@ class IdentityTask:
             "lite": Recipe("lite", steps=2000, batch_size=32, image_size=64, optimizer="adam", lr=3e-4,
                            eval_every=500, eval_batches=8, ckpt_every=500, frame_step=2, export_dtype="float16",
                            model={"base": 16, "fc": 256}),
+            # the same network at X2Face-lite's own frame size, so stage II's content losses see the
+            # generated 128² faces without reducing them (measured against lite in training/tasks/x2face.py)
+            "lite-128": Recipe("lite-128", steps=2000, batch_size=32, image_size=128, optimizer="adam", lr=3e-4,
+                               eval_every=500, eval_batches=8, ckpt_every=500, frame_step=2, export_dtype="float16",
+                               model={"base": 16, "fc": 256}),
             # the thesis' network size (VGG-11 at 64 base filters, fc 4096), SGD as for VGG
             "paper": Recipe("paper", steps=200_000, batch_size=64, image_size=256, optimizer="sgd", lr=1e-2,
                             momentum=0.9, weight_decay=5e-4, eval_every=5000, eval_batches=50, ckpt_every=5000,
