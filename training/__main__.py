@@ -671,8 +671,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", choices=["bar", "stdout"], default="bar", help="progress as JSON lines on stdout")
     p.set_defaults(func=cmd_synth_piano)
     # routed from 'x2studio data piano' and 'x2studio train': their usage lines name those commands
-    p = sub.add_parser("piano-videos", prog="x2studio data piano", help="a piano dataset from your own top-view piano videos (keyboards found, "
-                                            "MIDI beside a video used as its truth)")
+    p = sub.add_parser("piano-videos", prog="x2studio data piano",
+                       help="a piano dataset from your own top-view piano videos (keyboards found, "
+                            "MIDI beside a video used as its truth)")
     p.add_argument("paths", nargs="+", type=Path, metavar="VIDEO", help="videos or folders of videos, then OUT")
     p.add_argument("--crop", default=None, help="the keyboard position for all the videos (else found per video)")
     p.set_defaults(func=cmd_piano_videos)
