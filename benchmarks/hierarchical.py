@@ -32,17 +32,17 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(kind: str, device: str, batch: int) -> dict:
+def child(kind: str, device: str, batch: int, size: int = 256) -> dict:
     import torch.nn.functional as F
 
     from x2studio.models.hierarchical import HierarchicalEmbedding, first_level, refine
 
     torch.manual_seed(0)
     dev = torch.device(device)
-    w3, k = 128, 9
-    src = torch.rand(batch, 3, 256, 256, device=dev) * 2 - 1
+    w3, k = size // 2, 9
+    src = torch.rand(batch, 3, size, size, device=dev) * 2 - 1
     if kind == "model":
-        model = HierarchicalEmbedding(256, 256, 32, 256, base_res=32, levels=3, k=k).to(dev)
+        model = HierarchicalEmbedding(size, size, 32, 256, base_res=size // 8, levels=3, k=k).to(dev)
     feats = torch.randn(batch, 32, w3, w3, device=dev, requires_grad=True)
     if kind != "model":
         head = torch.nn.Conv2d(32, (w3 * w3) if kind == "dense" else 4 * k, 5, padding=2).to(dev)
@@ -80,27 +80,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 128² input (a 64² top level), not the paper's 256²")
     args = ap.parse_args(argv)
+    size = 128 if args.quick else 256
     if args.child:
-        print(json.dumps(child(args.child, args.device, args.batch)))
+        print(json.dumps(child(args.child, args.device, args.batch, size)))
         return 0
     from run import print_table
 
     res = {}
     for kind in ("model", "topk", "dense"):
         p = subprocess.run([sys.executable, __file__, "--child", kind, "--device", args.device, "--batch",
-                            str(args.batch)], capture_output=True, text=True)
+                            str(args.batch)] + (["--quick"] if args.quick else []), capture_output=True, text=True)
         if p.returncode != 0:
             print(p.stderr[-2000:], file=sys.stderr)
             res[kind] = {"peak_mb": float("nan"), "seconds": float("nan")}
         else:
             res[kind] = json.loads(p.stdout.strip().splitlines()[-1])
     d = res["dense"]
-    rows = [(f"hierarchical step, paper size (256² in, 3 levels to 128², K 9), batch {args.batch}", "MB peak",
+    top = size // 2
+    what = "paper size" if size == 256 else "quick"
+    rows = [(f"hierarchical step, {what} ({size}² in, 3 levels to {top}², K 9), batch {args.batch}", "MB peak",
              res["model"]["peak_mb"], d["peak_mb"]),
-            (f"top level 128² only: 4K = 36 candidates per pixel, batch {args.batch}", "MB peak",
+            (f"top level {top}² only: 4K = 36 candidates per pixel, batch {args.batch}", "MB peak",
              res["topk"]["peak_mb"], d["peak_mb"])]
-    print_table(rows, ["the dense top level: a 128²×128² match distribution (softmax over 16 384 sources)"],
+    print_table(rows, [f"the dense top level: a {top}²×{top}² match distribution (softmax over {top * top} sources)"],
                 args.device)
     for k, v in res.items():
         print(f"{k}: {v['seconds']:.2f} s for forward + backward")

@@ -134,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--paper", action="store_true", help="also the paper-size network")
     ap.add_argument("--network-only", action="store_true", help="network and training rows only (no video)")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 2 s of video")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.seconds = 2.0
     if args.network_only:
         return network_only(args)
     from x2studio.media.video import VideoReader

@@ -47,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--moves", type=int, default=30)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 3 moves, 3 renders per row")
     args = ap.parse_args(argv)
+    reps = 3 if args.quick else 30
+    if args.quick:
+        args.moves = 3
     from PySide6.QtGui import QGuiApplication
 
     from x2studio.pipelines.pose import PoseController
@@ -63,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     poses = [src + rng.uniform(-20, 20, 3) for _ in range(64)]
     it = iter(poses * 100)
-    render = _median_ms(lambda: r.composite(ctl.render(next(it))), 30)
-    base = _median_ms(lambda: r.composite(r.drive_crop(crop)), 30)
+    render = _median_ms(lambda: r.composite(ctl.render(next(it))), reps)
+    base = _median_ms(lambda: r.composite(r.drive_crop(crop)), reps)
 
     server = PoseServer()
     got: list[tuple[float, dict]] = []
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         wait(lambda: len(got) > n)
         single.append(got[-1][0] - t0)
     drags = []
-    for k in range(5):
+    for k in range(2 if args.quick else 5):
         t0 = time.perf_counter()
         last = None
         for j in range(args.moves):

@@ -144,15 +144,15 @@ def bench_faces(size: int, seconds: float) -> tuple[float, float]:
     captured = {}
     real = r.render
 
-    def grab(camera, light, data):
-        captured["args"] = (camera, light, data.copy())
-        return real(camera, light, data)
+    def grab(camera, light, data, *rest):
+        captured["args"] = (camera, light, data.copy(), *rest)
+        return real(camera, light, data, *rest)
 
     r.render = grab
     next(render_track(r, plan, 7))
     r.render = real
-    cam, light, data = captured["args"]
-    t_base = _timed(lambda: [r.render(cam, light, data) for _ in range(n)])
+    args = captured["args"]
+    t_base = _timed(lambda: [r.render(*args) for _ in range(n)])
     r.release()
     return n / t_ours, n / t_base
 
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--all", action="store_true",
                     help=f"then run the feature benchmarks too ({', '.join(FEATURES)}; minutes on a CPU)")
     args = ap.parse_args(argv)
-    n_small, n_big, synth_s = (50, 10, 10.0) if args.quick else (300, 60, 60.0)
+    n_small, n_big, synth_s = (50, 10, 2.0) if args.quick else (300, 60, 60.0)
     rows: list[tuple[str, str, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -233,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     rtf, rtf_b = bench_synth(synth_s)
     rows.append((f"synthesis, {synth_s:.0f} s of piano chords (FluidSynth)", "x real time", rtf, rtf_b))
     for size in (128, 256):
-        fps, fps_b = bench_faces(size, 2.0 if args.quick else 6.0)
+        fps, fps_b = bench_faces(size, 1.0 if args.quick else 6.0)
         rows.append((f"rendered talking face {size}x{size}", "frames/s", fps, fps_b))
-    piano_s = 10.0 if args.quick else 60.0
+    piano_s = 2.0 if args.quick else 60.0
     with tempfile.TemporaryDirectory() as tmp:
         rtf, rtf_b = bench_piano(piano_s, Path(tmp))
     rows.append((f"rendered piano video 960x540 + audio, {piano_s:.0f} s", "x real time", rtf, rtf_b))
@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
 
         for name in FEATURES:
             print(f"\n== benchmarks/{name}.py")
-            failed |= subprocess.run([sys.executable, str(Path(__file__).with_name(f"{name}.py"))]).returncode
+            script = [sys.executable, str(Path(__file__).with_name(f"{name}.py"))] + (["--quick"] if args.quick else [])
+            failed |= subprocess.run(script).returncode
     return 1 if failed else 0
 
 

@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--seconds", type=float, default=8.0, help="speech length (the demo's speech, looped)")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 1 s of speech")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.seconds = 1.0
     from x2studio.media.audio import AudioClip, load_audio
     from x2studio.pipelines.reenact import Reenactor
     from x2studio.pipelines.speech import MfccFeatures, SpeechDriver, speak_video
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     idx = list(range(n))
     talk = _rate(lambda: [r.composite(c) for c in driver.render_many(idx)], n, reps=2)
     crop = r.sources[0].crop
-    m = min(n, 50)
+    m = min(n, 5 if args.quick else 50)
     drive = _rate(lambda: [r.composite(r.drive_crop(crop)) for _ in range(m)], m, reps=2)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "talk.mp4"

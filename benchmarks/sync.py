@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--kind", choices=["face", "piano", "both"], default="both")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: videos of 6 s")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.minutes = 0.1
     from x2studio.media.video import VideoReader
     from x2studio.pipelines.piano import keyboard_of
     from x2studio.pipelines.sync import estimate_offset, fix_offset

@@ -44,6 +44,9 @@ from training.tasks.baselines import FrameTensors  # noqa: E402
 from x2studio.face.dataset import load_manifest  # noqa: E402
 
 
+QUICK_TASKS = ("autoencoder", "x2face")
+
+
 def bench_decode(root: Path) -> float:
     n = 0
     t0 = time.perf_counter()
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="a face-track dataset at 256² (default: generate 8 tracks)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 3 short tracks, no workers, two tasks' lite recipes")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*worker processes in total.*")   # 4 workers on 2 cores: on purpose
     rows: list[tuple[str, str, float, float]] = []
@@ -130,15 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         if root is None:
             from training.synth.faces import generate_faces
 
-            root = generate_faces(tmp / "faces", tracks=8, size=256, seed=5, max_seconds=3.0 if args.quick else 5.0)
+            root = generate_faces(tmp / "faces", tracks=3 if args.quick else 8, size=256, seed=5,
+                                  max_seconds=1.0 if args.quick else 5.0)
         dec = bench_decode(root)
-        for workers in (0, 2, 4):
+        for workers in ((0,) if args.quick else (0, 2, 4)):
             cold, warm = bench_loader(root, tmp / f"cache{workers}", workers, 8)
             if workers == 0:
                 rows.append(("loader 256², first pass (decode + cache)", "samples/s", cold, dec))
             rows.append((f"loader 256², cached, {workers} workers, batch 8", "samples/s", warm, dec))
-        for name in TASKS:
-            for recipe in ("lite", "paper"):
+        for name in (QUICK_TASKS if args.quick else TASKS):
+            for recipe in (("lite",) if args.quick else ("lite", "paper")):
                 steps = 2 if args.quick or (recipe == "paper" and args.device == "cpu") else 10
                 ours, base, what = bench_task(name, recipe, root, tmp / f"run-{name}-{recipe}", args.device, steps)
                 rows.append((f"train {name} ({recipe}: {what})", "samples/s", ours, base))

@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--frames", type=int, default=300, help="frames per network row (default 300)")
     ap.add_argument("--paper", action="store_true", help="also the paper-size student (400×200, base 96)")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 20 frames per network row")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.frames = 20
     rows = []
     sizes = [("lite 200x100 base 16", dict(height=100, width=200, base=16, fc=256))]
     if args.paper:

@@ -79,7 +79,8 @@ def bench_matched(config: dict, batch: int, reps: int, dev: str) -> tuple[float,
 
 def bench_end_to_end(name: str, config: dict, folder: Path, detector: str = "auto") -> tuple[float, float]:
     from x2studio.media.video import VideoReader, VideoWriter
-    from x2studio.pipelines.reenact import Reenactor, reenact_video
+    from x2studio.pipelines.reenact import Reenactor
+    from x2studio.pipelines.reenactment import reenact_video
     from x2studio.weights import ModelCard, WeightsRegistry, save_weights
 
     demo = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
@@ -102,13 +103,14 @@ def bench_end_to_end(name: str, config: dict, folder: Path, detector: str = "aut
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: the lite model, batch 1, 2 repeats")
     ap.add_argument("--detector", default="auto", choices=["auto", "mediapipe", "haar"],
                     help="end to end: the face detector (default auto, the app's: mediapipe when installed)")
     args = ap.parse_args(argv)
     rows = []
-    for name, cfg in CONFIGS.items():
-        for batch in (1, 8):
+    configs = {k: v for k, v in CONFIGS.items() if k.startswith("lite")} if args.quick else CONFIGS
+    for name, cfg in configs.items():
+        for batch in ((1,) if args.quick else (1, 8)):
             reps = 2 if args.quick else (10 if batch == 1 else 3)
             ours, base = bench(cfg, batch, reps, args.device)
             rows.append((f"X2Face {name} driving path, batch {batch}", "frames/s", ours, base))
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        for name, cfg in CONFIGS.items():
+        for name, cfg in configs.items():
             ours, base = bench_end_to_end(name, cfg, Path(tmp), args.detector)
             rows.append((f"X2Face {name} end to end (demo clip, 256² frames, detector {args.detector})", "frames/s",
                          ours, base))

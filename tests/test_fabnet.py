@@ -179,7 +179,7 @@ def test_least_squares_head_is_the_exact_minimum_and_carries_its_intercept() -> 
     import numpy as np
 
     from training.tasks.attributes import AttributesTask
-    from training.tasks.posemap import _Pairs
+    from training.tasks.posemap import TensorPairs
     from x2studio.models.fabnet import AttributeHead
 
     e, y, _ = _correlated(600, 24, 0)
@@ -187,7 +187,7 @@ def test_least_squares_head_is_the_exact_minimum_and_carries_its_intercept() -> 
     task = AttributesTask()
     task.target = "pose"
     head = AttributeHead(24, 3)
-    task.solve(head, _Pairs(e, y), _Pairs(ev, yv), task.recipes["lite"])
+    task.solve(head, TensorPairs(e, y), TensorPairs(ev, yv), task.recipes["lite"])
     assert task.strength in (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
     head.eval()
     with torch.no_grad():
@@ -211,7 +211,7 @@ def test_least_squares_head_is_the_exact_minimum_and_carries_its_intercept() -> 
 
 def test_logistic_head_reads_binary_labels() -> None:
     from training.tasks.attributes import AttributesTask, expression_auc
-    from training.tasks.posemap import _Pairs
+    from training.tasks.posemap import TensorPairs
     from x2studio.models.fabnet import AttributeHead
 
     e, _, lab = _correlated(600, 24, 0)
@@ -220,7 +220,7 @@ def test_logistic_head_reads_binary_labels() -> None:
     task = AttributesTask()
     task.target = "expression"
     head = AttributeHead(24, 5, target="expression")
-    task.solve(head, _Pairs(e, lab), _Pairs(ev, labv), task.recipes["lite"])
+    task.solve(head, TensorPairs(e, lab), TensorPairs(ev, labv), task.recipes["lite"])
     head.eval()
     with torch.no_grad():
         logits = head(torch.from_numpy(ev)).numpy()
@@ -235,13 +235,13 @@ def test_the_loop_fits_a_least_squares_recipe_without_steps(tmp_path: Path, monk
     card (the recipe, the chosen ridge strength, the val metrics)."""
     from training.loop import evaluate_weights, train
     from training.tasks.attributes import AttributesTask
-    from training.tasks.posemap import _Pairs
+    from training.tasks.posemap import TensorPairs
 
     split = {"train": _correlated(600, 256, 0), "val": _correlated(200, 256, 3), "test": _correlated(200, 256, 4)}
 
     def dataset(self, data, name, recipe, cache, job=None):
         self.target, self.encoder_name, self.dim = "pose", "random:0", 256
-        return _Pairs(split[name][0], split[name][1])          # pose targets are in units of DEGREES
+        return TensorPairs(split[name][0], split[name][1])          # pose targets are in units of DEGREES
 
     monkeypatch.setattr(AttributesTask, "dataset", dataset)
     task = AttributesTask()

@@ -162,3 +162,20 @@ def test_demo_clip_is_bundled() -> None:
     assert clips, "x2studio/resources/demo has no demo clip"
     info = probe(clips[0])
     assert info.video is not None and info.audio is not None and info.duration_s > 3
+
+
+def test_no_display_is_a_sentence_not_a_qt_abort() -> None:
+    """``x2studio app`` with no screen: one line saying how to run it (xvfb-run, or the CLI), exit 2,
+    instead of Qt's "could not load the Qt platform plugin" abort."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = subprocess.run([sys.executable, "-m", "x2studio", "app"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "no display" in r.stderr and "xvfb-run" in r.stderr, r.stderr
+    assert "Qt platform plugin" not in r.stderr
+    from x2studio.app import check_display
+
+    check_display({"QT_QPA_PLATFORM": "offscreen"})        # a headless platform needs no display
+    check_display({"DISPLAY": ":0"})

@@ -86,7 +86,7 @@ def test_piano_fusion_trains_evaluates_and_transcribes_on_tiny_data(tiny_piano: 
     e = next(v for v in json.loads((tiny_piano / "manifest.json").read_text())["videos"] if v["split"] == "test")
     tr = FusedTranscriber(w, "cpu")
     t = tr.transcribe_video(tiny_piano / e["video"], corners_from_crop(*e["crop"]))
-    assert t.info["mode"] == "fused" and t.onset.shape[1] == 88 and len(t.onset) == len(t.down)
+    assert t.mode == "fused" and t.onset.shape[1] == 88 and len(t.onset) == len(t.down)
     assert t.renotes(0.99) is not None
     # the CLI's fused mode with these weights
     mid = tmp_path / "fused.mid"
@@ -155,3 +155,16 @@ def test_note_sources_mark_what_each_source_alone_finds() -> None:
     heard = [NoteEvent(0.98, 1.6, 60, 80), NoteEvent(3.04, 3.2, 64, 80), NoteEvent(2.2, 2.4, 62, 80)]
     assert note_sources(fused, seen, heard) == ["both", "picture", "sound", "fused"]
     assert note_sources(fused, [], []) == ["fused"] * 4 and note_sources([], seen, heard) == []
+
+
+def test_fused_renotes_at_its_own_threshold_returns_its_notes() -> None:
+    """The fused notes are decided without the visual model's key rules, and re-thresholding at the
+    transcription's own threshold (the panel's slider left where it was) gives them back unchanged:
+    the rules must not be switched on by the slider (on the demo they would drop 8 of 68 notes)."""
+    from x2studio.pipelines.piano import KeyRules, keyboard_of
+    from x2studio.pipelines.transcribe_piano import PianoRequest, transcribe_piano
+
+    res = transcribe_piano(PianoRequest(DEMO, "fused", keyboard_of(DEMO), device="cpu"))
+    assert res.transcription.rules == KeyRules() and res.notes
+    assert res.renotes(res.threshold) == res.notes
+    assert sum(res.source_counts().values()) == len(res.notes)

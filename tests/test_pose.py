@@ -127,7 +127,7 @@ def test_exact_v2p_fit_is_the_l1_minimum() -> None:
     the training MAE of the generating map (or lower: it is the minimum), recovers that map where least
     squares is pulled off by the outliers, and folds the standardisation into the layer."""
     from training.tasks import TASKS
-    from training.tasks.posemap import _Pairs
+    from training.tasks.posemap import TensorPairs
 
     rng = np.random.default_rng(0)
     mix, w_true = rng.normal(size=(6, 12)), rng.normal(size=(12, 3))
@@ -142,7 +142,7 @@ def test_exact_v2p_fit_is_the_l1_minimum() -> None:
     vv, cv = draw(200)
     vv_noisy = cv + rng.laplace(0, 1.0, cv.shape)
     task, model = TASKS["x2face-v2p"], PoseFromVector(12)
-    task.solve(model, _Pairs(v, noisy), _Pairs(vv, vv_noisy), task.recipes["lite"])
+    task.solve(model, TensorPairs(v, noisy), TensorPairs(vv, vv_noisy), task.recipes["lite"])
     with torch.no_grad():
         fit = model(torch.from_numpy(v).float()).double().numpy()
         fit_clean = model(torch.from_numpy(vv).float()).double().numpy()

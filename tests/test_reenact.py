@@ -16,7 +16,8 @@ from x2studio.core.errors import InputError
 from x2studio.media.audio import load_audio
 from x2studio.media.video import VideoReader, probe
 from x2studio.models.x2face import X2Face
-from x2studio.pipelines.reenact import Reenactor, reenact_video
+from x2studio.pipelines.reenact import Reenactor
+from x2studio.pipelines.reenactment import reenact_video
 from x2studio.weights import ModelCard, WeightsRegistry, save_weights
 
 ROOT = Path(__file__).resolve().parents[1]

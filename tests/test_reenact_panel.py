@@ -126,3 +126,47 @@ def test_a_video_frame_is_a_source(tmp_path: Path) -> None:
     assert len(src) == 1 and src[0].origin == "talking_3.mp4 frame 12"
     with pytest.raises(InputError, match="no frame 99999"):
         r.load_sources([f"{DEMO / 'talking_3.mp4'}@99999"])
+
+
+def _rgb(image) -> "np.ndarray":
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h, stride = image.width(), image.height(), image.bytesPerLine()
+    return np.frombuffer(image.constBits(), np.uint8, stride * h).reshape(h, stride)[:, :3 * w].reshape(h, w, 3).copy()
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_a_previewed_frame_is_the_exported_frame(qtbot, x2_home, tmp_path: Path, monkeypatch, relative) -> None:
+    """The panel's preview of driving frame k (the reenactment worker) and the frame the export
+    writes for k (before encoding) are the same pixels, in both the absolute and the relative mode."""
+    import numpy as np
+
+    import x2studio.pipelines.reenactment as reenactment
+    from x2studio.pipelines.reenact import Reenactor
+    from x2studio.workers.reenact import _Driver
+
+    written = []
+
+    class Recorder:                      # the export's frames as computed, before H.264
+        def __init__(self, *a, **k) -> None: ...
+        def write(self, img) -> None: written.append(np.array(img))
+        def write_audio(self, samples) -> None: ...
+        def close(self) -> None: ...
+        def abort(self) -> None: ...
+
+    monkeypatch.setattr(reenactment, "VideoWriter", Recorder)
+    driving, source = DEMO / "talking_3.mp4", str(DEMO / "face_0.png")
+    r = Reenactor("x2face-lite", device="cpu")
+    r.set_sources(r.load_sources([source]))
+    reenactment.reenact_video(r, driving, tmp_path / "out.mp4", relative=relative)
+    preview = _Driver()
+    preview._setup("x2face-lite", "cpu", [source])
+    preview.relative = relative
+    preview._open_driving(str(driving))
+    for k in (30, 5, 60):                 # out of order, as a user scrubs
+        out = preview.handle(("frame", k))
+        assert out["found"]
+        assert np.array_equal(_rgb(out["composite"]), written[k][:out["composite"].height(), :out["composite"].width()])
+    preview.release()

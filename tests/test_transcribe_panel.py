@@ -72,6 +72,15 @@ def test_transcribe_panel_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: P
         assert h is not None
     assert len(load_midi(tmp_path / "o.mid").notes) == len(panel.notes) == len(load_csv(tmp_path / "o.csv"))
     assert "estimated from the onsets" in panel.status.text()      # the MusicXML's tempo is said
+    # the slider back at the transcription's own threshold: the panel's export and the CLI's are the same file
+    panel.threshold.setValue(int(round(100 * panel.result.threshold)))
+    assert panel.notes == list(panel.result.notes)
+    panel._export("midi", tmp_path / "panel.mid")
+    qtbot.waitUntil(lambda: (tmp_path / "panel.mid").is_file(), timeout=60000)
+    from x2studio.cli import main
+
+    assert main(["transcribe", "piano", str(panel.video), "-o", str(tmp_path / "cli.mid")]) == 0
+    assert (tmp_path / "cli.mid").read_bytes() == (tmp_path / "panel.mid").read_bytes()
 
 
 def test_corners_drag_and_unknown_keyboard(qtbot, panel: TranscribePanel, tmp_path: Path) -> None:
@@ -147,7 +156,7 @@ def test_violin_mode_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: Path) 
         assert not errors and panel.notes and panel.result.visual is not None
         n = len(panel.notes)
         panel.threshold.setValue(panel.threshold.maximum())     # the surest: more of the picture's frames unvoiced
-        assert panel.result.info["threshold"] == pytest.approx(panel.threshold.maximum() / 100)
+        assert panel.result.threshold == pytest.approx(panel.threshold.maximum() / 100)
         assert len(panel.notes) <= n + 5
         panel.threshold.setValue(50)
     out = tmp_path / "violin.mid"
@@ -209,7 +218,7 @@ def test_violin_live_mode_with_a_camera_stand_in(qtbot, panel: TranscribePanel, 
     assert "Live again" in panel.status.text()
     assert len(panel._live_t) > 100 and not panel.transcribe_button.isEnabled()
     panel.live_button.setChecked(False)
-    assert panel.notes and panel.result.info["live"] and panel.export_midi.isEnabled()
+    assert panel.notes and panel.result.live and panel.export_midi.isEnabled()
     assert "Live take" in panel.status.text()
     assert panel.reference is None                                     # the video's true notes are not the camera's
     take = len(frames) / panel.fps
@@ -264,7 +273,7 @@ def test_piano_check_sync_and_fix_before_the_sound_transcription(qtbot, panel: T
     assert panel.transcribe() is not None
     qtbot.waitUntil(lambda: bool(done) or bool(errors), timeout=120000)
     assert done and not errors, (errors, panel.status.text())
-    assert panel.result.info["mode"] == "fused" and "from the picture and the sound" in panel.status.text()
+    assert panel.result.transcription.mode == "fused" and "from the picture and the sound" in panel.status.text()
     assert panel._sources is not None and "seen and heard" in panel.status.text()
     assert note_metrics(ref, panel.notes)["f1"] > 0.8 and not errors
     out = tmp_path / "synced.mp4"
@@ -300,7 +309,7 @@ def test_piano_live_mode_plays_the_video_in_real_time(qtbot, panel: TranscribePa
     qtbot.waitUntil(lambda: not panel.live_button.isChecked(), timeout=60000)      # the demo's 10 s are over
     assert not errors, errors
     take = panel.result
-    assert take.info["live"] and take.info["received"] > 200 and "Live take" in panel.status.text()
+    assert take.live and take.transcription.live.received > 200 and "Live take" in panel.status.text()
     m = note_metrics(panel.reference, panel.notes)
     assert m["f1"] > 0.6, m                       # the reference stays: the video's true notes
     assert panel.export_midi.isEnabled() and panel.threshold.isEnabled()
@@ -339,6 +348,7 @@ def test_fused_notes_are_marked_by_source_on_the_roll(qtbot, panel: TranscribePa
     the marks follow the threshold slider."""
     from x2studio.media.midi import NoteEvent
     from x2studio.pipelines.piano import Transcription, probabilities_to_notes
+    from x2studio.pipelines.transcribe_piano import PianoResult
 
     qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
     onset = np.zeros((100, 88), np.float32)
@@ -348,10 +358,9 @@ def test_fused_notes_are_marked_by_source_on_the_roll(qtbot, panel: TranscribePa
     notes = probabilities_to_notes(onset, 25.0, down, 0.5, 0.0)
     seen = [NoteEvent(n.onset, n.offset, n.pitch, 80) for n in notes[:2]]
     heard = [NoteEvent(n.onset, n.offset, n.pitch, 80) for n in (notes[0], notes[2])]
-    res = Transcription(notes, onset, down, 25.0, panel.view.corners,
-                        info={"weights": "piano-fusion-lite", "threshold": 0.5, "sigma": 0.0, "mode": "fused",
-                              "picture_notes": seen, "sound_notes": heard, "frames": 100})
-    panel._on_transcribed(res)
+    tr = Transcription(notes, onset, down, 25.0, panel.view.corners, weights="piano-fusion-lite", threshold=0.5,
+                       sigma=0.0, mode="fused", picture_notes=tuple(seen), sound_notes=tuple(heard))
+    panel._on_transcribed(PianoResult(panel.video, "fused", tuple(notes), tr))
     assert panel._sources == ["both", "picture", "sound", "fused"]
     names = [b.name() for b in panel._bars if b.name()]
     assert names == ["seen and heard", "seen only", "heard only", "found by neither alone"]

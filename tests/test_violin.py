@@ -362,7 +362,7 @@ def test_live_violin_answers_each_new_window_once(tmp_path, frames):
     assert answers[0]["t"] == pytest.approx((frames // 2) / 25)
     assert all(a["midi"] == 0 or 55 <= a["midi"] <= 88 for a in answers)
     take = live.take()
-    assert take.info["live"] and take.frames == len(answers)
+    assert take.live and take.frames == len(answers)
     assert take.frame_times()[0] == pytest.approx((frames // 2) / 25)     # from the take's first frame
     assert take.fps == pytest.approx(25.0, rel=1e-3)
     with pytest.raises(MediaError):
@@ -411,17 +411,17 @@ def test_pitch_track_lookahead_reads_the_sound_later():
 def test_pseudo_labels_are_remade_for_another_lookahead(tiny_violin, tmp_path):
     import shutil
 
-    from training.data.violin import _labels_current, make_pseudo_labels
+    from training.data.violin import labels_current, make_pseudo_labels
 
     data = tmp_path / "d"
     shutil.copytree(tiny_violin, data)
     shutil.rmtree(data / "pseudo", ignore_errors=True)
     rep = make_pseudo_labels(data, "yin", lookahead_s=0.0)
     first = data / "pseudo" / f"{json.loads((data / 'manifest.json').read_text())['videos'][0]['id']}.npz"
-    assert rep["lookahead_s"] == 0.0 and _labels_current(first, 0.0) and not _labels_current(first, 0.04)
+    assert rep["lookahead_s"] == 0.0 and labels_current(first, 0.0) and not labels_current(first, 0.04)
     make_pseudo_labels(data, "yin")            # the default lookahead: made again
-    assert _labels_current(first, 0.04)
+    assert labels_current(first, 0.04)
     first.write_bytes(b"not an npz")           # a damaged file is made again, not trusted
-    assert not _labels_current(first, 0.04)
+    assert not labels_current(first, 0.04)
     make_pseudo_labels(data, "yin")
-    assert _labels_current(first, 0.04)
+    assert labels_current(first, 0.04)

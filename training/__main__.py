@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from x2studio.cli import TerminalProgress, run_guarded
+from x2studio.core.terminal import TerminalProgress, run_guarded
 from x2studio.core.jobs import Job
 
 
@@ -217,7 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         recipe = replace(recipe, lr=args.lr)
     if args.option:
         recipe = replace(recipe, options={**recipe.options, **_options(args.option)})
-    from x2studio.cli import TerminalProgress
+    from x2studio.core.terminal import TerminalProgress
     from x2studio.core.jobs import ProgressEvent
 
     from .loop import train

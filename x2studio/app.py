@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -17,7 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from . import APP_NAME, ORG_NAME, __version__
 from .core import paths
-from .core.errors import format_error
+from .core.errors import X2Error, format_error
 
 __all__ = ["run_app", "create_main_window", "demo_media", "SelfTest", "app_icon"]
 
@@ -161,9 +162,24 @@ class SelfTest(QObject):
         self.finished.emit(self.exit_code)
 
 
+def check_display(environ=os.environ) -> None:
+    """Raise a sentence that says what to do when there is no screen to open a window on (else Qt
+    aborts the process with "could not load the Qt platform plugin")."""
+    platform = environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or platform not in ("", "xcb", "wayland"):
+        return
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return
+    raise X2Error("There is no display to open X2 Studio's window on (neither DISPLAY nor WAYLAND_DISPLAY is set).",
+                  "Start it from a desktop session, or under a virtual display: 'xvfb-run -a bash installer/go.sh "
+                  "app'. Every feature also works from the command line without a display: 'x2studio --help'.")
+
+
 def run_app(files: Sequence[str] = (), self_test: bool = False, shots: str | Path | None = None) -> int:
     """Start the GUI; open ``files`` (or, on the first start, the bundled demo clip).  ``self_test``:
     run :class:`SelfTest` and return its exit code."""
+    if QApplication.instance() is None:
+        check_display()
     logfile = _setup_logging()
     qInstallMessageHandler(_qt_message_handler)
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -207,7 +207,7 @@ class ViolinItems(torch.utils.data.Dataset):
         return np.clip(x, 0, 1).astype(np.float32)
 
 
-def _labels_current(path: Path, lookahead_s: float) -> bool:
+def labels_current(path: Path, lookahead_s: float) -> bool:
     """Whether pseudo labels exist at ``path`` and were read with this lookahead."""
     if not path.is_file():
         return False
@@ -256,7 +256,7 @@ def make_pseudo_labels(data: str | Path, tracker: str = PSEUDO_TRACKER, job=None
             for t in trackers:
                 if t in missing or (t != tracker and e.get("split") != compare_split):
                     continue
-                if t == tracker and not overwrite and _labels_current(target, look):
+                if t == tracker and not overwrite and labels_current(target, look):
                     with np.load(target) as z:
                         midi, voiced = z["midi"], z["voiced"]
                 else:

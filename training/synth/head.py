@@ -27,27 +27,7 @@ __all__ = ["Identity", "Expression", "HeadMesh", "sample_identity", "EXPRESSION_
 
 PHI_MOUTH = -0.60          # the mouth line's elevation (radians, parameter space)
 
-# Versions of the head's shape.  A dataset records the one it was rendered with (its manifest's
-# ``config.face_model``; absent = 1), and so does a model card trained on it, so that a model is
-# tested on faces like those it learnt from.
-#   1: the ellipsoid head as first built.
-#   2: measured against dlib's HOG face detector (trained on real photographs; see
-#      ``benchmarks/face_judge.py``), version 1 had three flaws.  Its detector score peaked with the
-#      head pitched up by 10-15 degrees: at pitch 0 the face read as one looking down (a receding chin
-#      and lower face; 4 % of faces found at pitch -20).  The front of the face wrapped round too
-#      fast, so that at 40 degrees of yaw the far eye was hidden behind the nose, which on real faces
-#      it is not.  And the head was deep and the mouth region bulged, so that a turned face was a
-#      large smooth egg with its features crowded at one edge.  Version 2 tilts the head's geometry
-#      by ``_TILT_DEG`` chin-forward about ``_TILT_CENTRE`` (so that pitch 0 is the face a detector of
-#      real faces calls frontal), brings the band of the eyes and brows forward at the sides
-#      (``_FLAT``), makes the head shallower (``_DEPTH``) and the mouth region flatter (``_MUZZLE``).
-#      HOG finds 61.7 % (v1) -> 93.3 % of 24 people x 10 poses (seed 5; pitch -20: 4 % -> 100 %,
-#      yaw 42: 50 % -> 96 %), and 76.2 % -> 87.4 % of the frames of 12 tracks with |yaw| <= 45
-#      (seed 7, 256 px; |yaw| 40-45, 9 % of those frames, is still found 31 % of the time).
-#      Version 2 also lights a scene as interviews are lit, from above and in front
-#      (``training.synth.faces._key_light``; most of the turned faces still missed were lit from
-#      below or from behind the turn): 95.8 % of those frames (|yaw| 30-45: 83.1 %), and 97.1 % of
-#      24 tracks of seed 11.
+# Versions of the head's shape; why each changed: docs/measurements.md#head-face-models
 FACE_MODELS = (1, 2)
 FACE_MODEL = 2
 _TILT_DEG = 10.0

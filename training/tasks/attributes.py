@@ -43,7 +43,7 @@ from ..data.faces import manifest_hash
 from ..data.stills import StillImages
 from ..loop import Recipe, resolve_weights
 from .linear import ridge
-from .posemap import _Pairs, pose_errors
+from .posemap import TensorPairs, pose_errors
 
 __all__ = ["AttributesTask", "embeddings", "landmark_targets", "landmark_error", "expression_targets", "expression_auc"]
 
@@ -206,7 +206,7 @@ class AttributesTask:
                 self.pos_weight = torch.from_numpy(((1 - pos) / pos).astype(np.float32))
         else:
             y = landmark_targets(stills.labels["landmarks"], stills_size(data, split), self.target)
-        return _Pairs(emb, y)
+        return TensorPairs(emb, y)
 
     def loss(self, model, batch):
         e, y = batch
@@ -220,7 +220,7 @@ class AttributesTask:
             return loss, pose_errors(pred.detach() * DEGREES, y * DEGREES)
         return loss, {"error_iod_pct": float(landmark_error(pred.detach(), y).mean())}
 
-    def solve(self, model: AttributeHead, train_ds: _Pairs, val_ds: _Pairs, recipe: Recipe) -> None:
+    def solve(self, model: AttributeHead, train_ds: TensorPairs, val_ds: TensorPairs, recipe: Recipe) -> None:
         """Set ``model`` (BatchNorm + linear without bias) to the minimiser of its loss on ``train_ds``:
         the BatchNorm standardises with the training split's statistics, the linear layer holds the
         ridge (pose, landmarks) or weighted logistic (expression) coefficients on the standardised

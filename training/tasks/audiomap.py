@@ -159,7 +159,7 @@ def speech_check(data: str | Path, split: str = "test", x2face: str = DEFAULT_X2
     reported per track and on average: Pearson r between that and the true jaw opening of the
     speech's own track; as ceilings, r for the same face reenacted by the track's real frames (how
     much mouth X2Face transfers at all) and for the reader on the real frames themselves."""
-    from x2studio.pipelines.pose import _fit
+    from x2studio.pipelines.pose import fit_crop
     from x2studio.pipelines.reenact import Reenactor, Source
     from x2studio.pipelines.speech import SpeechDriver
     from x2studio.weights.registry import WeightsRegistry
@@ -176,7 +176,7 @@ def speech_check(data: str | Path, split: str = "test", x2face: str = DEFAULT_X2
     size = int(est.image_size)
 
     def jaw(crops: list[np.ndarray]) -> np.ndarray:
-        x = np.stack([_fit(c, size) for c in crops]).astype(np.float32) / 255.0
+        x = np.stack([fit_crop(c, size) for c in crops]).astype(np.float32) / 255.0
         with torch.inference_mode():
             return est(torch.from_numpy(x).permute(0, 3, 1, 2).to(device))[:, 0].cpu().numpy()
 
@@ -191,7 +191,7 @@ def speech_check(data: str | Path, split: str = "test", x2face: str = DEFAULT_X2
             src = rd.read(0).image
         with VideoReader(data / t["video"]) as rd:
             real = [fr.image for fr in rd.frames()]
-        src = _fit(src, r.size)
+        src = fit_crop(src, r.size)
         r.set_sources([Source(src, np.array([0.0, 0.0, r.size, r.size], np.float32), src, chosen[k + 1]["id"])])
         n = driver.load(load_audio(data / t["video"]), float(t.get("fps") or 25.0))
         n = min(n, len(truth), len(real))

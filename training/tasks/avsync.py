@@ -185,7 +185,7 @@ def sync_eval(data: str | Path, split: str = "test", weights: str = "avsync-face
     """
     from x2studio.core import paths
     from x2studio.media.audio import AudioClip, delay
-    from x2studio.pipelines.sync import SyncModel, _pick, offset_curve, onset_baseline
+    from x2studio.pipelines.sync import SyncModel, pick_offset, offset_curve, onset_baseline
 
     data = Path(data)
     cache = Path(cache) if cache else paths.cache_dir() / "training"
@@ -201,7 +201,7 @@ def sync_eval(data: str | Path, split: str = "test", weights: str = "avsync-face
         for _ in range(max(1, int(shifts))):
             true = int(rng.integers(-max_off, max_off + 1))
             shifted = AudioClip(delay(clip.samples, int(round(true / fps * clip.sample_rate))), clip.sample_rate)
-            est, conf = _pick(*offset_curve(v, model.audio(shifted, fps), search))
+            est, conf = pick_offset(*offset_curve(v, model.audio(shifted, fps), search))
             base, _ = onset_baseline(regions, valid, shifted, fps, search)
             rows.append({"clip": vid, "true": true, "estimate": est, "confidence": conf, "baseline": base,
                          "frames": len(regions)})

@@ -95,7 +95,7 @@ class AutoencoderTask(_FrameTask):
 
     def samples(self, model, batch) -> np.ndarray:
         """Inputs (top row) over their reconstructions (bottom row)."""
-        return _grid([batch, model(batch)])
+        return image_grid([batch, model(batch)])
 
 
 class RotationTask(_FrameTask):
@@ -117,10 +117,10 @@ class RotationTask(_FrameTask):
         rows = [torch.rot90(batch, k, dims=(2, 3)) for k in range(4)]
         pred = model(torch.cat(rows)).argmax(1).view(4, -1)
         ok = pred == torch.arange(4, device=batch.device)[:, None]
-        return _grid(rows, ok)
+        return image_grid(rows, ok)
 
 
-def _grid(rows: list[torch.Tensor], ok: torch.Tensor | None = None, pad: int = 2) -> np.ndarray:
+def image_grid(rows: list[torch.Tensor], ok: torch.Tensor | None = None, pad: int = 2) -> np.ndarray:
     """Rows of ``(B, 3, S, S)`` images in [-1, 1] → one RGB ``uint8`` image (optional green/red frames)."""
     n, s = rows[0].shape[0], rows[0].shape[-1]
     cell = s + 2 * pad

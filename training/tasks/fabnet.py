@@ -90,42 +90,23 @@ class FAbNetTask:
         self.recipes = {
             "tiny": Recipe("tiny", steps=12, batch_size=4, image_size=32, eval_every=4, eval_batches=2,
                            ckpt_every=4, keep=2, frame_step=2, model={"dim": 32, "base": 8, "max_channels": 32}),
-            # this 2-core CPU, minutes, at 64² (the fabnet-lite bundled until 2026-12-05: this, then 6000 more
-            # steps from it: pose read-out 7.24°, 68 landmarks 26.45 % IOD on stills128's test split)
+            # this 2-core CPU, minutes, at 64² (the first fabnet-lite: docs/measurements.md#fabnet-lite)
             "lite": Recipe("lite", steps=3000, batch_size=16, image_size=64, optimizer="adam", lr=1e-3,
                            eval_every=250, eval_batches=8, ckpt_every=250, frame_step=2, export_dtype="float16",
                            model=model),
-            # the lite model at 128², the faces128 frames at their own size (about 3.7 steps/s on this 2-core
-            # CPU).  The bundled fabnet-lite is this recipe (about an hour here; best val L1 0.0795 at step
-            # 13500): pose read-out 4.87°, 68 landmarks 18.77 % IOD on stills128's test split with least-squares
-            # heads (5.00° / 19.73 % after 10500 steps); with the heads of 1000 Adam steps 6.31° / 23.87 % (7.02° /
-            # 26.55 % after 7000 steps, 6.53° / 25.21 % after 10500)
+            # the lite model at 128², the faces128 frames at their own size: the bundled fabnet-lite
+            # (docs/measurements.md#fabnet-lite-128)
             "lite-128": Recipe("lite-128", steps=14000, batch_size=16, image_size=128, optimizer="adam", lr=1e-3,
                                eval_every=500, eval_batches=8, ckpt_every=500, frame_step=2, export_dtype="float16",
                                model=model),
-            # + curriculum (batch 32 as the thesis), from the bundled weights (128² since 2026-12-05; at 64², from
-            # the 64² fabnet-lite, 2000 steps measured pose 6.99° / 68 landmarks 26.01 % against 7.04° / 26.10 %
-            # for the same steps without the curriculum, and 7.15° / 26.26 % with train_sources=3 as well, with
-            # Adam heads and one seed; the 3-seed rows with exact heads are under ablation-64)
+            # + curriculum (batch 32 as the thesis), from the bundled weights
+            # (docs/measurements.md#fabnet-lite-curriculum)
             "lite-curriculum": Recipe("lite-curriculum", steps=2000, batch_size=32, image_size=128, optimizer="adam",
                                       lr=3e-4, eval_every=200, eval_batches=8, ckpt_every=200, frame_step=2,
                                       plateau_patience=2, export_dtype="float16", init="fabnet-lite", model=model,
                                       options={"curriculum": 1}),
-            # the Table-1 rows at 64² (minutes each here): lite-curriculum's settings from a 64² FAb-Net given with
-            # --init (the fabnet-lite bundled until 2026-12-05: git show 4646f7e^:x2studio/resources/weights/
-            # fabnet-lite.safetensors, and its .json), with curriculum=0|1 and train_sources=1|3.  Measured with
-            # seeds 0-2 (2026-12-06; least-squares heads, stills128's test split; 68 landmarks % IOD / pose °):
-            # no curriculum 20.90 ± 0.19 / 5.55 ± 0.05, + curriculum 20.82 ± 0.18 / 5.57 ± 0.06, + curriculum
-            # + train_sources=3 20.13 ± 0.10 / 5.36 ± 0.04; the 64² start itself 21.43 / 5.73.
-            # The thesis' protocol trains without the curriculum at batch 8 (--batch-size 8; 32 with it, half
-            # back-propagated): 21.32 ± 0.15 / 5.71 ± 0.06 (seeds 0-2, 2026-12-06 (7)), so there the curriculum
-            # row is 0.5 points better, which the batch-32 control above shows is the batch, not the ranking.
-            # --patience 1 (4 shifts fit in the run), seed 0: 21.07 without, 21.10 with the curriculum; from
-            # scratch, 4000 steps, seed 0: 20.24 / 5.63 without, 24.85 / 7.07 with it (2 shifts: it never
-            # reaches the hard pairs in time).  On tracks whose background slides through the crop (the
-            # thesis' "problematic" pairs; `data synth faces --reframe 0.3 --face-model 1`, seed 11, 120
-            # tracks x 6 s at 128², 2026-12-06 (9)), seeds 0-2: 20.97 ± 0.17 / 5.56 ± 0.02 without, 21.39 ±
-            # 0.05 / 5.64 ± 0.04 with the curriculum (best validation at step 200-600 in every run)
+            # the Table-1 rows at 64² (minutes each here), the curriculum with and without, from a 64²
+            # FAb-Net given with --init (docs/measurements.md#fabnet-ablation-64)
             "ablation-64": Recipe("ablation-64", steps=2000, batch_size=32, image_size=64, optimizer="adam",
                                   lr=3e-4, eval_every=200, eval_batches=8, ckpt_every=200, frame_step=2,
                                   plateau_patience=2, export_dtype="float16", model=model, options={"curriculum": 1}),

@@ -42,22 +42,7 @@ class PianoTask:
         self.recipes = {
             "tiny": Recipe("tiny", steps=8, batch_size=4, eval_every=4, eval_batches=2, ckpt_every=4, keep=2,
                            lr=1e-3, model={"base": 4, "height": 24, "width": 128}, options={"arch": "slope"}),
-            # CPU-sized: ResNet-18 layout at a quarter of the widths on a 72×400 keyboard crop (half the
-            # paper's 145×800 each way: 7.7 px per white key), with the column head (see PianoNet).
-            # Table 1 analog with it (--steps 3000, seeds 0-2, piano1 pseudo labels; note F1 on piano1's
-            # test split vs true MIDI / vs pseudo labels / 12 seed-99 clips vs true MIDI; mean ± sd):
-            #   arch=resnet       84.85 ± 0.57 / 77.67 ± 0.63 / 81.87 ± 1.13   (3 runs)
-            #   arch=aggregation  81.50 ± 2.67 / 75.53 ± 2.57 / 78.91 ± 0.09   (2 runs; seed 2 not yet)
-            #   arch=slope        83.44 ± 2.46 / 77.46 ± 2.01 / 81.95 ± 2.44   (3 runs)
-            # i.e. slope > aggregation alone, but neither beats the 5-channel ResNet here.  With the thesis'
-            # pooled head instead (--option head=pool, same recipe otherwise; seeds 0-1, resnet 0-2;
-            # note F1 vs true MIDI / vs pseudo labels):
-            #   arch=resnet       72.73 ± 0.90 / 66.50 ± 1.09
-            #   arch=aggregation  73.56 ± 2.72 / 68.50 ± 2.75
-            #   arch=slope        64.75 ± 1.31 / 61.22 ± 1.16
-            # all ~10 points under the column head and still underfitting at 3000 steps (training onset loss
-            # ~0.10 vs ~0.06); the slope module hurts at this width (stage 3 is 64 channels, the slope adds
-            # 64 more).  The thesis' ordering is left to the paper recipe (full width, 145×800, GPU).
+            # CPU-sized: the bundled piano-lite (docs/measurements.md#piano-lite)
             "lite": Recipe("lite", steps=3000, batch_size=32, lr=1e-3, eval_every=250, eval_batches=20,
                            ckpt_every=250, plateau_patience=4, export_dtype="float16",
                            model={"base": 16, "height": 72, "width": 400, "head": "columns"},
@@ -147,7 +132,7 @@ def _videos(model, data: Path, split: str, cache: Path, labels: str, job=None):
         yield e, on, dn, video_notes(data, e, labels)
 
 
-def _score(items, threshold: float, sigma: float, release: float | None = None, press: float | None = None) -> dict:
+def score_notes(items, threshold: float, sigma: float, release: float | None = None, press: float | None = None) -> dict:
     from x2studio.pipelines.piano import note_metrics, probabilities_to_notes
 
     tp = ref = est = 0
@@ -178,7 +163,7 @@ def tune_postprocessing(model, data: Path, split: str, cache: Path, labels: str 
         for thr in THRESHOLDS:
             for release in (RELEASES if rules else (None,)):
                 for press in (PRESSES if rules else (None,)):
-                    m = _score(items, thr, sigma, release, press)
+                    m = score_notes(items, thr, sigma, release, press)
                     if m["f1"] > best["f1"]:
                         best = {**m, "threshold": thr, "sigma": sigma, "release": release, "press": press}
     return best
@@ -228,7 +213,7 @@ def piano_eval_labels(data: str | Path, weights: str, split: str = "test", label
     rows = []
     for lab in labels:
         scored = [(e, on, dn, truth[lab][e["id"]]) for e, on, dn, _ in items]
-        out = _score(scored, thr, sg, **rules)
+        out = score_notes(scored, thr, sg, **rules)
         out.update(weights=entry.name, arch=model.arch, head=model.head_kind, split=split, labels=lab,
                    videos=len(items), threshold=thr, sigma=sg, **rules)
         rows.append(out)

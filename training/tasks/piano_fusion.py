@@ -217,7 +217,7 @@ class PianoFusionTask:
         best = {"f1": -1.0}
         for sigma in (0.0, 1.0, 2.0):
             for thr in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-                m = _score([(e, on, dn, truth) for e, on, dn, truth, _ in items], thr, sigma)
+                m = score_notes([(e, on, dn, truth) for e, on, dn, truth, _ in items], thr, sigma)
                 if m["f1"] > best["f1"]:
                     best = {**m, "threshold": thr, "sigma": sigma}
         return {"threshold": best["threshold"], "sigma": best["sigma"], "val_note_f1": best["f1"]}
@@ -243,8 +243,8 @@ def _fused_items(model, data: Path, split: str, cache: Path, labels: str, snr_db
         yield e, on, dn_v[:len(on)], video_notes(data, e, labels), (feats, partner, on_v, dn_v)
 
 
-def _score(items, threshold: float, sigma: float) -> dict:
-    from .piano import _score as score
+def score_notes(items, threshold: float, sigma: float) -> dict:
+    from .piano import score_notes as score
 
     return score(items, threshold, sigma)
 
@@ -279,6 +279,6 @@ def fusion_eval(data: str | Path, weights: str, split: str = "test", labels: str
     tp, ref, est = (sum(m[k] for m in sound) for k in ("tp", "ref", "est"))
     p, r = (tp / est if est else 0.0), (tp / ref if ref else 0.0)
     rows = {"sound": {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0},
-            "picture": _score(visual, v_thr, v_sg), "fused": _score(fused, thr, sg)}
+            "picture": score_notes(visual, v_thr, v_sg), "fused": score_notes(fused, thr, sg)}
     return {"weights": entry.name, "visual": vis_entry.name, "split": split, "labels": labels, "videos": len(fused),
             "snr_db": snr_db, "rows": rows}

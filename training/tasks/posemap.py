@@ -80,7 +80,7 @@ def _x2face_card(recipe: Recipe):
     return resolve_weights(str(recipe.options.get("x2face", DEFAULT_X2FACE)))
 
 
-class _Pairs:
+class TensorPairs:
     """Items ``(a[i], b[i])`` as float tensors."""
 
     def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
@@ -101,10 +101,8 @@ class PoseFromVectorTask:
         self.recipes = {
             "tiny": Recipe("tiny", steps=20, batch_size=8, eval_every=10, eval_batches=2, ckpt_every=10, keep=2,
                            optimizer="adam", lr=1e-2),
-            # the thesis' model (a fully connected layer with bias, L1 loss) set to the exact minimum of
-            # its loss: median regression, solved as a linear programme (:meth:`solve`); tens of seconds
-            # on a CPU once the vectors are cached.  On x2face-lite's vectors it gave 4.93 degrees on
-            # stills128's test split where the recipe below gave 5.04 (2026-12-06, stage-I weights).
+            # the bundled mappings (how they were fitted, and what the alternatives measured):
+            # docs/measurements.md#posemap-lite
             "lite": Recipe("lite", steps=0, batch_size=128, optimizer="lstsq", lr=0.0, eval_batches=1000,
                            options={"x2face": DEFAULT_X2FACE}),
             # the same loss by Adam steps (the thesis' procedure; the bundled mapping until 2026-12-06)
@@ -130,14 +128,14 @@ class PoseFromVectorTask:
         stills = StillImages(data, split, int(entry.card.config["image_size"]), cache)
         v = driving_vectors(entry, stills.images, cache,
                             f"stills_{manifest_hash(data)[:12]}_{split}", job=job)
-        return _Pairs(v, stills.labels["pose"])
+        return TensorPairs(v, stills.labels["pose"])
 
     def loss(self, model, batch):
         v, pose = batch
         pred = model(v)
         return F.l1_loss(pred, pose), pose_errors(pred.detach(), pose)
 
-    def solve(self, model: PoseFromVector, train_ds: _Pairs, val_ds: _Pairs, recipe: Recipe) -> None:
+    def solve(self, model: PoseFromVector, train_ds: TensorPairs, val_ds: TensorPairs, recipe: Recipe) -> None:
         """Set ``model`` to the minimiser of the mean absolute error on ``train_ds``: one median
         regression per angle (scikit-learn's ``QuantileRegressor``, HiGHS' linear programming), on
         standardised vectors with an L1 penalty on the coefficients whose strength (0 to 1, per sample;
@@ -216,7 +214,7 @@ class VectorFromPoseTask:
                             f"tracks_{manifest_hash(data)[:12]}_{split}_s{recipe.frame_step}", job=job)
         with torch.inference_mode():
             pose = v2p(torch.from_numpy(v)).numpy()
-        return _Pairs(pose, v)
+        return TensorPairs(pose, v)
 
     def loss(self, model, batch):
         pose, v = batch

@@ -43,10 +43,10 @@ def _ensure_labels(data: Path, labels: str, job=None) -> None:
         return
     from x2studio.pipelines.violin_audio import ATTACK_S
 
-    from ..data.violin import _labels_current
+    from ..data.violin import labels_current
 
     missing = [e for e in load_manifest(data)["videos"]
-               if not _labels_current(Path(data) / "pseudo" / f"{e['id']}.npz", ATTACK_S)]
+               if not labels_current(Path(data) / "pseudo" / f"{e['id']}.npz", ATTACK_S)]
     if missing:      # the thesis' labels: made once, by the pitch tracker, the first time they are needed
         log.info("making audio pseudo labels for %d videos", len(missing))
         make_pseudo_labels(data, PSEUDO_TRACKER, job=job)

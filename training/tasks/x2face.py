@@ -35,7 +35,7 @@ from x2studio.core.errors import InputError
 
 from ..data.faces import FaceFrames
 from ..loop import Recipe, resolve_weights
-from .baselines import _grid
+from .baselines import image_grid
 
 __all__ = ["TrackPairs", "X2FaceTask"]
 
@@ -83,52 +83,16 @@ class X2FaceTask:
             "tiny": Recipe("tiny", steps=12, batch_size=4, image_size=32, eval_every=6, eval_batches=2,
                            ckpt_every=4, keep=2, frame_step=2, model={"base": 8, "max_channels": 32, "dim": 32}),
             # this 2-core CPU, about half an hour.  Adam, not the paper's SGD: it gets a CPU-sized budget
-            # much further.  The bundled x2face-lite (2026-12-06) is stage I trained longer: this recipe,
-            # then lite-ii, then this recipe again from those weights (--init, --steps 11543: the rate
-            # fell ÷10 at step 8500; about 70 min here), then lite-ii from there with --lr 5e-6 (a tenth
-            # of the rate stage I ended at, batch 8 as lite-ii then had; best at step 500).  The longer
-            # stage I took f_v→p's pose MAE from 5.8 to 4.9 degrees.  The bundle of 2026-12-06 (2) then
-            # continued stage I with --option train_sources=3 (half of the batches fuse 3 sources, so the
-            # confidence channel learns; a single source never uses it) at --lr 5e-5 for 1500 + 3000
-            # steps (best at 1500 of the 3000), and ran lite-ii from there.  On the same 640 held-out
-            # seed-99 / 1152 faces128 test items (1 source, 3 sources, gain):
-            #   before              0.0396 0.0356  9.8% | 0.0384 0.0344 10.3%
-            #   + train_sources=3   0.0389 0.0343 11.7% | 0.0384 0.0337 12.0%
+            # much further.  How the bundled x2face-lite was trained: docs/measurements.md#x2face
             "lite": Recipe("lite", steps=6000, batch_size=16, image_size=128, optimizer="adam", lr=5e-4,
                            eval_every=500, eval_batches=8, ckpt_every=500, frame_step=2, export_dtype="float16",
                            model=model),
             "tiny-ii": Recipe("tiny-ii", steps=6, batch_size=4, image_size=32, eval_every=3, eval_batches=2,
                               ckpt_every=3, keep=2, frame_step=2, model={"base": 8, "max_channels": 32, "dim": 32},
                               options={"stage": 2}),
-            # stage II from the stage-I lite weights, at a tenth of the rate (the thesis: 1e-4), batch 16 as
-            # stage I (the thesis' batch in both stages).  Measured 2026-12-06 from the stage I before
-            # (--lr 5e-6; `train eval --samples`, the same 640 held-out seed-99 items / 1152 faces128 test
-            # items; L1 with 1 source, identity leak):
-            #   stage I                                   0.0396 0.0221 | 0.0384 0.0270
-            #   batch 8, thesis weights (bundle before)   0.0401 0.0227 | 0.0390 0.0277
-            #   batch 8, photometric L1 only (control)    0.0399 0.0221 | 0.0390 0.0265
-            #   batch 8, other-identity term only         0.0404 0.0199 | 0.0393 0.0242
-            #   batch 16, thesis weights (best step 250)  0.0397 0.0230 | 0.0387 0.0279
-            #   batch 16, photometric L1 only             0.0395 0.0222 | 0.0386 0.0269
-            #   batch 16, other-identity term only        0.0399 0.0205 | 0.0389 0.0248
-            # So a restart at batch 8 alone costs about 1% L1 (batch 16 does not); the same-identity terms
-            # (5 layers, each the photometric L1's size) cost L1 and raise the leak; the other-identity
-            # term alone lowers the leak 7-10% for 1-2% L1.  Stage I's leak is already at the floor of the
-            # identity network: a real frame of the source's own track scores 0.0223 (another person 0.35).
-            # From the train_sources=3 stage I (the bundle: this recipe with --lr 5e-6 --steps 500, best
-            # step 250), thesis weights: 0.0391 0.0236 | 0.0386 0.0293 against stage I's 0.0389 0.0233 |
-            # 0.0384 0.0284 (paired +0.48 ± 0.10% and +0.51 ± 0.08% L1); at 5e-5: 0.0404 | 0.0400.
-            # With a 128² identity network (2026-12-07) stage II ties stage I.  identity-lite sees the 128²
-            # faces reduced to 64²; identity-lite-128 is the same VGG-11 at 128² (the identity task's lite-128
-            # recipe, val accuracy 85%).  From the same weights (the bundle before), 500 steps each; L1
-            # change of stage II against the stage-I continuation (photometric L1 only, same seed), paired
-            # per batch of 16 on the same 640 held-out / 1152 faces128 test items, 1 source (3 sources):
-            #   identity-lite-128, seed 0   -0.36 (-0.33)% | -0.11 (-0.12)%   (bundled: 0.0388 | 0.0383)
-            #                      seed 1   -0.16 (+0.03)% | +0.24 (+0.31)%
-            #                      seed 2   +0.22 (+0.37)% | +0.39 (+0.58)%
-            #   identity-lite (64²), seed 0 +0.74 (+0.88)% | +1.13 (+1.15)%
-            # (standard errors 0.05-0.10%; the seeds' own stage-I rows differ by up to 2.8%).  The identity
-            # leak, judged by identity-lite, does not fall: it rises 1.4-5%.
+            # stage II from the stage-I lite weights, at a tenth of stage I's final rate (the thesis: 1e-4),
+            # batch 16 as stage I; the 128² identity network is what lets it tie stage I
+            # (docs/measurements.md#x2face-stage-ii)
             "lite-ii": Recipe("lite-ii", steps=500, batch_size=16, image_size=128, optimizer="adam", lr=5e-6,
                               eval_every=250, eval_batches=16, ckpt_every=250, frame_step=2, export_dtype="float16",
                               init="x2face-lite", model=model,
@@ -262,7 +226,7 @@ class X2FaceTask:
         src, drv = src[:6, :1], drv[:6]
         emb = model.embed(src)
         gen = model.generate(emb, model.driving.vector(drv))
-        return _grid([x * 2 - 1 for x in (src[:, 0], emb, drv, gen)])
+        return image_grid([x * 2 - 1 for x in (src[:, 0], emb, drv, gen)])
 
     def export(self, model, recipe: Recipe):
         return model.state_dict(), self.config(recipe)

@@ -19,10 +19,10 @@ import soxr
 
 from ..core.atomic import atomic_path
 from ..core.errors import InputError, MediaError, OutputError
-from .video import _check_input, open_container
+from .video import check_input, open_container
 
 __all__ = ["AudioClip", "load_audio", "save_audio", "resample", "to_mono", "peak_envelope", "frame_windows",
-           "frame_count", "delay"]
+           "frame_count", "delay", "shifted_sound"]
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int | None = None, mon
     Raises:
         InputError: missing or unreadable file.  MediaError: not audio, corrupt, or no samples.
     """
-    p = _check_input(path)
+    p = check_input(path)
     try:
         data, rate = sf.read(str(p), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as sf_exc:
@@ -207,3 +207,9 @@ def save_audio(path: str | os.PathLike[str], clip: AudioClip, subtype: str | Non
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
             raise OutputError(f"Could not write '{target}' ({exc}).") from exc
     return target
+
+
+def shifted_sound(path: str | os.PathLike[str], shift_s: float) -> AudioClip:
+    """A file's sound moved ``shift_s`` earlier (a positive shift: it was late), its length kept."""
+    clip = load_audio(path)
+    return AudioClip(delay(clip.samples, -int(round(shift_s * clip.sample_rate))), clip.sample_rate)

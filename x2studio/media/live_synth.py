@@ -20,7 +20,7 @@ import threading
 import numpy as np
 
 from ..core.errors import AudioDeviceError, DependencyError
-from .synth import _engine_class, resolve_soundfont
+from .synth import engine_class, resolve_soundfont
 
 __all__ = ["LiveSynth"]
 
@@ -44,7 +44,7 @@ class LiveSynth:
         self.blocksize = int(blocksize)
         self.device = device if device not in ("", None) else None
         self._lock = threading.Lock()
-        self._engine = _engine_class()(self.sample_rate, gain)
+        self._engine = engine_class()(self.sample_rate, gain)
         path = resolve_soundfont(soundfont)
         sfid = self._engine.sfload(path)
         if sfid == -1:
@@ -124,9 +124,9 @@ class LiveSynth:
 
     def start(self) -> None:
         """Open the sound output and start playing what is struck."""
-        from .playback import _sd, list_output_devices
+        from .playback import sounddevice_module, list_output_devices
 
-        sd = _sd()
+        sd = sounddevice_module()
         if not list_output_devices():
             raise AudioDeviceError("No sound output device was found; the live notes are not heard.",
                                    "Connect a sound device; the transcription goes on.")

@@ -17,7 +17,7 @@ import pretty_midi
 
 from ..core.atomic import atomic_path
 from ..core.errors import InputError, MediaError, OutputError
-from .video import _check_input
+from .video import check_input
 
 __all__ = ["NoteEvent", "ControlEvent", "Score", "load_midi", "save_midi", "notes_to_pretty_midi", "save_csv", "load_csv",
            "save_musicxml", "load_musicxml", "validate_notes", "estimate_tempo", "GRIDS"]
@@ -113,7 +113,7 @@ def save_midi(path: str | os.PathLike[str], notes: Sequence[NoteEvent], controls
 
 def load_midi(path: str | os.PathLike[str], require_notes: bool = True) -> Score:
     """Read a MIDI file (drum tracks skipped).  Raises :class:`MediaError` if unreadable or note-less."""
-    p = _check_input(path)
+    p = check_input(path)
     try:
         pm = pretty_midi.PrettyMIDI(str(p))
     except Exception as exc:  # noqa: BLE001 - mido/pretty_midi raise many types for malformed files
@@ -197,7 +197,7 @@ def load_musicxml(path: str | os.PathLike[str]) -> Score:
 
     import music21
 
-    p = _check_input(path)
+    p = check_input(path)
     try:
         score = music21.converter.parse(str(p))
         midi_file = music21.midi.translate.streamToMidiFile(score)
@@ -242,7 +242,7 @@ def load_csv(path: str | os.PathLike[str]) -> list[NoteEvent]:
     """Read notes written by :func:`save_csv` (extra columns ignored)."""
     import csv
 
-    p = _check_input(path)
+    p = check_input(path)
     try:
         with open(p, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))

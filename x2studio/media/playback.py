@@ -21,7 +21,7 @@ __all__ = ["OutputDevice", "list_output_devices", "portaudio_version", "AudioPla
 log = logging.getLogger(__name__)
 
 
-def _sd():
+def sounddevice_module():
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
@@ -42,7 +42,7 @@ class OutputDevice:
 
 def list_output_devices() -> list[OutputDevice]:
     """Sound output devices (empty list when there are none)."""
-    sd = _sd()
+    sd = sounddevice_module()
     try:
         devices = sd.query_devices()
         hostapis = sd.query_hostapis()
@@ -60,7 +60,7 @@ def list_output_devices() -> list[OutputDevice]:
 
 def portaudio_version() -> str:
     try:
-        return _sd().get_portaudio_version()[1]
+        return sounddevice_module().get_portaudio_version()[1]
     except AudioDeviceError:
         return "not installed"
 
@@ -97,7 +97,7 @@ class AudioPlayer:
         self._open()
 
     def _open(self) -> None:
-        sd = _sd()
+        sd = sounddevice_module()
         devices = list_output_devices()
         if not devices:
             raise AudioDeviceError("No sound output device was found; playback is disabled.",
@@ -220,7 +220,7 @@ class AudioRecorder:
         return self._stream is not None and not self.full
 
     def start(self) -> None:
-        sd = _sd()
+        sd = sounddevice_module()
         self._pos, self.level = 0, 0.0
         try:
             self._stream = sd.InputStream(samplerate=self.sample_rate, channels=1, dtype="float32",

@@ -182,12 +182,12 @@ class _TinySoundFontEngine(_Engine):
 def synth_engine() -> str:
     """The synthesizer renders will use: 'FluidSynth', 'TinySoundFont', or 'none'."""
     try:
-        return _engine_class().name
+        return engine_class().name
     except DependencyError:
         return "none"
 
 
-def _engine_class():
+def engine_class():
     forced = os.environ.get("X2STUDIO_SYNTH", "").strip().lower()
     if forced == "tinysoundfont":
         return _TinySoundFontEngine
@@ -234,7 +234,7 @@ def render_notes(
     if not notes:
         raise InputError("There are no notes to synthesize.", "Give a MIDI file or notes with at least one note.")
     sf_path = resolve_soundfont(soundfont)
-    synth = _engine_class()(int(sample_rate), gain)
+    synth = engine_class()(int(sample_rate), gain)
     try:
         sfid = synth.sfload(sf_path)
         if sfid == -1:

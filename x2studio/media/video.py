@@ -81,7 +81,7 @@ class VideoFrame:
     image: np.ndarray  # (H, W, 3) uint8 RGB
 
 
-def _check_input(path: str | os.PathLike[str]) -> Path:
+def check_input(path: str | os.PathLike[str]) -> Path:
     p = Path(path).expanduser()
     if not p.exists():
         raise InputError(f"The file '{p}' does not exist.", "Check the path.")
@@ -96,7 +96,7 @@ def _check_input(path: str | os.PathLike[str]) -> Path:
 
 def open_container(path: str | os.PathLike[str]) -> tuple[Path, "av.container.InputContainer"]:
     """Open a media file for reading, turning FFmpeg's errors into a readable :class:`MediaError`."""
-    p = _check_input(path)
+    p = check_input(path)
     try:
         return p, av.open(str(p), mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as exc:

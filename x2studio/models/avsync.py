@@ -30,7 +30,7 @@ __all__ = ["AVSync", "AudioStream", "VisualStream", "contrastive_loss", "MOUTH_B
 MOUTH_BOX = (0.22, 0.48, 0.78, 0.90)
 
 
-class _Basic(nn.Module):
+class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
@@ -57,7 +57,7 @@ class VisualStream(nn.Module):
         blocks, c = [], base
         for k, stride in enumerate((1, 2, 2, 2)):
             w = base * 2 ** k
-            blocks += [_Basic(c, w, stride), _Basic(w, w, 1)]
+            blocks += [BasicBlock(c, w, stride), BasicBlock(w, w, 1)]
             c = w
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.Linear(c, fc), nn.ReLU(inplace=True), nn.Linear(fc, dim))

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .avsync import _Basic
+from .avsync import BasicBlock
 
 __all__ = ["PianoNet", "ARCHS", "HEADS", "N_KEYS", "balanced_bce"]
 
@@ -39,7 +39,7 @@ HEADS = ("pool", "columns")
 
 
 def _stage(c_in: int, c_out: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(_Basic(c_in, c_out, stride), _Basic(c_out, c_out, 1))
+    return nn.Sequential(BasicBlock(c_in, c_out, stride), BasicBlock(c_out, c_out, 1))
 
 
 class PianoNet(nn.Module):

@@ -89,10 +89,10 @@ class DriverMixer:
 
     def video_vectors(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         r = self._ready()
-        from .pose import _fit
+        from .pose import fit_crop
 
         with torch.inference_mode():
-            return r.model.driving.vector(r._tensor([_fit(c, r.size) for c in crops]))
+            return r.model.driving.vector(r.to_tensor([fit_crop(c, r.size) for c in crops]))
 
     def vectors(self, mix: Mix, count: int = 1, speech_frames: Sequence[int] | None = None,
                 video: torch.Tensor | None = None) -> torch.Tensor:
@@ -129,7 +129,7 @@ class DriverMixer:
         v = self.vectors(mix, n, speech_frames, video)
         with torch.inference_mode():
             gen = r.generate(v)
-        return [r._image(g) for g in gen]
+        return [r.to_image(g) for g in gen]
 
 
 def driving_vectors(mixer: DriverMixer, path: str | Path, max_frames: int = MAX_PREVIEW_FRAMES,

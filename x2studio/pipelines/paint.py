@@ -199,7 +199,8 @@ def paint_video(source: str | Path, layer: str | Path, driving: str | Path, out:
                 weights: str = "x2face-lite", device: str = "cpu", detector: str = "auto", relative: bool = False,
                 paste: bool = True, job: Job | None = None):
     """Drive ``source`` with ``driving`` after painting ``layer`` on its embedded face → ``out`` (MP4)."""
-    from .reenact import Reenactor, reenact_video
+    from .reenact import Reenactor
+    from .reenactment import reenact_video
 
     for p in (source, layer, driving):
         if not Path(p).exists():

@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -36,7 +36,7 @@ from ..media.midi import NoteEvent
 __all__ = ["corners_from_crop", "parse_crop", "rectify", "Rectifier", "probabilities_to_notes", "PianoTranscriber",
            "Transcription", "keyboard_of", "DURATION_RULE", "FALLBACK_RULE", "DEFAULT_WEIGHTS", "smooth",
            "note_metrics", "sequence_probabilities", "remember_keyboard", "key_polygons", "key_rules", "PRESS_FRAMES",
-           "rules_of"]
+           "rules_of", "KeyRules", "LiveStats"]
 
 log = logging.getLogger(__name__)
 
@@ -229,11 +229,8 @@ PRESS_FRAMES = 4       # an onset's key must be seen down within this many frame
 def key_rules(peaks: Sequence[int], down: np.ndarray, release: float | None, press: float | None) -> list[int]:
     """The onset peaks (frame indices, ascending) of one key that the key's down probabilities
     ``down`` (T,) confirm: see :func:`probabilities_to_notes`.  A peak ``release`` turns away is
-    not an onset, so the next peak is compared with the last kept one.
-
-    Measured on the bundled ``piano-lite`` (piano1's 11 test videos, against true MIDI, 2026-12-04):
-    176 of its 326 false onsets were a second peak while the key was still held, and the rules
-    chosen on the validation videos (release 0.98, press 0.7) raise note F1 from 82.3 to 85.2."""
+    not an onset, so the next peak is compared with the last kept one.  Why: most of a visual
+    model's false onsets are a key seen struck twice while it is held (docs/measurements.md#piano-key-rules)."""
     kept: list[int] = []
     t = len(down)
     for k in peaks:
@@ -297,24 +294,74 @@ def sequence_probabilities(model, crops, chunk: int = 32, job: Job | None = None
     return np.concatenate(onsets), np.concatenate(downs)
 
 
-@dataclass
+@dataclass(frozen=True)
+class KeyRules:
+    """The two rules from the key-down probabilities (:func:`key_rules`); ``None`` turns a rule off."""
+
+    release: float | None = None
+    press: float | None = None
+
+    @classmethod
+    def of_card(cls, metrics: dict) -> "KeyRules":
+        """The rules a model card's metrics chose (absent: off)."""
+        return cls(**rules_of(metrics))
+
+    @property
+    def on(self) -> bool:
+        return self.release is not None or self.press is not None
+
+    def as_kwargs(self) -> dict:
+        return {"release": self.release, "press": self.press}
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """How a live take went: frames received and dropped, the notes decided live and their latency."""
+
+    received: int
+    dropped: int
+    live_notes: int
+    latency_s: float | None
+
+
+@dataclass(frozen=True, eq=False)
 class Transcription:
-    """The result of transcribing a video."""
+    """The notes of a video and the per-frame probabilities they were decided from.
+
+    ``threshold``, ``sigma`` and ``rules`` are the post-processing that made ``notes``:
+    :meth:`renotes` at ``threshold`` gives ``notes`` again."""
 
     notes: list[NoteEvent]
     onset: np.ndarray            # (T, 88) onset probabilities, one row per frame
     down: np.ndarray             # (T, 88) key-down probabilities
     fps: float
     corners: np.ndarray
+    weights: str = ""
+    threshold: float = 0.4
+    sigma: float = 1.0
+    rules: KeyRules = KeyRules()
+    mode: str = "visual"         # "visual", "fused" or "live"
     duration_rule: str = DURATION_RULE
-    info: dict = field(default_factory=dict)
     times: np.ndarray | None = None    # (T,) frame times when the frame rate varies
+    visual_weights: str | None = None  # fused: the visual model under the fusion
+    picture_notes: tuple[NoteEvent, ...] = ()    # fused: what the picture alone finds
+    sound_notes: tuple[NoteEvent, ...] = ()      # fused: what the sound alone finds
+    live: LiveStats | None = None                # a live take's
 
-    def renotes(self, threshold: float, sigma: float = 1.0) -> list[NoteEvent]:
+    @property
+    def frames(self) -> int:
+        return len(self.onset)
+
+    @property
+    def variable_frame_rate(self) -> bool:
+        return self.times is not None
+
+    def renotes(self, threshold: float | None = None, sigma: float | None = None) -> list[NoteEvent]:
         """The notes again at another threshold (the panel's live slider): no network pass; the
-        key rules (release, press) stay those of the transcription."""
-        return probabilities_to_notes(self.onset, self.fps, self.down, threshold, sigma, times=self.times,
-                                      release=self.info.get("release"), press=self.info.get("press"))
+        smoothing and key rules stay those of the transcription."""
+        return probabilities_to_notes(self.onset, self.fps, self.down, self.threshold if threshold is None else threshold,
+                                      self.sigma if sigma is None else sigma, times=self.times,
+                                      **self.rules.as_kwargs())
 
 
 class PianoTranscriber:
@@ -340,7 +387,7 @@ class PianoTranscriber:
         # the post-processing chosen on validation data when the weights were made
         self.threshold = float(entry.card.metrics.get("threshold", 0.4))
         self.sigma = float(entry.card.metrics.get("sigma", 1.0))
-        self.rules = rules_of(entry.card.metrics)
+        self.rules = KeyRules.of_card(entry.card.metrics)
 
     def probabilities(self, crops: np.ndarray, job: Job | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(T, H, W) uint8 keyboard crops → onset and key-down probabilities, (T, 88) each."""
@@ -394,11 +441,9 @@ class PianoTranscriber:
                 threshold: float | None, sigma: float | None, times: np.ndarray | None) -> Transcription:
         thr = self.threshold if threshold is None else float(threshold)
         sg = self.sigma if sigma is None else float(sigma)
-        notes = probabilities_to_notes(onset, fps, down, thr, sg, times=times, **self.rules)
+        notes = probabilities_to_notes(onset, fps, down, thr, sg, times=times, **self.rules.as_kwargs())
         return Transcription(notes, onset, down, fps, np.zeros((4, 2)) if corners is None else corners,
-                             info={"weights": self.entry.name, "threshold": thr, "sigma": sg, "frames": len(onset),
-                                   **self.rules,
-                                   "variable_frame_rate": times is not None}, times=times)
+                             weights=self.entry.name, threshold=thr, sigma=sg, rules=self.rules, times=times)
 
 
 def note_metrics(reference: Sequence[NoteEvent], estimate: Sequence[NoteEvent], onset_tolerance: float = 0.05) -> dict:

@@ -155,9 +155,7 @@ class FusedTranscriber:
         down = vis.down[:len(onset)]
         notes = probabilities_to_notes(onset, vis.fps, down, thr, sg,
                                        times=None if vis.times is None else vis.times[:len(onset)])
-        return Transcription(notes, onset, down, vis.fps, vis.corners,
-                             info={**vis.info, "weights": self.entry.name, "visual_weights": vis.info["weights"],
-                                   "mode": "fused", "threshold": thr, "sigma": sg, "frames": len(onset),
-                                   # what each source alone finds: the marks of the fused notes (note_sources)
-                                   "picture_notes": vis.notes, "sound_notes": heard},
-                             times=None if vis.times is None else vis.times[:len(onset)])
+        # the fused notes are decided without the visual model's key rules (the fusion chose its own threshold)
+        return Transcription(notes, onset, down, vis.fps, vis.corners, weights=self.entry.name, threshold=thr, sigma=sg,
+                             mode="fused", times=None if vis.times is None else vis.times[:len(onset)],
+                             visual_weights=vis.weights, picture_notes=tuple(vis.notes), sound_notes=tuple(heard))

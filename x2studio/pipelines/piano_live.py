@@ -36,7 +36,7 @@ import numpy as np
 
 from ..core.errors import InputError, MediaError
 from ..core.keyboard import LOWEST, N_KEYS
-from .piano import PRESS_FRAMES, PianoTranscriber, Rectifier, Transcription, probabilities_to_notes
+from .piano import PRESS_FRAMES, LiveStats, PianoTranscriber, Rectifier, Transcription, probabilities_to_notes
 
 __all__ = ["LivePiano", "LiveNote", "StreamingOnsets"]
 
@@ -178,8 +178,8 @@ class LivePiano:
         self.tr = transcriber
         self.threshold = transcriber.threshold if threshold is None else float(threshold)
         self.sigma = transcriber.sigma if sigma is None else float(sigma)
-        self.rules = dict(transcriber.rules)
-        self.onsets = StreamingOnsets(self.threshold, self.sigma, **self.rules)
+        self.rules = transcriber.rules
+        self.onsets = StreamingOnsets(self.threshold, self.sigma, **self.rules.as_kwargs())
         self.max_pending = max(transcriber.frames, int(max_pending))
         self.max_s = float(max_s)
         self.clock = clock
@@ -388,11 +388,10 @@ class LivePiano:
             times = np.asarray(self.times, np.float64)      # seconds since the take's first frame
             onset, down = np.stack(self.onset), np.stack(self.down)
         fps = self.fps
-        notes = probabilities_to_notes(onset, fps, down, self.threshold, self.sigma, times=times, **self.rules)
+        notes = probabilities_to_notes(onset, fps, down, self.threshold, self.sigma, times=times,
+                                       **self.rules.as_kwargs())
+        stats = LiveStats(received=self.received, dropped=self.dropped, live_notes=len(self.notes),
+                          latency_s=self.latency)
         return Transcription(notes, onset, down, fps, self.corners if self.corners is not None else np.zeros((4, 2)),
-                             info={"weights": self.tr.entry.name, "threshold": self.threshold, "sigma": self.sigma,
-                                   **self.rules,
-                                   "frames": len(onset), "variable_frame_rate": True, "live": True,
-                                   "dropped": self.dropped, "received": self.received,
-                                   "latency_s": self.latency, "live_notes": len(self.notes)},
-                             times=times)
+                             weights=self.tr.entry.name, threshold=self.threshold, sigma=self.sigma, rules=self.rules,
+                             mode="live", times=times, live=stats)

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 SWEEP_SUFFIXES = (".mp4", ".gif")
 
 
-def _mapping(registry: WeightsRegistry, x2face: str, kind: str, name: str | None = None):
+def load_mapping(registry: WeightsRegistry, x2face: str, kind: str, name: str | None = None):
     """The mapping ``kind`` (v2p, p2v, a2v) that belongs to the X2Face weights ``x2face``: by default
     the weights named ``<x2face>-<kind>``; refused when its card names other X2Face weights."""
     name = name or f"{x2face}-{kind}"
@@ -75,8 +75,8 @@ class PoseController:
         registry = registry or WeightsRegistry()
         self.reenactor = reenactor
         dev = reenactor.device
-        self.v2p = _mapping(registry, reenactor.weights, "v2p").to(dev)
-        self.p2v = _mapping(registry, reenactor.weights, "p2v").to(dev)
+        self.v2p = load_mapping(registry, reenactor.weights, "v2p").to(dev)
+        self.p2v = load_mapping(registry, reenactor.weights, "p2v").to(dev)
         self._p_src: torch.Tensor | None = None
         with torch.inference_mode():
             # J (dim × 3): f_p→v's change per degree of each angle; M: f_v→p's read-out of J
@@ -120,7 +120,7 @@ class PoseController:
         r = self._ready()
         v = self.vector(pose)
         with torch.inference_mode():
-            return r._image(r.generate(v)[0])
+            return r.to_image(r.generate(v)[0])
 
     def render_many(self, poses: Sequence[Sequence[float]], batch: int = 16) -> list[np.ndarray]:
         r = self._ready()
@@ -129,17 +129,17 @@ class PoseController:
             v = torch.cat([self.vector(p) for p in poses[k:k + batch]])
             with torch.inference_mode():
                 gen = r.generate(v)
-            out += [r._image(g) for g in gen]
+            out += [r.to_image(g) for g in gen]
         return out
 
     def estimate(self, crop: np.ndarray) -> np.ndarray:
         """f_v→p of any face crop's driving vector: (yaw, pitch, roll) in degrees."""
         r = self.reenactor
         with torch.inference_mode():
-            return self.v2p(r.model.driving.vector(r._tensor([_fit(crop, r.size)])))[0].cpu().numpy().astype(np.float64)
+            return self.v2p(r.model.driving.vector(r.to_tensor([fit_crop(crop, r.size)])))[0].cpu().numpy().astype(np.float64)
 
 
-def _fit(crop: np.ndarray, size: int) -> np.ndarray:
+def fit_crop(crop: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
     return crop if crop.shape[:2] == (size, size) else cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
@@ -217,7 +217,7 @@ class HeadPoseEstimator:
         self.device = torch.device(device)
 
     def __call__(self, crop: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(_fit(crop, self.size).astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(self.device)
+        x = torch.from_numpy(fit_crop(crop, self.size).astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(self.device)
         with torch.inference_mode():
             return self.model(x)[0].cpu().numpy().astype(np.float64)
 

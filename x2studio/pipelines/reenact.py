@@ -24,7 +24,7 @@ pose and expression of a driving face (a video, or live frames).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -32,19 +32,18 @@ import cv2
 import numpy as np
 import torch
 
-from ..core.errors import InputError, X2Error
+from ..core.errors import InputError
 from ..core.jobs import Job
 from ..face.detect import FaceDetector, make_detector
 from ..face.paste import paste_back
-from ..face.tracks import VIDEO_SUFFIXES, crop, crop_box, find_tracks
-from ..media.audio import load_audio
+from ..face.tracks import VIDEO_SUFFIXES, crop, crop_box
 from ..media.image import IMAGE_SUFFIXES, read_image
-from ..media.video import VideoReader, VideoWriter
+from ..media.video import VideoReader
 from ..models.registry import model_from_card
 from ..models.x2face import FUSIONS
 from ..weights.registry import WeightsRegistry
 
-__all__ = ["Source", "Reenactor", "ReenactReport", "reenact_video", "split_frame_spec", "IMAGE_SUFFIXES", "FUSIONS",
+__all__ = ["Source", "Reenactor", "split_frame_spec", "IMAGE_SUFFIXES", "FUSIONS",
            "FUSION_HELP"]
 
 log = logging.getLogger(__name__)
@@ -71,21 +70,6 @@ class Source:
     box: np.ndarray            # (4,) square crop box in the frame
     crop: np.ndarray           # (S, S, 3) uint8
     origin: str = ""           # file (and frame) it came from
-
-
-@dataclass
-class ReenactReport:
-    frames: int = 0
-    generated: int = 0
-    held: int = 0               # driving frames with no face found: the last generated frame was kept
-    audio: bool = False
-    out: Path | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        out = [f"wrote {self.out}: {self.frames} frames ({self.generated} generated, {self.held} held"
-               f" where no driving face was found), {'with' if self.audio else 'without'} audio"]
-        return out + self.notes
 
 
 def split_frame_spec(spec: str | Path) -> tuple[Path, int | None]:
@@ -205,7 +189,7 @@ class Reenactor:
         if not sources:
             raise InputError("No source faces.")
         self.sources = list(sources)
-        x = self._tensor([s.crop for s in self.sources])
+        x = self.to_tensor([s.crop for s in self.sources])
         with torch.inference_mode():
             self._parts = self.model.embed_sources(x[None], vectors=True)
             self.v_source = self.model.driving.vector(x[:1])
@@ -263,7 +247,7 @@ class Reenactor:
         """The embedded face as an RGB ``uint8`` image (with the paint layer, or without: the canvas)."""
         if self.embedded is None:
             raise InputError("Choose the source faces first.")
-        return self._image((self.embedded if painted else self._embedded_plain)[0])
+        return self.to_image((self.embedded if painted else self._embedded_plain)[0])
 
     # ------------------------------------------------------------------ driving
     def restart(self) -> None:
@@ -277,12 +261,17 @@ class Reenactor:
         if face.shape[:2] != (self.size, self.size):
             face = cv2.resize(face, (self.size, self.size), interpolation=cv2.INTER_AREA)
         with torch.inference_mode():
-            v = self.model.driving.vector(self._tensor([face]))
+            v = self.model.driving.vector(self.to_tensor([face]))
             if relative:
                 if self.v_first is None:
                     self.v_first = v
                 v = self.v_source + (v - self.v_first)
-            return self._image(self.generate(v)[0])
+            return self.to_image(self.generate(v)[0])
+
+    def set_reference(self, face: np.ndarray) -> None:
+        """Relative mode: changes are measured from this driving face crop (S×S RGB)."""
+        with torch.inference_mode():
+            self.v_first = self.model.driving.vector(self.to_tensor([face]))
 
     def drive(self, frame: np.ndarray, relative: bool = False,
               reuse_box: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -307,76 +296,10 @@ class Reenactor:
         return paste_back(s.frame, generated, s.box)
 
     # ------------------------------------------------------------------ helpers
-    def _tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+    def to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         arr = np.stack([np.ascontiguousarray(c) for c in crops]).astype(np.float32) / 255.0
         return torch.from_numpy(arr).permute(0, 3, 1, 2).to(self.device)
 
     @staticmethod
-    def _image(t: torch.Tensor) -> np.ndarray:
+    def to_image(t: torch.Tensor) -> np.ndarray:
         return (t.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-
-
-def reenact_video(reenactor: Reenactor, driving: str | Path, out: str | Path, *, relative: bool = False,
-                  paste: bool = True, job: Job | None = None) -> ReenactReport:
-    """Drive the reenactor's sources with a whole video and write ``out`` (MP4, atomically)."""
-    driving, out = Path(driving), Path(out)
-    if reenactor.embedded is None:
-        raise InputError("Choose the source faces first.")
-    if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
-        raise InputError(f"'{out.name}': the output is written as MP4.", "Use a name ending in .mp4.")
-    if not out.parent.is_dir():
-        raise InputError(f"The folder '{out.parent}' does not exist.")
-    # the face is detected in every 3rd frame (boxes between are interpolated and smoothed):
-    # detection, not the model, is what costs most per frame
-    tracks, fps, _ = find_tracks(driving, reenactor.detector, job=job, stride=DETECT_STRIDE)
-    report = ReenactReport(out=out)
-    if not tracks:
-        raise InputError(f"No face was found in the driving video '{driving.name}'.")
-    track = tracks[0]
-    boxes = {int(f): b for f, b in zip(track.frames, track.crop_boxes)}
-    first, last = int(track.frames[0]), int(track.frames[-1])
-    for k in range(1, DETECT_STRIDE):      # the frames just past the track's ends keep its end boxes
-        boxes.setdefault(last + k, track.crop_boxes[-1])
-        boxes.setdefault(first - k, track.crop_boxes[0])
-    if len(tracks) > 1:
-        report.notes.append(f"{len(tracks)} faces in the driving video: the largest drives.")
-    try:
-        audio = load_audio(driving)
-        report.audio = True
-    except X2Error:
-        audio = None
-        report.notes.append("the driving video has no (readable) audio: the output is silent")
-    size = reenactor.sources[0].frame.shape[1::-1] if paste else (reenactor.size, reenactor.size)
-    size = (size[0] - size[0] % 2, size[1] - size[1] % 2)       # H.264 wants even sizes
-    reenactor.restart()
-    last = None
-    with VideoReader(driving) as rd:
-        total = rd.frame_count or None
-        writer = VideoWriter(out, fps, size, audio_rate=audio.sample_rate if audio else None,
-                             audio_channels=min(audio.channels, 2) if audio else 1)
-        try:
-            for fr in rd.frames():
-                box = boxes.get(fr.index)
-                if box is not None:
-                    last = reenactor.drive_crop(crop(fr.image, box, reenactor.size), relative)
-                    report.generated += 1
-                elif last is not None:
-                    report.held += 1
-                else:      # before the face first appears: the source itself
-                    last = reenactor.sources[0].crop
-                    report.held += 1
-                img = reenactor.composite(last) if paste else last
-                writer.write(np.ascontiguousarray(img[:size[1], :size[0]]))
-                report.frames += 1
-                if job is not None:
-                    job.progress(fr.index + 1, total, f"reenacting {driving.name}")
-            if audio is not None:
-                samples = audio.samples[:, :2]
-                n = int(round(report.frames / fps * audio.sample_rate))
-                samples = samples[:n] if len(samples) >= n else np.pad(samples, ((0, n - len(samples)), (0, 0)))
-                writer.write_audio(samples)
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-    return report

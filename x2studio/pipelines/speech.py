@@ -43,7 +43,7 @@ from ..media.audio import AudioClip, frame_windows, load_audio, resample, to_mon
 from ..media.video import VideoWriter
 from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry, load_entry
-from .pose import PoseController, _mapping
+from .pose import PoseController, load_mapping
 from .reenact import Reenactor
 
 __all__ = ["SpeechFeatures", "MfccFeatures", "speech_features", "SpeechDriver", "speak_video", "check_speech",
@@ -163,7 +163,7 @@ class SpeechDriver:
         registry = registry or WeightsRegistry()
         self.reenactor = reenactor
         dev = reenactor.device
-        self.a2v = _mapping(registry, reenactor.weights, "a2v", mapping).to(dev)
+        self.a2v = load_mapping(registry, reenactor.weights, "a2v", mapping).to(dev)
         self.poses = PoseController(reenactor, registry)
         self.v2p, self.p2v = self.poses.v2p, self.poses.p2v
         self.features = speech_features(self.a2v.features, str(dev), registry)
@@ -219,7 +219,7 @@ class SpeechDriver:
             v = self.frame_vectors(indices[k:k + batch], strength)
             with torch.inference_mode():
                 gen = r.generate(v)
-            out += [r._image(g) for g in gen]
+            out += [r.to_image(g) for g in gen]
         return out
 
     def render(self, index: int, strength: float = 1.0) -> np.ndarray:

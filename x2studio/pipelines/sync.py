@@ -153,7 +153,7 @@ class SyncResult:
                 "notes": self.notes}
 
 
-def _pick(offsets: np.ndarray, d: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> tuple[int | None, float]:
+def pick_offset(offsets: np.ndarray, d: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> tuple[int | None, float]:
     """The offset with the lowest distance and its confidence; None when the lowest is at the edge
     of the range (the true offset lies beyond) or not clearly below the rest."""
     if not np.isfinite(d).any():
@@ -264,7 +264,7 @@ def estimate_offset(video: str | Path, kind: str = "face", weights: str | None =
         raise InputError(f"The sound of '{Path(video).name}' is shorter than a second.")
     max_off = int(round(max_offset_s * fps))
     offsets, d = offset_curve(v, a, max_off)
-    best, conf = _pick(offsets, d)
+    best, conf = pick_offset(offsets, d)
     res = SyncResult(fps, best, conf, offsets, d)
     if best is None:
         res.notes.append(f"no offset within ±{max_offset_s:g} s stands out (confidence {conf:.2f}): the offset may be "
@@ -275,7 +275,7 @@ def estimate_offset(video: str | Path, kind: str = "face", weights: str | None =
         for s in range(0, n - win + 1, hop):
             vw = np.full_like(v, np.nan)
             vw[s:s + win] = v[s:s + win]
-            o, c = _pick(*offset_curve(vw, a, max_off))
+            o, c = pick_offset(*offset_curve(vw, a, max_off))
             res.windows.append(Window(s / fps, None if o is None else o / fps, c))
         good = [(w.start_s, w.offset_s) for w in res.windows if w.offset_s is not None]
         if len(good) >= 3:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -87,8 +87,11 @@ class ViolinTranscription:
     probs: np.ndarray | None = None            # (T, 35) the student's class probabilities
     audio: np.ndarray | None = None            # (T,) MIDI from the sound, 0 = unvoiced
     fused: np.ndarray | None = None            # (T,) the track the notes come from
-    info: dict = field(default_factory=dict)
     times: np.ndarray | None = None            # (T,) each frame's time in s when not k / fps (a live take)
+    weights: str | None = None                 # the picture's model (None: from the sound alone)
+    threshold: float | None = None             # the picture's confidence below which a frame is unvoiced
+    warnings: tuple[str, ...] = ()             # what the user should know about the result
+    live: bool = False                         # a live take
 
     @property
     def track(self) -> np.ndarray:
@@ -113,9 +116,33 @@ class ViolinTranscription:
         out[np.abs(out) > 100] = np.nan     # a different note, not intonation
         return out
 
+    def intonation(self) -> float | None:
+        """The sound's median distance from the notes, in cents (None without the sound)."""
+        cents = self.cents()
+        return float(np.nanmedian(np.abs(cents))) if np.isfinite(cents).any() else None
+
+    def lines(self, threshold: float | None = None) -> list[str]:
+        """The summary a user reads (the CLI prints it; the panel shows it)."""
+        src = {"visual": "the picture", "audio": "the sound", "fused": "the picture and the sound"}[self.mode]
+        line = f"{len(self.notes)} notes from {self.frames} frames at {self.fps:g} fps, from {src}"
+        thr = self.threshold if threshold is None else threshold
+        if self.weights and self.mode != "audio":
+            line += f" ({self.weights}, confidence ≥ {thr:.2f})"
+        out = [line + "."]
+        cents = self.intonation()
+        if cents is not None:
+            out.append(f"Intonation: the sound is a median {cents:.0f} cents off the notes.")
+        return out + list(self.warnings)
+
+    def summary(self) -> dict:
+        """The JSON summary of ``transcribe violin --json``."""
+        return {"notes": len(self.notes), "frames": self.frames, "fps": self.fps, "mode": self.mode,
+                "weights": self.weights, "threshold": self.threshold, "median_cents_off": self.intonation(),
+                "warnings": list(self.warnings)}
+
     def renotes(self, threshold: float) -> list[NoteEvent]:
         """The notes again at another confidence threshold (the panel's slider): no network pass."""
-        self.info["threshold"] = float(threshold)
+        self.threshold = float(threshold)
         self._build(float(threshold))
         return self.notes
 
@@ -222,7 +249,7 @@ class ViolinTranscriber:
     def _result(self, probs, audio, fps: float, mode: str, threshold: float | None) -> ViolinTranscription:
         thr = self.threshold if threshold is None else float(threshold)
         res = ViolinTranscription(fps=float(fps), mode=mode, notes=[], probs=probs, audio=audio,
-                                  info={"weights": self.entry.name, "threshold": thr, "mode": mode})
+                                  weights=self.entry.name, threshold=thr)
         res._build(thr)
         return res
 
@@ -273,21 +300,19 @@ def transcribe_video(video: str | os.PathLike[str], mode: str = "visual", thresh
                     raise
                 warnings.append(f"{exc} The pitch comes from the picture alone.")
     if probs is None:
-        res = ViolinTranscription(fps=fps, mode="audio", notes=[], audio=audio,
-                                  info={"weights": None, "threshold": None, "mode": "audio"})
+        res = ViolinTranscription(fps=fps, mode="audio", notes=[], audio=audio)
         res._build(0.0)
     else:
         res = tr._result(probs, audio, fps, mode, threshold)
-    track = res.track
     # the models are monophonic: many unsure frames while the sound plays suggest chords or no violin
     if probs is not None:
         sounding = (audio > 0) if audio is not None else np.ones(len(probs), bool)
-        unsure = sounding & (res.visual_conf < res.info["threshold"])
+        unsure = sounding & (res.visual_conf < res.threshold)
         if sounding.sum() and unsure.sum() / sounding.sum() > 0.25:
             warnings.append(f"{100 * unsure.sum() / sounding.sum():.0f}% of the frames were uncertain and are left "
                             "unvoiced: the violin may be hidden, or several notes sound at once (the model hears one "
                             "note at a time).")
-    res.info.update(frames=len(track), warnings=warnings, video=str(path))
+    res.warnings = tuple(warnings)
     return res
 
 
@@ -389,8 +414,7 @@ class LiveViolin:
             times, probs = np.asarray(self.times), np.stack(self.probs)
         fps = float((len(times) - 1) / max(times[-1] - times[0], 1e-6))
         res = ViolinTranscription(fps=fps, mode="visual", notes=[], probs=probs, times=times,
-                                  info={"weights": self.tr.entry.name, "threshold": self.threshold, "mode": "visual",
-                                        "live": True, "warnings": []})
+                                  weights=self.tr.entry.name, threshold=self.threshold, live=True)
         res._build(self.threshold)
         return res
 

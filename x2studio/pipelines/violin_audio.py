@@ -136,11 +136,7 @@ def _analysis(x: np.ndarray, tracker: str, device: str = "cpu") -> tuple[np.ndar
     raise InputError(f"Unknown pitch tracker '{tracker}'.", f"Use one of: {', '.join(TRACKERS)}.")
 
 
-# A bowed note's pitch is heard a little after the finger lands: the sound builds up (here the
-# soundfont violin reaches −10 dB of its level 50 ms after the onset) while the last note's release
-# still rings, and the tracker's 64-ms window straddles both.  So frame k reads the sound ATTACK_S
-# later.  Measured with yin on the varied subset's 24 test videos (3,216 frames with a note) against
-# the true pitch: RPA 79.1 % reading at k / fps, 86.0 % 20 ms later, 89.2 % 40 ms later, 87.6 % 60 ms later.
+# A bowed note's pitch is heard a little after the finger lands (docs/measurements.md#violin-audio-attack-s)
 ATTACK_S = 0.04
 
 

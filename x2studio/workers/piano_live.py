@@ -122,6 +122,11 @@ class LivePianoServer(LatestWinsServer):
             return
         self._want("step")
 
+    @property
+    def live(self):
+        """The :class:`~x2studio.pipelines.piano_live.LivePiano` being served (None until its weights load)."""
+        return self._live.live
+
     def take(self):
         live = self._live.live
         return None if live is None else live.take()

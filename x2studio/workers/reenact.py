@@ -16,6 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from ..core.errors import MediaError
+from ..face.tracks import crop
 from ..media.video import VideoReader
 from .latest import LatestWins, LatestWinsServer
 from .media import to_qimage
@@ -35,6 +36,7 @@ class _Driver(LatestWins):
         super().__init__()
         self.reenactor = None
         self._reader: VideoReader | None = None
+        self._track = None                  # the driving face tracked through the video, as export drives
         self._last_index: int | None = None
         self.relative = False
         self.fusion = "matched"
@@ -54,6 +56,8 @@ class _Driver(LatestWins):
                 self.reenactor.set_paint(self.layer)
         srcs = self.reenactor.load_sources(sources)
         self.reenactor.set_sources(srcs)
+        if self._reader is not None and self._track is None:     # the driving video came first
+            self._track = self._tracked(str(self._reader.path))
         self._emit_ready()
 
     def _emit_ready(self) -> None:
@@ -84,13 +88,29 @@ class _Driver(LatestWins):
     def _open_driving(self, path: str) -> None:
         self.close_driving()
         self._reader = VideoReader(path)
+        self._track = self._tracked(path)
         self.drivingOpened.emit(max(1, self._reader.frame_count), float(self._reader.fps or 25.0))
+
+    def _tracked(self, path: str):
+        """The driving face's boxes over the whole video (None: no face, or no model yet to detect with),
+        so that a previewed frame is the frame the export writes."""
+        from ..core.errors import X2Error
+        from ..pipelines.reenactment import track_driving
+
+        if self.reenactor is None:
+            return None
+        try:
+            return track_driving(path, self.reenactor.detector)
+        except X2Error as exc:
+            log.info("driving video %s not tracked: %s", path, exc)
+            return None
 
     @Slot()
     def close_driving(self) -> None:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        self._track = None
 
     def ready_to_serve(self) -> bool:
         return self.reenactor is not None and self.reenactor.embedded is not None
@@ -107,13 +127,29 @@ class _Driver(LatestWins):
             image, index, reuse = payload, -1, True                                        # the webcam
         self._last_index = index if kind == "frame" else None
         t0 = time.perf_counter()
-        gen, box = self.reenactor.drive(image, relative=self.relative, reuse_box=reuse)
+        if self._track is not None and kind == "frame":
+            gen = self._drive_tracked(image, index)
+        else:
+            gen, _ = self.reenactor.drive(image, relative=self.relative, reuse_box=reuse)
         out = {"index": index, "driving": to_qimage(image), "found": gen is not None,
                "ms": (time.perf_counter() - t0) * 1000}
         if gen is not None:
             out["generated"] = to_qimage(gen)
             out["composite"] = to_qimage(self.reenactor.composite(gen))
         return out
+
+    def _drive_tracked(self, image: np.ndarray, index: int) -> np.ndarray | None:
+        """A frame of the driving video, driven as the export drives it (the relative mode's reference:
+        the track's first frame, as in the export)."""
+        from ..pipelines.reenactment import drive_frame
+
+        box = self._track.box(index)
+        if box is None:
+            return None
+        if self.relative and self.reenactor.v_first is None:
+            first = self._reader.read(self._track.first).image
+            self.reenactor.set_reference(crop(first, self._track.box(self._track.first), self.reenactor.size))
+        return drive_frame(self.reenactor, image, box, self.relative)
 
     @Slot(bool)
     def set_relative(self, relative: bool) -> None:

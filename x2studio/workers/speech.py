@@ -108,7 +108,7 @@ class _SpeechWorker(LatestWins):
         r = self.reenactor
         v = self.mixer.vectors(mix, 1, speech, video)
         with torch.inference_mode():
-            crop = r._image(r.model.generate(r.embedded, v)[0])
+            crop = r.to_image(r.model.generate(r.embedded, v)[0])
         return {"frame": int(index), "generated": to_qimage(crop),
                 "composite": to_qimage(r.composite(crop)), "ms": (time.perf_counter() - t0) * 1000}
 

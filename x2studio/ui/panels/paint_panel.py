@@ -369,7 +369,8 @@ class PaintPanel(PhotoSource, QWidget):
         layer.rgba = self.layer.rgba.copy()
 
         def work(job):
-            from ...pipelines.reenact import Reenactor, reenact_video
+            from ...pipelines.reenact import Reenactor
+            from ...pipelines.reenactment import reenact_video
 
             r = Reenactor(weights, device=device)
             r.set_sources(r.load_sources([source], job=job))

@@ -9,6 +9,8 @@ exports like a video's.  Mixed into :class:`TranscribePanel`, whose widgets it u
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
 
@@ -74,17 +76,12 @@ class PianoLiveMixin:
             self._live_notes, self._live_last = [], {}
             self.view.set_lit([])
             if take is not None and len(take.onset) >= 2:
-                self.result = take
-                info = take.info
-                self.threshold.blockSignals(True)        # the slider shows (and re-thresholds) the take's
-                self.threshold.setValue(int(round(100 * info["threshold"])))
-                self.threshold.blockSignals(False)
-                self.threshold_label.setText(f"{info['threshold']:.2f}")
+                from ...pipelines.transcribe_piano import PianoResult
+
+                self.result = PianoResult(self.video or Path("webcam"), "live", tuple(take.notes), take)
+                self._show_threshold(take.threshold)     # the slider shows (and re-thresholds) the take's
                 self._set_notes(take.notes)
-                lat = info.get("latency_s")
-                head = (f"Live take of {take.times[-1]:.1f} s ({info['frames']} frames read, {info['dropped']} "
-                        f"dropped" + (f"; median latency {1000 * lat:.0f} ms" if lat is not None else "") + "): ")
-                self.status.setText(head + self.status.text())
+                self.status.setText(self.result.take_line() + " " + self.status.text())
             elif was:
                 self.status.setText("Live mode stopped before any frame was read.")
         self._update_buttons()
@@ -161,7 +158,7 @@ class PianoLiveMixin:
         self.roll.setXRange(max(0.0, t - 10.0), max(10.0, t), padding=0)
 
     def _live_message(self, out: dict) -> str:
-        live = self.piano_live._live.live if self.piano_live is not None else None
+        live = self.piano_live.live if self.piano_live is not None else None
         count = len(live.notes) if live is not None else 0
         lat = live.latency if live is not None else None
         sound = self._live_info.get("sound", "off")

@@ -18,6 +18,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QPushButton, QRadioButton, QSlider, QVBoxLayout, QWidget)
 
+from ...core.errors import X2Error
 from ...core.settings import Settings
 from ..widgets.image_view import ImageView, demo_file
 from .common import SOURCE_FILTER, fill_weights_box, start_export
@@ -370,15 +371,18 @@ class ReenactPanel(QWidget):
         if not self.ready or self.driving is None:
             self.errorRaised.emit("Choose source faces and a driving video first.", "")
             return None
-        weights, device, sources, driving = self.weights_box.currentText(), self.device, list(self.sources), self.driving
-        relative, paste, fusion = self.relative.isChecked(), self.paste.isChecked(), self.fusion()
+        from ...pipelines.reenactment import ReenactRequest, reenact
+
+        try:
+            request = ReenactRequest(tuple(Path(p) for p in self.sources), self.driving, out,
+                                     self.weights_box.currentText(), self.device, fusion=self.fusion(),
+                                     relative=self.relative.isChecked(), paste=self.paste.isChecked())
+        except X2Error as exc:
+            self._on_failed(f"Export failed: {exc}")
+            return None
 
         def work(job):
-            from ...pipelines.reenact import Reenactor, reenact_video
-
-            r = Reenactor(weights, device=device, fusion=fusion)
-            r.set_sources(r.load_sources(sources))
-            return reenact_video(r, driving, out, relative=relative, paste=paste, job=job)
+            return reenact(request, job)
 
         return start_export(self, out, work, self._on_exported, self.status, self._on_failed)
 

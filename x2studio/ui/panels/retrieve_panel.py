@@ -266,7 +266,7 @@ class RetrievePanel(QWidget):
 
     def _drop_stale_demo(self, files: list[Path]) -> None:
         """The demo gallery is the app's own index of its bundled faces: when the weights it was built
-        with were updated (fabnet-lite became 128² on 2026-12-05), or it indexes another install's demo
+        with were updated (as when fabnet-lite changed its input size), or it indexes another install's demo
         files (a second copy of the app shares the user's data folder: each face was then listed twice,
         the query's own copy first at similarity 1 past "other files only"), it is built again instead.
         A gallery the user made is never touched."""

@@ -17,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QFileDialog, QPushButton, QWidget
 
-__all__ = ["SyncCurve", "PianoSyncMixin", "shifted_sound"]
+__all__ = ["SyncCurve", "PianoSyncMixin"]
 
 
 class SyncCurve(pg.PlotWidget):
@@ -47,14 +47,6 @@ class SyncCurve(pg.PlotWidget):
         if res.offset_s is not None:
             plot.addItem(pg.InfiniteLine(pos=res.offset_s, angle=90, pen=pg.mkPen("#ff5050")))
         self.setVisible(True)
-
-
-def shifted_sound(video: str | Path, shift_s: float):
-    """The video's sound moved ``shift_s`` earlier (a positive shift: it was late), its length kept."""
-    from ...media.audio import AudioClip, delay, load_audio
-
-    clip = load_audio(video)
-    return AudioClip(delay(clip.samples, -int(round(shift_s * clip.sample_rate))), clip.sample_rate)
 
 
 class PianoSyncMixin:
@@ -99,6 +91,7 @@ class PianoSyncMixin:
         self.status.setText("Checking sync…")
 
         def work(job):
+            from ...media.audio import shifted_sound
             from ...pipelines.sync import estimate_offset
 
             audio = shifted_sound(video, shift) if shift else None

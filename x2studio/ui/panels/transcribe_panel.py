@@ -40,7 +40,7 @@ from ...workers.media import FrameServer
 from ..widgets.keyboard_view import KeyboardView
 from .common import ClockedPlayback, compact, fill_weights_box
 from .piano_live import PianoLiveMixin
-from .sync_check import PianoSyncMixin, shifted_sound
+from .sync_check import PianoSyncMixin
 from .violin_live import ViolinLiveMixin
 
 __all__ = ["TranscribePanel", "KeyboardView"]
@@ -52,11 +52,7 @@ _SOURCE_COLOURS = {"both": (255, 170, 0, 200), "picture": (51, 200, 255, 220), "
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 
 
-class _AudioResult:
-    """Notes heard in the sound (no per-frame probabilities to re-threshold)."""
-
-    def __init__(self, notes: list) -> None:
-        self.notes = notes
+_SOURCE_MODES = {"Picture": "visual", "Sound": "audio", "Picture + sound": "fused"}
 
 
 class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPlayback, QWidget):
@@ -384,46 +380,34 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
 
     # ------------------------------------------------------------------ transcription
     def transcribe(self):
-        from ...pipelines.piano import PianoTranscriber, remember_keyboard
+        from ...pipelines.piano import remember_keyboard
+        from ...pipelines.transcribe_piano import PianoRequest, transcribe_piano
 
-        by_ear_now = self.source_box.currentText() == "Sound"
         if self.mode == "violin":
             return self._transcribe_violin()
-        if self.video is None or self.view.corners is None or not (by_ear_now or self.weights_box.currentText()):
+        mode = _SOURCE_MODES[self.source_box.currentText()]
+        if self.video is None or self.view.corners is None or not (mode == "audio" or self.weights_box.currentText()):
             return None
         if self._handle is not None:
             return self._handle
-        video, corners = self.video, self.view.corners.copy()
-        weights, device = self.weights_box.currentText(), self.device
         try:
-            remember_keyboard(video, corners)
+            remember_keyboard(self.video, self.view.corners)
         except (OSError, X2Error) as exc:
-            log.warning("could not remember the keyboard of %s: %s", video, exc)
-
-        source = self.source_box.currentText()
-        shift = self.audio_shift            # the sound as fixed by Check sync / Fix
-
-        def work(job):
-            if source == "Sound":
-                from ...pipelines.piano_audio import AudioTranscriber
-
-                job.progress(0, None, "listening")
-                return _AudioResult(AudioTranscriber().transcribe(shifted_sound(video, shift) if shift else video))
-            if source == "Picture + sound":
-                from ...pipelines.piano_fusion import FusedTranscriber
-
-                return FusedTranscriber(device=device, visual=weights).transcribe_video(
-                    video, corners, audio=shifted_sound(video, shift) if shift else None, job=job)
-            return PianoTranscriber(weights, device).transcribe_video(video, corners, job=job)
-
-        return self._start(video, work)
+            log.warning("could not remember the keyboard of %s: %s", self.video, exc)
+        try:
+            request = PianoRequest(self.video, mode, self.view.corners.copy(), weights=self.weights_box.currentText(),
+                                   device=self.device, audio_shift_s=self.audio_shift)
+        except X2Error as exc:
+            self._fail(f"Transcription failed: {exc}")
+            return None
+        return self._start(self.video, lambda job: transcribe_piano(request, job))
 
     def _transcribe_violin(self):
         from ...pipelines.violin import transcribe_video
 
         if self.video is None or self._handle is not None:
             return self._handle
-        mode = {"Picture": "visual", "Sound": "audio", "Picture + sound": "fused"}[self.source_box.currentText()]
+        mode = _SOURCE_MODES[self.source_box.currentText()]
         weights = self.weights_box.currentText()
         if mode != "audio" and not weights:
             return None
@@ -453,88 +437,58 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
 
     def _on_transcribed(self, result) -> None:
         self.result = result
-        if self.mode == "violin":
-            thr = result.info.get("threshold")
-            if thr is not None:
-                self.threshold.blockSignals(True)
-                self.threshold.setValue(int(round(100 * thr)))
-                self.threshold.blockSignals(False)
-                self.threshold_label.setText(f"{thr:.2f}")
-            self._set_notes(result.notes)
-            self.transcribed.emit(result)
-            return
-        if isinstance(result, _AudioResult):
-            self._set_notes(result.notes)
-            self.transcribed.emit(result)
-            return
-        self.threshold.blockSignals(True)
-        self.threshold.setValue(int(round(100 * result.info["threshold"])))
-        self.threshold.blockSignals(False)
-        self.threshold_label.setText(f"{result.info['threshold']:.2f}")
+        if result.threshold is not None:
+            self._show_threshold(result.threshold)
         self._set_notes(result.notes)
         self.transcribed.emit(result)
 
+    def _show_threshold(self, threshold: float) -> None:
+        """The slider at the result's own threshold (no re-thresholding)."""
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(int(round(100 * threshold)))
+        self.threshold.blockSignals(False)
+        self.threshold_label.setText(f"{threshold:.2f}")
+
     def _on_threshold(self, value: int) -> None:
         self.threshold_label.setText(f"{value / 100:.2f}")
-        if self.result is None or isinstance(self.result, _AudioResult):
+        if self.result is None:
             return
         if self.mode == "violin":
             if self.result.probs is not None:
                 self._set_notes(self.result.renotes(value / 100))
             return
-        self._set_notes(self.result.renotes(value / 100, self.result.info["sigma"]))
+        self._set_notes(self.result.renotes(value / 100))
 
-    def _set_notes(self, notes: list) -> None:
-        from ...pipelines.piano import note_metrics
-
+    def _set_notes(self, notes) -> None:
         self.notes = list(notes)
         self._mark_synth_dirty()
-        info = getattr(self.result, "info", {}) if self.mode == "piano" else {}
+        dragging = self.threshold.isSliderDown()
         self._sources = None
-        if "picture_notes" in info and not self.threshold.isSliderDown():     # the fused mode: mark each note
-            from ...pipelines.piano_fusion import note_sources
-
-            self._sources = note_sources(self.notes, info["picture_notes"], info["sound_notes"])
+        if self.mode == "piano" and not dragging:       # the fused mode: mark each note by its source
+            self._sources = self.result.marks(tuple(self.notes))
         self._draw_roll()
         self._show_lit()
-        if self.mode == "violin":
-            msg = self._violin_message()
-        elif isinstance(self.result, _AudioResult):
-            msg = f"{len(self.notes)} notes heard in the sound (Basic Pitch)."
-        else:
-            fused = " from the picture and the sound" if self.result.info.get("mode") == "fused" else ""
-            rules = self.result.info.get("release") is not None or self.result.info.get("press") is not None
-            msg = (f"{len(self.notes)} notes{fused} ({self.result.info['weights']}, threshold "
-                   f"{self.threshold.value() / 100:.2f}{'; a key struck again must come up first' if rules else ''}). "
-                   f"Durations {self.result.duration_rule}.")
-            if self._sources is not None:
-                from ...pipelines.piano_fusion import SOURCE_NAMES
-
-                msg += " " + ", ".join(f"{self._sources.count(k)} {SOURCE_NAMES[k]}" for k in _SOURCE_COLOURS
-                                       if k in self._sources) + "."
-        ref = self.reference
-        if ref and self._is_take() and getattr(self.result, "times", None) is not None:
-            ref = [n for n in ref if n.onset <= self.result.times[-1]]     # a live take of part of the video
-        if ref and not self.threshold.isSliderDown():   # matching takes ~0.5 s for 1,500 notes:
-            m = note_metrics(ref, self.notes)                # not on every step of a drag
-            msg += (f" Against {self.video.with_suffix('.mid').name}: F1 {100 * m['f1']:.1f}% "
-                    f"(precision {100 * m['precision']:.1f}%, recall {100 * m['recall']:.1f}%).")
-        self.status.setText(msg)
+        self.status.setText(" ".join(self._summary() + self._against_reference(dragging)))
         self._update_buttons()
 
-    def _violin_message(self) -> str:
-        r = self.result
-        src = {"visual": "the picture", "audio": "the sound", "fused": "the picture and the sound"}[r.mode]
-        msg = f"{len(self.notes)} notes from {src}"
-        if r.info.get("weights") and r.mode != "audio":
-            msg += f" ({r.info['weights']}, confidence ≥ {self.threshold.value() / 100:.2f})"
-        msg += "."
-        cents = r.cents()
-        if np.isfinite(cents).any():
-            msg += f" Intonation: the sound is a median {np.nanmedian(np.abs(cents)):.0f} cents off the notes."
-        for w in r.info.get("warnings", []):
-            msg += f" {w}"
-        return msg
+    def _summary(self) -> list[str]:
+        if self.mode == "violin":
+            return self.result.lines(self.threshold.value() / 100)
+        counts = {} if self._sources is None else {k: self._sources.count(k) for k in _SOURCE_COLOURS}
+        return self.result.lines(tuple(self.notes), self.threshold.value() / 100, counts)
+
+    def _against_reference(self, dragging: bool) -> list[str]:
+        """The notes' F1 against the MIDI beside the video (not during a drag: matching 1,500 notes takes ~0.5 s)."""
+        from ...pipelines.piano import note_metrics
+
+        ref = self.reference
+        if not ref or dragging:
+            return []
+        if self._is_take():
+            ref = [n for n in ref if n.onset <= self.result.frame_times()[-1]]     # a live take of part of the video
+        m = note_metrics(ref, self.notes)
+        return [f"Against {self.video.with_suffix('.mid').name}: F1 {100 * m['f1']:.1f}% "
+                f"(precision {100 * m['precision']:.1f}%, recall {100 * m['recall']:.1f}%)."]
 
     # ------------------------------------------------------------------ piano roll
     def _draw_tracks(self) -> None:
@@ -544,7 +498,7 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
         self._tracks = []
         self.cents_curve.setData([], [])
         r = self.result
-        if self.mode != "violin" or r is None or isinstance(r, _AudioResult):
+        if self.mode != "violin" or r is None:
             return
         t = r.frame_times()
         for name, track, colour in (("picture", r.visual, "#33c8ff"), ("sound", r.audio, "#ff6ec8")):
@@ -581,8 +535,7 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
             self.roll.setYRange(max(21, min(pitches) - 3), min(108, max(pitches) + 3), padding=0)
         duration = self.n_frames / self.fps if self.n_frames else 10.0
         if self._is_take():
-            r = self.result
-            duration = max(1.0, float(r.frame_times()[-1] if hasattr(r, "frame_times") else r.times[-1]))
+            duration = max(1.0, float(self.result.frame_times()[-1]))
         self.roll.setXRange(0, duration, padding=0.01)
 
     def _note_groups(self) -> list[tuple[str | None, tuple, list]]:
@@ -624,36 +577,17 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
     def _mark_synth_dirty(self) -> None:
         self._synth_dirty = True
 
-    @staticmethod
-    def _sound(notes: list, original, duration_s: float, soundfont: str | None):
-        """Synthesized notes (and the video's own sound, when given) as one stereo clip.
-        Runs as a job: a long video's synthesis takes seconds."""
-        from ...media.audio import AudioClip, resample
-        from ...media.synth import render_notes
-
-        rate = 44100
-        n = int(round(duration_s * rate))
-        out = np.zeros((n, 2), np.float32)
-        if notes:
-            synth = render_notes(notes, sample_rate=rate, soundfont=soundfont).samples
-            out[:min(n, len(synth))] += synth[:n]
-        if original is not None:
-            orig = original.samples
-            if original.sample_rate != rate:
-                orig = resample(orig, original.sample_rate, rate)
-            orig = orig if orig.ndim == 2 else orig[:, None]
-            orig = np.repeat(orig[:, :1], 2, 1) if orig.shape[1] == 1 else orig[:, :2]
-            out[:min(n, len(orig))] += 0.7 * orig[:n]
-        return AudioClip(np.clip(out, -1, 1), rate)
-
     def play(self) -> None:
         if not self.n_frames or self._playing:
             return
         if self._synth_dirty and self._synth_job is None:
-            notes, original = list(self.notes), self.original if self.with_original.isChecked() else None
-            duration, font = self.n_frames / self.fps, self.settings.soundfont or None
+            from ...pipelines.notes import PreviewRequest, preview_sound
+
+            request = PreviewRequest(tuple(self.notes), self.n_frames / self.fps,
+                                     self.original if self.with_original.isChecked() else None,
+                                     self.settings.soundfont or None)
             self.status.setText("Preparing the sound…")
-            self._synth_job = self.jobs.start("Synthesizing the notes", lambda job: self._sound(notes, original, duration, font),
+            self._synth_job = self.jobs.start("Synthesizing the notes", lambda job: preview_sound(request),
                                               on_success=self._on_sound_ready,
                                               on_failure=lambda m, d: self._on_sound_ready(None, m))
             self._synth_job.ended.connect(lambda: setattr(self, "_synth_job", None))
@@ -704,30 +638,29 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
 
     # ------------------------------------------------------------------ export
     def _export(self, kind: str, path: str | Path | None = None):
-        from ...media.midi import save_csv, save_midi, save_musicxml
+        from ...pipelines.notes import EXPORT_SUFFIXES, ExportRequest, export_notes
 
         if not self.notes:
             return None
-        suffix = {"midi": ".mid", "musicxml": ".musicxml", "csv": ".csv"}[kind]
+        suffix = EXPORT_SUFFIXES[kind]
         if path is None:
             start = str(self.video.with_name(self.video.stem + "-transcribed" + suffix)) if self.video else ""
             path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", start, f"*{suffix}")
             if not path:
                 return None
-        out, notes = Path(path), list(self.notes)
-        save = {"midi": save_midi, "musicxml": save_musicxml, "csv": save_csv}[kind]
-        self.status.setText(f"Writing {out.name}…")
+        try:
+            request = ExportRequest(**{kind: Path(path)}, protect=(self.video,) if self.video else ())
+        except X2Error as exc:
+            self._fail(f"Export failed: {exc}")
+            return None
+        notes = tuple(self.notes)
+        self.status.setText(f"Writing {Path(path).name}…")
 
         def work(job):
-            if kind != "musicxml":
-                return f"Wrote {save(out, notes)}."
-            from ...media.midi import estimate_tempo
+            line = export_notes(request, notes, job).lines()[0]
+            return line[0].upper() + line[1:] + "."
 
-            bpm = estimate_tempo(notes)      # the score's tempo, from the onsets (said in the status)
-            return f"Wrote {save_musicxml(out, notes, tempo_bpm=bpm)} at ♩ = {bpm:.0f} (estimated from the onsets)."
-
-        return self.jobs.start(f"Exporting {out.name}", work,
-                               on_success=self.status.setText,
+        return self.jobs.start(f"Exporting {Path(path).name}", work, on_success=self.status.setText,
                                on_failure=lambda m, d: self._fail(f"Export failed: {m}", d))
 
     # ------------------------------------------------------------------ misc

@@ -32,7 +32,7 @@ class ViolinLiveMixin:
             "Live: the notes played on a keyboard seen from above, as they come, synthesized as they are found")
 
     def _is_take(self) -> bool:
-        return self.result is not None and bool(getattr(self.result, "info", {}).get("live"))
+        return self.result is not None and self.result.live
 
     def set_live(self, on: bool) -> None:
         """Start or stop the live mode: the webcam's frames (or the open video's, in real time) → the
@@ -82,7 +82,7 @@ class ViolinLiveMixin:
             if take is not None:
                 self.result = take
                 self._set_notes(take.notes)
-                self.status.setText(f"Live take of {take.frame_times()[-1]:.1f} s: " + self._violin_message())
+                self.status.setText(f"Live take of {take.frame_times()[-1]:.1f} s: " + " ".join(self._summary()))
         self._update_buttons()
 
     def _on_camera_frame(self, rgb: np.ndarray, t: float | None = None) -> None:

@@ -11,12 +11,12 @@ import threading
 import time
 from pathlib import Path
 
-from .core.errors import InputError, MediaError, X2Error
+from ..core.errors import InputError, MediaError, X2Error
 
-__all__ = ["add_live_parser", "cmd_live_piano"]
+__all__ = ["add_parsers", "cmd_live_piano"]
 
 
-def add_live_parser(sub) -> None:
+def add_parsers(sub) -> None:
     live = sub.add_parser("live", help="live transcription from a webcam or a video in real time: 'live piano'")
     lsub = live.add_subparsers(dest="instrument", metavar="INSTRUMENT", required=True)
     p = lsub.add_parser("piano", help="the notes played on a keyboard seen from above, as they are played")
@@ -38,14 +38,14 @@ def add_live_parser(sub) -> None:
 
 
 def cmd_live_piano(args: argparse.Namespace) -> int:
-    from .core.atomic import check_writable
-    from .core.device import resolve_device
-    from .core.keyboard import pitch_name
-    from .core.settings import load_settings
-    from .media.midi import load_midi, save_csv, save_midi
-    from .media.video import camera_frames, paced_frames
-    from .pipelines.piano import DEFAULT_WEIGHTS, PianoTranscriber, keyboard_of, note_metrics, parse_crop
-    from .pipelines.piano_live import LivePiano
+    from ..core.atomic import check_writable
+    from ..core.device import resolve_device
+    from ..core.keyboard import pitch_name
+    from ..core.settings import load_settings
+    from ..media.midi import load_midi, save_csv, save_midi
+    from ..media.video import camera_frames, paced_frames
+    from ..pipelines.piano import DEFAULT_WEIGHTS, PianoTranscriber, keyboard_of, note_metrics, parse_crop
+    from ..pipelines.piano_live import LivePiano
 
     for p in (args.output, args.csv):
         if p is not None:
@@ -61,7 +61,7 @@ def cmd_live_piano(args: argparse.Namespace) -> int:
     live = LivePiano(tr, corners, threshold=args.threshold)
     synth, sound = None, "off (--no-sound)"
     if not args.no_sound:
-        from .media.live_synth import LiveSynth
+        from ..media.live_synth import LiveSynth
 
         try:
             synth = LiveSynth(settings.soundfont or None, device=settings.audio_output or None)
@@ -131,7 +131,7 @@ def cmd_live_piano(args: argparse.Namespace) -> int:
         raise MediaError("No frame was read, so there is no take." if live.received == 0 else
                          "No keyboard was found in the picture.", "Give its position with --crop Y0,Y1,X0,X1.")
     summary = {"live_notes": heard, "notes": len(take.notes), "seconds": round(float(take.times[-1]), 2),
-               "frames": take.info["frames"], "received": live.received, "dropped": live.dropped,
+               "frames": take.frames, "received": live.received, "dropped": live.dropped,
                "median_latency_ms": None if latency is None else round(1000 * latency, 1)}
     ref = args.video.with_suffix(".mid") if args.video else None
     if ref is not None and ref.is_file():

@@ -1,5 +1,4 @@
-"""The face-embedding commands of the ``x2studio`` CLI: ``embed``, ``retrieve``, ``attributes`` and
-``pick-sources`` (their parsers are in :mod:`x2studio.cli`)."""
+"""The face-embedding commands: ``embed``, ``retrieve``, ``attributes`` and ``pick-sources``."""
 
 from __future__ import annotations
 
@@ -7,17 +6,16 @@ import argparse
 import json
 from pathlib import Path
 
-from .core.errors import X2Error
+from ..core.errors import X2Error
+from .common import add_face_options, device_of, job_and_bar, with_progress
 
-__all__ = ["cmd_embed", "cmd_retrieve", "cmd_attributes", "cmd_pick_sources"]
+__all__ = ["add_parsers", "cmd_embed"]
 
 
 def _embedder(args: argparse.Namespace, weights: str | None = None):
-    from .core.device import resolve_device
-    from .core.settings import load_settings
-    from .pipelines.retrieval import FaceEmbedder
+    from ..pipelines.retrieval import FaceEmbedder
 
-    device = str(args.device or resolve_device(load_settings().device).torch_device)
+    device = device_of(args)
     return FaceEmbedder(weights or args.model, device=device, detector=args.detector)
 
 
@@ -30,7 +28,7 @@ def _index_model(index: Path) -> str | None:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .pipelines.retrieval import Gallery
+    from ..pipelines.retrieval import Gallery
 
     index = Path(args.output).expanduser()
     if (index / "index.json").is_file():
@@ -40,9 +38,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     else:
         emb = _embedder(args)
         gallery = Gallery(index, emb, create=True, fps=args.fps, max_faces=args.max_faces)
-    from .cli import _with_progress
-
-    rep = _with_progress(lambda job: gallery.add(args.inputs, job=job, prune=args.prune))
+    rep = with_progress(lambda job: gallery.add(args.inputs, job=job, prune=args.prune))
     if args.json:
         print(json.dumps({"index": str(index), "faces": rep.faces, "files": rep.files, "added": rep.added,
                           "kept": rep.kept, "no_face": rep.no_face, "failed": rep.failed,
@@ -53,8 +49,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:
-    from .media.image import IMAGE_SUFFIXES
-    from .pipelines.retrieval import Gallery, query_faces
+    from ..media.image import IMAGE_SUFFIXES
+    from ..pipelines.retrieval import Gallery, query_faces
 
     if args.k < 1:
         raise X2Error("-k must be at least 1.")
@@ -113,7 +109,7 @@ def _attr_lines(a: dict) -> list[str]:
 def cmd_attributes(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .pipelines.retrieval import query_faces
+    from ..pipelines.retrieval import query_faces
 
     emb = _embedder(args)
     rows = []
@@ -139,8 +135,8 @@ def cmd_attributes(args: argparse.Namespace) -> int:
 
 
 def cmd_pick_sources(args: argparse.Namespace) -> int:
-    from .media.image import IMAGE_SUFFIXES, read_image
-    from .pipelines.retrieval import query_faces, suggest_source_frames
+    from ..media.image import IMAGE_SUFFIXES, read_image
+    from ..pipelines.retrieval import query_faces, suggest_source_frames
 
     if args.k < 1:
         raise X2Error("-k must be at least 1.")
@@ -149,9 +145,8 @@ def cmd_pick_sources(args: argparse.Namespace) -> int:
         driving = read_image(args.driving)
     else:
         _, driving = query_faces(emb, args.driving, args.time)
-    from .cli import _job
 
-    job, bar = _job()
+    job, bar = job_and_bar()
     try:
         rows = suggest_source_frames(emb, args.source, driving, k=args.k, job=job)
     finally:
@@ -165,3 +160,42 @@ def cmd_pick_sources(args: argparse.Namespace) -> int:
         print(f"  frame {r['frame']:>6} at {r['time_s']:7.2f} s: yaw {p['yaw']:+.0f}°, pitch {p['pitch']:+.0f}°, "
               f"roll {p['roll']:+.0f}° ({r['distance_deg']:.1f}° away)")
     return 0
+
+
+def add_parsers(sub) -> None:
+    """``embed``, ``retrieve``, ``attributes`` and ``pick-sources``."""
+    p = sub.add_parser("embed", help="build (or add to) a gallery index of the faces in images and videos")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="PATH", help="images, videos or folders of them")
+    p.add_argument("-o", "--output", type=Path, required=True, help="index folder (created; adding to it is incremental)")
+    p.add_argument("--model", default=None, help="embedding weights: fabnet (default: fabnet-lite) or any "
+                                                 "FAb-Net/autoencoder/rotation weights name")
+    p.add_argument("--fps", type=float, default=1.0, help="frames sampled per second of video (default 1)")
+    p.add_argument("--max-faces", type=int, default=4, help="faces kept per picture, largest first (default 4)")
+    p.add_argument("--prune", action="store_true", help="drop files that are gone or not among PATH")
+    add_face_options(p)
+    p.set_defaults(func=cmd_embed)
+    p = sub.add_parser("retrieve", help="the faces of a gallery most alike in pose and expression to a query face")
+    p.add_argument("index", type=Path, help="index folder made by 'x2studio embed'")
+    p.add_argument("query", type=Path, help="an image, or a video (with --time)")
+    p.add_argument("-k", type=int, default=10, help="neighbours (default 10)")
+    p.add_argument("--time", type=float, default=None, help="the query video's frame at this time (s)")
+    p.add_argument("--same-source", action="store_true", help="also return faces from the query's own file")
+    p.add_argument("--exact", action="store_true", help="exact search even in a large gallery")
+    p.add_argument("--attributes", action="store_true", help="also print the query face's attributes")
+    p.add_argument("--model", default=None, help="embedding weights (default: the index's)")
+    add_face_options(p)
+    p.set_defaults(func=cmd_retrieve)
+    p = sub.add_parser("attributes", help="pose, landmarks and expression read from a face's embedding")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="images (or videos with --time)")
+    p.add_argument("--time", type=float, default=None, help="for a video: the frame at this time (s)")
+    p.add_argument("--model", default="fabnet-lite", help="embedding weights (default fabnet-lite)")
+    add_face_options(p)
+    p.set_defaults(func=cmd_attributes)
+    p = sub.add_parser("pick-sources", help="X2Face: the frames of a source video closest in pose to a driving face")
+    p.add_argument("source", type=Path, help="the source video")
+    p.add_argument("driving", type=Path, help="the driving image (or video, with --time)")
+    p.add_argument("-k", type=int, default=3, help="frames to suggest (default 3)")
+    p.add_argument("--time", type=float, default=None, help="for a driving video: the frame at this time (s)")
+    p.add_argument("--model", default="fabnet-lite", help="embedding weights whose pose head reads the poses")
+    add_face_options(p)
+    p.set_defaults(func=cmd_pick_sources)

@@ -1,0 +1,61 @@
+"""What the CLI's commands share: a job with a terminal progress bar, output checks, device choice."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+from ..core.errors import X2Error
+from ..core.jobs import Job
+from ..core.terminal import TerminalProgress
+
+__all__ = ["job_and_bar", "with_progress", "check_mp4", "add_face_options", "add_detector_option", "device_of",
+           "DETECTOR_CHOICES"]
+
+DETECTOR_CHOICES = ("auto", "mediapipe", "haar")
+
+
+def job_and_bar() -> tuple[Job, TerminalProgress]:
+    bar = TerminalProgress()
+    return Job(bar, min_interval_s=0.1), bar
+
+
+def with_progress(work: Callable[[Job], object]):
+    """Run ``work(job)`` with a terminal progress bar; print its report's lines; return the report."""
+    job, bar = job_and_bar()
+    try:
+        report = work(job)
+    finally:
+        bar.close()
+    for line in report.lines():
+        print(line)
+    return report
+
+
+
+def check_mp4(out: Path, what: str) -> None:
+    if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise X2Error(f"'{out.name}': {what} is written as MP4.", "Use a name ending in .mp4.")
+    if not out.parent.is_dir():
+        raise X2Error(f"The folder '{out.parent}' does not exist.")
+
+
+def device_of(args: argparse.Namespace) -> str:
+    """``--device``, else the Settings' device (auto: CUDA when present)."""
+    from ..core.device import resolve_device
+    from ..core.settings import load_settings
+
+    return str(getattr(args, "device", None) or resolve_device(load_settings().device).torch_device)
+
+
+def add_detector_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+
+
+def add_face_options(p: argparse.ArgumentParser) -> None:
+    """The options every face-embedding command shares."""
+    p.add_argument("--detector", default="auto", choices=DETECTOR_CHOICES)
+    p.add_argument("--device", default=None, help="cpu, cuda (default: the settings')")
+    p.add_argument("--json", action="store_true")

@@ -1,0 +1,206 @@
+"""The face commands: ``reenact``, ``pose``, ``speak``, ``mix`` and ``paint``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.errors import X2Error
+from .common import DETECTOR_CHOICES, check_mp4, device_of, job_and_bar, with_progress
+
+__all__ = ["add_parsers"]
+
+
+def cmd_reenact(args: argparse.Namespace) -> int:
+    from ..pipelines.reenactment import ReenactRequest, reenact
+
+    request = ReenactRequest(tuple(args.source), args.driving, args.output, args.weights, device_of(args),
+                             args.detector, args.fusion, args.relative, not args.no_paste_back, args.source_frames)
+    with_progress(lambda job: reenact(request, job))
+    return 0
+
+
+def _photo_reenactor(args: argparse.Namespace):
+    """The X2Face model of ``--weights`` on ``--device`` with the face of the photo ``--source``."""
+    from ..pipelines.reenact import IMAGE_SUFFIXES, Reenactor
+
+    if not args.source.exists():
+        raise X2Error(f"The file '{args.source}' does not exist.")
+    if args.source.suffix.lower() not in IMAGE_SUFFIXES:
+        raise X2Error(f"'{args.source.name}' is not an image.", f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+    device = device_of(args)
+    r = Reenactor(args.weights, device=device, detector=args.detector)
+    r.set_sources(r.load_sources([args.source]))
+    return r
+
+
+def cmd_pose(args: argparse.Namespace) -> int:
+    from ..pipelines.pose import HeadPoseEstimator, PoseController, closed_loop, export_sweep
+
+    if not args.source.exists():
+        raise X2Error(f"The file '{args.source}' does not exist.")
+    if not args.check and args.output is None:
+        raise X2Error("Say where to write the result: -o OUT.png (a pose), OUT.mp4 or OUT.gif (--sweep).")
+    if args.output is not None:
+        want = (".mp4", ".gif") if args.sweep else (".png", ".jpg", ".jpeg")
+        if args.output.suffix.lower() not in want:
+            raise X2Error(f"'{args.output.name}': {'a sweep' if args.sweep else 'a pose'} is written as "
+                          f"{' or '.join(w[1:].upper() for w in want)}.")
+        if not args.output.parent.is_dir():
+            raise X2Error(f"The folder '{args.output.parent}' does not exist.")
+    r = _photo_reenactor(args)
+    device = str(r.device)
+    ctl = PoseController(r)
+    src = ctl.source_pose()
+    print(f"source pose: yaw {src[0]:+.1f}, pitch {src[1]:+.1f}, roll {src[2]:+.1f} degrees")
+    if args.check:
+        print(closed_loop(ctl, HeadPoseEstimator(args.estimator, device=device)).table())
+        return 0
+    if args.sweep:
+        job, bar = job_and_bar()
+        try:
+            export_sweep(ctl, args.sweep, args.output, lo=args.min, hi=args.max, seconds=args.seconds,
+                         paste=not args.no_paste_back, job=job)
+        finally:
+            bar.close()
+        print(f"wrote {args.output}: {args.sweep} sweep")
+        return 0
+    pose = [src[k] if v is None else v for k, v in enumerate((args.yaw, args.pitch, args.roll))]
+    crop = ctl.render(pose)
+    img = crop if args.no_paste_back else r.composite(crop)
+    from ..media.image import write_image
+
+    write_image(args.output, img)
+    print(f"wrote {args.output}: yaw {pose[0]:+.1f}, pitch {pose[1]:+.1f}, roll {pose[2]:+.1f}")
+    return 0
+
+
+def cmd_paint(args: argparse.Namespace) -> int:
+    from ..pipelines.paint import paint_video
+
+    if args.output.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise X2Error(f"'{args.output.name}': the output is written as MP4.", "Use a name ending in .mp4.")
+    device = device_of(args)
+    with_progress(lambda job: paint_video(args.source, args.layer, args.driving, args.output, weights=args.weights,
+                                           device=device, detector=args.detector, relative=args.relative,
+                                           paste=not args.no_paste_back, job=job))
+    return 0
+
+
+def cmd_speak(args: argparse.Namespace) -> int:
+    from ..pipelines.speech import SpeechDriver, speak_video
+
+    if not args.audio.exists():
+        raise X2Error(f"The audio file '{args.audio}' does not exist.")
+    check_mp4(args.output, "the talking video")
+    if not 0.0 <= args.strength <= 3.0:
+        raise X2Error(f"--strength {args.strength} is outside 0…3.")
+    r = _photo_reenactor(args)
+    driver = SpeechDriver(r, args.mapping)
+    with_progress(lambda job: speak_video(driver, args.audio, args.output, strength=args.strength, fps=args.fps,
+                                           paste=not args.no_paste_back, job=job))
+    return 0
+
+
+def cmd_mix(args: argparse.Namespace) -> int:
+    from ..pipelines.mix import DriverMixer, Mix, mix_video
+
+    for path, what in ((args.audio, "audio"), (args.driving, "driving video")):
+        if path is not None and not path.exists():
+            raise X2Error(f"The {what} file '{path}' does not exist.")
+    check_mp4(args.output, "the mixed video")
+    if args.audio is None and args.driving is None:
+        raise X2Error("Mixing needs --audio and/or --driving (for a pose alone, use 'x2studio pose').")
+    r = _photo_reenactor(args)
+    mixer = DriverMixer(r, speech=args.audio is not None)
+    angles = (args.yaw, args.pitch, args.roll)
+    pose = None
+    if any(a is not None for a in angles):
+        own = mixer.poses.source_pose()
+        pose = tuple(float(own[k] if a is None else a) for k, a in enumerate(angles))
+    mix = Mix(pose=pose, pose_weight=args.pose_weight, speech_weight=args.speech_weight,
+              video_weight=args.video_weight, video_pose=args.video_pose)
+    with_progress(lambda job: mix_video(mixer, args.output, mix, audio=args.audio, driving=args.driving,
+                                         paste=not args.no_paste_back, job=job))
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """``reenact``, ``pose``, ``speak``, ``mix`` and ``paint``."""
+    p = sub.add_parser("reenact", help="make a source face follow a driving video (X2Face)")
+    p.add_argument("--source", action="append", required=True, type=Path, metavar="IMG_OR_VIDEO",
+                   help="source face: an image, or a video (frames are picked); repeat for several")
+    p.add_argument("--driving", required=True, type=Path, help="driving video (its face's pose and expression)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output MP4 (with the driving video's audio)")
+    p.add_argument("--relative", action="store_true",
+                   help="transfer changes from the first driving frame only (keeps the source's face shape)")
+    p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full frame")
+    p.add_argument("--weights", default="x2face-lite", help="X2Face weights name (default x2face-lite)")
+    p.add_argument("--source-frames", type=int, default=3, help="frames picked from each source video (default 3)")
+    p.add_argument("--fusion", choices=["matched", "confidence", "mean"], default="matched",
+                   help="several sources: matched = each frame takes most from the source whose pose and "
+                        "expression are closest to it (default); confidence = one face fused by the model's "
+                        "confidence; mean = the plain average (the paper)")
+    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_reenact)
+    p = sub.add_parser("pose", help="turn a face in a photo to a head pose (X2Face + pose mappings)")
+    p.add_argument("--source", required=True, type=Path, help="the photo with the face")
+    p.add_argument("--yaw", type=float, help="degrees, -60…60 (default: the source's own)")
+    p.add_argument("--pitch", type=float, help="degrees, -30…30 (default: the source's own)")
+    p.add_argument("--roll", type=float, help="degrees, -25…25 (default: the source's own)")
+    p.add_argument("--sweep", choices=["yaw", "pitch", "roll"], help="write an animation along this axis")
+    p.add_argument("--min", type=float, default=None, help="sweep from this angle (default: 3/4 of the range)")
+    p.add_argument("--max", type=float, default=None, help="sweep to this angle (default: 3/4 of the range)")
+    p.add_argument("--seconds", type=float, default=4.0, help="sweep length (default 4 s at 25 fps)")
+    p.add_argument("--check", action="store_true",
+                   help="closed-loop check: command poses, read them back with f_v→p and the headpose CNN")
+    p.add_argument("--estimator", default="headpose-lite", help="pose estimator weights for --check")
+    p.add_argument("-o", "--output", type=Path, help="OUT.png (a pose) or OUT.mp4 / OUT.gif (a sweep)")
+    p.add_argument("--no-paste-back", action="store_true", help="write the face crop, not the full photo")
+    p.add_argument("--weights", default="x2face-lite", help="X2Face weights with pose mappings (default x2face-lite)")
+    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_pose)
+    p = sub.add_parser("speak", help="make a face in a photo say a recording (X2Face + speech features)")
+    p.add_argument("--source", required=True, type=Path, help="the photo with the face")
+    p.add_argument("--audio", required=True, type=Path, help="speech: WAV, FLAC, MP3, OGG (or a video with sound)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output MP4 (with the speech)")
+    p.add_argument("--strength", type=float, default=1.0, help="mouth movement, 0…3 (default 1, as trained)")
+    p.add_argument("--fps", type=float, default=25.0, help="frames per second (default 25)")
+    p.add_argument("--mapping", default=None, help="f_a→v weights (default: WEIGHTS-a2v)")
+    p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full photo")
+    p.add_argument("--weights", default="x2face-lite", help="X2Face weights with audio and pose mappings")
+    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_speak)
+    p = sub.add_parser("mix", help="drive a face with several drivers at once: pose, speech, a driving video")
+    p.add_argument("--source", required=True, type=Path, help="the photo with the face")
+    p.add_argument("--yaw", type=float, help="head pose from the sliders, degrees (default: the source's own)")
+    p.add_argument("--pitch", type=float, help="degrees")
+    p.add_argument("--roll", type=float, help="degrees")
+    p.add_argument("--audio", type=Path, help="speech that drives the mouth")
+    p.add_argument("--driving", type=Path, help="a video whose face drives the expression")
+    p.add_argument("--pose-weight", type=float, default=1.0, help="weight of the pose, 0…3 (default 1)")
+    p.add_argument("--speech-weight", type=float, default=1.0, help="weight of the speech, 0…3 (default 1)")
+    p.add_argument("--video-weight", type=float, default=1.0, help="weight of the driving video, 0…3 (default 1)")
+    p.add_argument("--video-pose", action="store_true",
+                   help="let the driving video turn the head too (default: its expression only)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output MP4 (with the speech, else the video's sound)")
+    p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full photo")
+    p.add_argument("--weights", default="x2face-lite", help="X2Face weights with pose (and audio) mappings")
+    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_mix)
+    p = sub.add_parser("paint", help="drive a face whose embedded face carries a paint layer (tattoo, scar, glasses)")
+    p.add_argument("--source", required=True, type=Path, help="the source face (photo or video)")
+    p.add_argument("--layer", required=True, type=Path,
+                   help="a PNG with transparency, the embedded face's size (drawn in the Paint panel)")
+    p.add_argument("--driving", required=True, type=Path, help="driving video")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output MP4 (with the driving video's audio)")
+    p.add_argument("--relative", action="store_true", help="transfer changes only (keeps the source's face shape)")
+    p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full frame")
+    p.add_argument("--weights", default="x2face-lite", help="X2Face weights (default x2face-lite)")
+    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
+    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    p.set_defaults(func=cmd_paint)
