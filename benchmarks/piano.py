@@ -36,7 +36,7 @@ import torch  # noqa: E402
 
 from run import looped_video, print_table  # noqa: E402
 
-DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 
 
 def _net_rows(model, n: int, device: str, label: str) -> list[tuple[str, str, float, float]]:

@@ -30,7 +30,7 @@ import torch  # noqa: E402
 
 from run import print_table  # noqa: E402
 
-DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 
 
 def _median_ms(fn, reps: int) -> float:

@@ -35,7 +35,7 @@ import torch  # noqa: E402
 
 from run import looped_video, print_table  # noqa: E402
 
-DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 
 
 def synthetic_vectors(n: int, dim: int = 256, seed: int = 0) -> np.ndarray:

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from run import print_table  # noqa: E402
 
-DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 
 
 def _looped(src: Path, out: Path, minutes: float) -> Path:

@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from run import print_table  # noqa: E402
 
-DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 
 
 def _fps(model, n: int, device: str, batch: int = 32) -> float:

@@ -83,7 +83,7 @@ def bench_end_to_end(name: str, config: dict, folder: Path, detector: str = "aut
     from x2studio.pipelines.reenactment import reenact_video
     from x2studio.weights import ModelCard, WeightsRegistry, save_weights
 
-    demo = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+    demo = Path(__file__).resolve().parents[1] / "resources" / "demo"
     wname = "bench-" + name.split()[0]
     save_weights(X2Face(**config).state_dict(), ModelCard(wname, "x2face", config=config), folder)
     r = Reenactor(wname, registry=WeightsRegistry([folder]), detector=detector)

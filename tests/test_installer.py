@@ -20,7 +20,7 @@ from x2studio.media.midi import NoteEvent
 from x2studio.weights.registry import WeightsRegistry, sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLED = ROOT / "x2studio" / "resources" / "weights"
+BUNDLED = ROOT / "resources" / "weights"
 
 
 # ------------------------------------------------------------------ synthesizer fallback
@@ -208,9 +208,9 @@ def test_spec_keeps_triton_and_unused_qt_out_and_data_in() -> None:
 # ------------------------------------------------------------------ install.sh
 def _fake_bundle(tmp_path: Path) -> Path:
     b = tmp_path / "bundle" / "x2studio"
-    (b / "_internal" / "x2studio" / "resources" / "icons").mkdir(parents=True)
-    shutil.copy(ROOT / "x2studio" / "resources" / "icons" / "x2studio.png",
-                b / "_internal" / "x2studio" / "resources" / "icons" / "x2studio.png")
+    (b / "_internal" / "resources" / "icons").mkdir(parents=True)
+    shutil.copy(ROOT / "resources" / "icons" / "x2studio.png",
+                b / "_internal" / "resources" / "icons" / "x2studio.png")
     exe = b / "x2studio"
     exe.write_text("#!/bin/sh\necho fake x2studio \"$@\"\n")
     exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
@@ -258,3 +258,21 @@ def test_built_bundle_starts_without_the_environment(tmp_path: Path) -> None:
                          cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "PASSED" in out.stdout
+
+
+def test_a_wheel_carries_the_top_level_resources(tmp_path: Path) -> None:
+    """resources/ sits beside x2studio/ in the tree; an installed wheel has it as x2studio's data,
+    where x2studio.core.resources looks when there is no tree."""
+    import zipfile
+
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                        str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    names = zipfile.ZipFile(next(tmp_path.glob("x2studio-*.whl"))).namelist()
+    for bundled in ("x2studio/resources/weights/piano-lite.safetensors", "x2studio/resources/weights/piano-lite.json",
+                    "x2studio/resources/demo/piano_4.mp4", "x2studio/resources/icons/x2studio.png"):
+        assert bundled in names
+    assert "x2studio/cli/__init__.py" in names and "training/loop.py" in names
+    from x2studio.core.resources import resources_dir
+
+    assert resources_dir() == ROOT / "resources"

@@ -678,7 +678,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", default=None, help="the keyboard position for all the videos (else found per video)")
     p.set_defaults(func=cmd_piano_videos)
     p = sub.add_parser("piano-demo", help="the app's piano demo: a 10-s clip of a held-out piece and its true MIDI")
-    p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
+    p.add_argument("out", type=Path, help="folder (resources/demo for the bundled one)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_piano_demo)
     p = sub.add_parser("violin", help="rendered violin videos (fingerboard, left hand, bow) with their audio, true MIDI "
@@ -696,11 +696,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth_violin)
     p = sub.add_parser("violin-demo", help="the app's violin demo: a 12-s varied-views clip of a held-out tune "
                                            "and its true MIDI")
-    p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
+    p.add_argument("out", type=Path, help="folder (resources/demo for the bundled one)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_violin_demo)
     p = sub.add_parser("faces-demo", help="the app's face demo media (a talking clip and a few stills)")
-    p.add_argument("out", type=Path, help="folder (x2studio/resources/demo for the bundled one)")
+    p.add_argument("out", type=Path, help="folder (resources/demo for the bundled one)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_synth_demo)
     p = sub.add_parser("train", prog="x2studio train", help="train a model ('train list' shows tasks and recipes)",

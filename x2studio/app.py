@@ -54,10 +54,10 @@ def _install_excepthook(window_getter) -> None:
 
 
 def demo_media() -> list[Path]:
-    """The demo clips bundled in ``x2studio/resources/demo`` (opened on the very first start)."""
-    from importlib import resources
+    """The demo clips bundled in ``resources/demo`` (opened on the very first start)."""
+    from .core.resources import demo_dir
 
-    folder = Path(str(resources.files("x2studio") / "resources" / "demo"))
+    folder = demo_dir()
     return sorted(p for p in folder.glob("*") if p.suffix.lower() in (".mp4", ".wav", ".mkv", ".mov"))
 
 
@@ -68,9 +68,9 @@ def create_main_window():
 
 
 def app_icon() -> QIcon:
-    from importlib import resources
+    from .core.resources import icons_dir
 
-    return QIcon(str(Path(str(resources.files("x2studio") / "resources" / "icons" / "x2studio.png"))))
+    return QIcon(str(icons_dir() / "x2studio.png"))
 
 
 def _panel_busy(panel) -> bool:

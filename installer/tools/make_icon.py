@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-OUT = Path(__file__).resolve().parents[2] / "x2studio" / "resources" / "icons"
+OUT = Path(__file__).resolve().parents[2] / "resources" / "icons"
 
 
 def draw(size: int = 1024) -> Image.Image:

@@ -28,6 +28,7 @@ from x2studio.core.atomic import atomic_path
 from x2studio.core.errors import InputError, X2Error
 from x2studio.core.keyboard import LOWEST, N_KEYS
 from x2studio.media.midi import NoteEvent, load_midi
+from x2studio.core.choices import VIDEO_SUFFIXES
 
 __all__ = ["PianoWindows", "load_manifest", "label_arrays", "video_crops", "video_notes", "import_videos"]
 
@@ -193,9 +194,6 @@ class PianoWindows(torch.utils.data.Dataset):
         return np.clip(x, 0, 1).astype(np.float32)
 
 
-_VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
-
-
 def import_videos(inputs: list[str | Path], out: str | Path, crop: str | None = None, job=None) -> dict:
     """Make a piano dataset from your own top-view piano videos (files or folders of them).
 
@@ -216,7 +214,7 @@ def import_videos(inputs: list[str | Path], out: str | Path, crop: str | None = 
     files: list[Path] = []
     for p in map(Path, inputs):
         if p.is_dir():
-            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in _VIDEO_SUFFIXES)
+            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in VIDEO_SUFFIXES)
         elif p.is_file():
             files.append(p)
         else:

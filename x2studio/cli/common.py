@@ -9,11 +9,12 @@ from typing import Callable
 from ..core.errors import X2Error
 from ..core.jobs import Job
 from ..core.terminal import TerminalProgress
+from ..core.choices import DETECTORS, MP4_SUFFIXES
 
 __all__ = ["job_and_bar", "with_progress", "check_mp4", "add_face_options", "add_detector_option", "device_of",
            "DETECTOR_CHOICES"]
 
-DETECTOR_CHOICES = ("auto", "mediapipe", "haar")
+DETECTOR_CHOICES = DETECTORS
 
 
 def job_and_bar() -> tuple[Job, TerminalProgress]:
@@ -35,7 +36,7 @@ def with_progress(work: Callable[[Job], object]):
 
 
 def check_mp4(out: Path, what: str) -> None:
-    if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+    if out.suffix.lower() not in MP4_SUFFIXES:
         raise X2Error(f"'{out.name}': {what} is written as MP4.", "Use a name ending in .mp4.")
     if not out.parent.is_dir():
         raise X2Error(f"The folder '{out.parent}' does not exist.")

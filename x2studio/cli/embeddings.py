@@ -135,30 +135,20 @@ def cmd_attributes(args: argparse.Namespace) -> int:
 
 
 def cmd_pick_sources(args: argparse.Namespace) -> int:
-    from ..media.image import IMAGE_SUFFIXES, read_image
-    from ..pipelines.retrieval import query_faces, suggest_source_frames
+    from ..pipelines.pick_sources import PickSourcesRequest, pick_sources
 
-    if args.k < 1:
-        raise X2Error("-k must be at least 1.")
-    emb = _embedder(args)
-    if Path(args.driving).suffix.lower() in IMAGE_SUFFIXES:
-        driving = read_image(args.driving)
-    else:
-        _, driving = query_faces(emb, args.driving, args.time)
-
+    request = PickSourcesRequest(args.source, args.driving, args.k, driving_time=args.time, model=args.model,
+                                 device=device_of(args), detector=args.detector)
     job, bar = job_and_bar()
     try:
-        rows = suggest_source_frames(emb, args.source, driving, k=args.k, job=job)
+        result = pick_sources(request, job)
     finally:
         bar.close()
     if args.json:
-        print(json.dumps(rows))
+        print(json.dumps(list(result.rows)))
         return 0
-    print(f"frames of {Path(args.source).name} closest in pose to the driving face:")
-    for r in rows:
-        p = r["pose"]
-        print(f"  frame {r['frame']:>6} at {r['time_s']:7.2f} s: yaw {p['yaw']:+.0f}°, pitch {p['pitch']:+.0f}°, "
-              f"roll {p['roll']:+.0f}° ({r['distance_deg']:.1f}° away)")
+    for line in result.lines():
+        print(line)
     return 0
 
 
@@ -196,6 +186,7 @@ def add_parsers(sub) -> None:
     p.add_argument("driving", type=Path, help="the driving image (or video, with --time)")
     p.add_argument("-k", type=int, default=3, help="frames to suggest (default 3)")
     p.add_argument("--time", type=float, default=None, help="for a driving video: the frame at this time (s)")
-    p.add_argument("--model", default="fabnet-lite", help="embedding weights whose pose head reads the poses")
+    p.add_argument("--model", default=None, help="embedding weights whose pose head reads the poses (default: "
+                                                 "hierarchical-lite when installed, else fabnet-lite)")
     add_face_options(p)
     p.set_defaults(func=cmd_pick_sources)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import X2Error
+from ..core.choices import MP4_SUFFIXES
 from .common import DETECTOR_CHOICES, check_mp4, device_of, job_and_bar, with_progress
 
 __all__ = ["add_parsers"]
@@ -78,7 +79,7 @@ def cmd_pose(args: argparse.Namespace) -> int:
 def cmd_paint(args: argparse.Namespace) -> int:
     from ..pipelines.paint import paint_video
 
-    if args.output.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+    if args.output.suffix.lower() not in MP4_SUFFIXES:
         raise X2Error(f"'{args.output.name}': the output is written as MP4.", "Use a name ending in .mp4.")
     device = device_of(args)
     with_progress(lambda job: paint_video(args.source, args.layer, args.driving, args.output, weights=args.weights,

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..core.errors import InputError, MediaError, X2Error
+from .common import device_of
 
 __all__ = ["add_parsers", "cmd_live_piano"]
 
@@ -38,41 +39,50 @@ def add_parsers(sub) -> None:
 
 
 def cmd_live_piano(args: argparse.Namespace) -> int:
-    from ..core.atomic import check_writable
-    from ..core.device import resolve_device
-    from ..core.keyboard import pitch_name
     from ..core.settings import load_settings
-    from ..media.midi import load_midi, save_csv, save_midi
-    from ..media.video import camera_frames, paced_frames
-    from ..pipelines.piano import DEFAULT_WEIGHTS, PianoTranscriber, keyboard_of, note_metrics, parse_crop
+    from ..pipelines.notes import ExportRequest
+    from ..pipelines.piano import DEFAULT_WEIGHTS, PianoTranscriber, keyboard_of, parse_crop
     from ..pipelines.piano_live import LivePiano
 
-    for p in (args.output, args.csv):
-        if p is not None:
-            check_writable(p)
+    targets = None
+    if args.output is not None or args.csv is not None:     # checked before the take, not after
+        targets = ExportRequest(midi=args.output, csv=args.csv, protect=(args.video,) if args.video else ())
     if args.video is not None and not args.video.is_file():
         raise InputError(f"The video '{args.video}' does not exist.")
     if args.seconds is not None and args.seconds <= 0:
         raise InputError("--seconds must be positive.")
     settings = load_settings()
     corners = parse_crop(args.crop) if args.crop else (keyboard_of(args.video) if args.video else None)
-    device = str(args.device or resolve_device(settings.device).torch_device)
-    tr = PianoTranscriber(args.weights or DEFAULT_WEIGHTS, device)
+    tr = PianoTranscriber(args.weights or DEFAULT_WEIGHTS, device_of(args))
     live = LivePiano(tr, corners, threshold=args.threshold)
-    synth, sound = None, "off (--no-sound)"
-    if not args.no_sound:
-        from ..media.live_synth import LiveSynth
-
-        try:
-            synth = LiveSynth(settings.soundfont or None, device=settings.audio_output or None)
-            synth.start()
-            sound = f"{synth.engine}, +{1000 * synth.output_latency:.0f} ms output"
-        except X2Error as exc:
-            if synth is not None:
-                synth.close()
-            synth, sound = None, f"off ({exc})"
+    synth, sound = _live_synth(args, settings)
     source = str(args.video) if args.video else f"camera {args.camera}"
     print(f"live: {source}; {tr.entry.name}, threshold {live.threshold:.2f}; sound {sound}", file=sys.stderr)
+    errors = _play_live(live, args, synth)
+    return _keep_take(live, args, targets, errors)
+
+
+def _live_synth(args: argparse.Namespace, settings):
+    """The live synthesizer (None with --no-sound, or when no sound output can be opened) and what to say of it."""
+    if args.no_sound:
+        return None, "off (--no-sound)"
+    from ..media.live_synth import LiveSynth
+
+    synth = None
+    try:
+        synth = LiveSynth(settings.soundfont or None, device=settings.audio_output or None)
+        synth.start()
+        return synth, f"{synth.engine}, +{1000 * synth.output_latency:.0f} ms output"
+    except X2Error as exc:
+        if synth is not None:
+            synth.close()
+        return None, f"off ({exc})"
+
+
+def _play_live(live, args: argparse.Namespace, synth) -> list[Exception]:
+    """Read the frames on a thread of their own and print each note as it is decided, until the
+    source ends, ``--seconds`` pass or Ctrl-C; the errors that stopped the source."""
+    from ..media.video import camera_frames, paced_frames
 
     stop, done, errors = threading.Event(), threading.Event(), []
 
@@ -82,7 +92,7 @@ def cmd_live_piano(args: argparse.Namespace) -> int:
                       else camera_frames(args.camera, lambda: not stop.is_set()))
             for rgb in frames:
                 live.add(rgb, time.perf_counter())
-        except Exception as exc:  # noqa: BLE001 - reaches the user below
+        except Exception as exc:  # noqa: BLE001 - reaches the user in the summary
             errors.append(exc)
         finally:
             done.set()
@@ -90,32 +100,12 @@ def cmd_live_piano(args: argparse.Namespace) -> int:
     reader = threading.Thread(target=read, name="live-frames", daemon=True)
     started = time.perf_counter()
     reader.start()
-    searching_said = False
+    said = set()
     try:
         while not done.is_set() or live.pending:
             if args.seconds is not None and time.perf_counter() - started >= args.seconds:
                 break
-            out = live.step()
-            if out is None:
-                time.sleep(0.005)
-                continue
-            if out.get("searching"):
-                if not searching_said and time.perf_counter() - started > 3.0:
-                    print("looking for the keyboard… (or give --crop)", file=sys.stderr)
-                    searching_said = True
-                time.sleep(0.02)
-                continue
-            if out.get("found"):
-                print("keyboard found at " + ", ".join(f"({x:.0f}, {y:.0f})" for x, y in out["corners"]), file=sys.stderr)
-            if synth is not None:
-                synth.strike([n.pitch for n in out["new"]], out["ended"], out["held"])
-            for n in out["new"]:
-                if args.json:
-                    print(json.dumps({"onset": round(n.onset, 3), "pitch": n.pitch,
-                                      "latency_ms": round(1000 * n.latency, 1)}), flush=True)
-                else:
-                    print(f"{n.onset:8.2f} s  {pitch_name(n.pitch):4s} ({n.pitch})  latency {1000 * n.latency:.0f} ms",
-                          flush=True)
+            _show_step(live.step(), args, synth, time.perf_counter() - started, said)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     finally:
@@ -123,6 +113,40 @@ def cmd_live_piano(args: argparse.Namespace) -> int:
         reader.join(5.0)
         if synth is not None:
             synth.close()
+    return errors
+
+
+def _show_step(out: dict | None, args: argparse.Namespace, synth, elapsed: float, said: set) -> None:
+    """One step of the live model: the keyboard search, the notes decided (printed, synthesized)."""
+    from ..core.keyboard import pitch_name
+
+    if out is None:
+        time.sleep(0.005)
+        return
+    if out.get("searching"):
+        if "searching" not in said and elapsed > 3.0:
+            print("looking for the keyboard… (or give --crop)", file=sys.stderr)
+            said.add("searching")
+        time.sleep(0.02)
+        return
+    if out.get("found"):
+        print("keyboard found at " + ", ".join(f"({x:.0f}, {y:.0f})" for x, y in out["corners"]), file=sys.stderr)
+    if synth is not None:
+        synth.strike([n.pitch for n in out["new"]], out["ended"], out["held"])
+    for n in out["new"]:
+        if args.json:
+            print(json.dumps({"onset": round(n.onset, 3), "pitch": n.pitch,
+                              "latency_ms": round(1000 * n.latency, 1)}), flush=True)
+        else:
+            print(f"{n.onset:8.2f} s  {pitch_name(n.pitch):4s} ({n.pitch})  latency {1000 * n.latency:.0f} ms",
+                  flush=True)
+
+
+def _keep_take(live, args: argparse.Namespace, targets, errors: list[Exception]) -> int:
+    """Write the take (first: nothing read afterwards can lose it), then compare it with the MIDI
+    beside the video and print the summary."""
+    from ..pipelines.notes import export_notes
+
     if errors and not live.times:
         raise errors[0] if isinstance(errors[0], X2Error) else MediaError(str(errors[0]))
     heard, latency = len(live.notes), live.latency      # before the take reads the last frames
@@ -130,31 +154,40 @@ def cmd_live_piano(args: argparse.Namespace) -> int:
     if take is None:
         raise MediaError("No frame was read, so there is no take." if live.received == 0 else
                          "No keyboard was found in the picture.", "Give its position with --crop Y0,Y1,X0,X1.")
+    written = [str(p) for p in export_notes(targets, take.notes).written] if targets is not None else []
     summary = {"live_notes": heard, "notes": len(take.notes), "seconds": round(float(take.times[-1]), 2),
                "frames": take.frames, "received": live.received, "dropped": live.dropped,
-               "median_latency_ms": None if latency is None else round(1000 * latency, 1)}
-    ref = args.video.with_suffix(".mid") if args.video else None
-    if ref is not None and ref.is_file():
-        truth = [n for n in load_midi(ref).notes if n.onset <= take.times[-1]]
-        summary["f1_vs_" + ref.name] = round(note_metrics(truth, take.notes)["f1"], 4)
-    written = []
-    if args.output is not None:
-        written.append(str(save_midi(args.output, take.notes)))
-    if args.csv is not None:
-        written.append(str(save_csv(args.csv, take.notes)))
-    summary["written"] = written
+               "median_latency_ms": None if latency is None else round(1000 * latency, 1), "written": written}
+    summary.update(_against_reference(args.video, take))
     if errors:
         summary["stopped_by"] = str(errors[0])
     if args.json:
         print(json.dumps(summary))
-    else:
-        lat = summary["median_latency_ms"]
-        print(f"{summary['live_notes']} notes live" + (f" (median latency {lat:.0f} ms)" if lat is not None else "")
-              + f"; {live.dropped} of {live.received} frames dropped; the take: {summary['notes']} notes in "
-              f"{summary['seconds']:.1f} s" + "".join(f"; F1 {100 * v:.1f}% against {k[6:]}" for k, v in summary.items()
-                                                      if k.startswith("f1_vs_")))
-        if errors:
-            print(f"the source stopped: {errors[0]}", file=sys.stderr)
-        for w in written:
-            print(f"wrote {w}")
+        return 0
+    lat = summary["median_latency_ms"]
+    print(f"{summary['live_notes']} notes live" + (f" (median latency {lat:.0f} ms)" if lat is not None else "")
+          + f"; {live.dropped} of {live.received} frames dropped; the take: {summary['notes']} notes in "
+          f"{summary['seconds']:.1f} s" + "".join(f"; F1 {100 * v:.1f}% against {k[6:]}" for k, v in summary.items()
+                                                  if k.startswith("f1_vs_")))
+    if errors:
+        print(f"the source stopped: {errors[0]}", file=sys.stderr)
+    for w in written:
+        print(f"wrote {w}")
     return 0
+
+
+def _against_reference(video: Path | None, take) -> dict:
+    """``{"f1_vs_<name>.mid": F1}`` against the MIDI beside the video (the part the take covers);
+    a reference that cannot be read is said, and the take is kept all the same."""
+    from ..media.midi import load_midi
+    from ..pipelines.piano import note_metrics
+
+    ref = video.with_suffix(".mid") if video else None
+    if ref is None or not ref.is_file():
+        return {}
+    try:
+        truth = [n for n in load_midi(ref).notes if n.onset <= take.times[-1]]
+    except X2Error as exc:
+        print(f"note: {ref.name} cannot be read as the reference ({exc}); the take is kept", file=sys.stderr)
+        return {}
+    return {"f1_vs_" + ref.name: round(note_metrics(truth, take.notes)["f1"], 4)}

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.errors import InputError, MediaError, X2Error
 from ..core.jobs import Job
+from ..core.choices import VIDEO_SUFFIXES
 from ..media.audio import load_audio
 from ..media.video import VideoReader, VideoWriter
 from .dataset import DatasetWriter, TrackEntry, save_npz, split_identities
@@ -33,7 +34,6 @@ __all__ = ["CROP_MARGIN", "FaceTrack", "link_detections", "smooth_boxes", "crop_
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 
 
 @dataclass

@@ -9,10 +9,10 @@ import numpy as np
 
 from ..core.atomic import atomic_path
 from ..core.errors import InputError, MediaError, OutputError
+from ..core.choices import IMAGE_SUFFIXES
 
 __all__ = ["read_image", "read_image_rgba", "write_image", "IMAGE_SUFFIXES"]
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -31,6 +31,7 @@ import torch
 
 from ..core.errors import InputError, X2Error
 from ..core.jobs import Job
+from ..core.choices import MP4_SUFFIXES
 from ..face.tracks import crop, find_tracks
 from ..media.audio import AudioClip, load_audio
 from ..media.video import VideoReader, VideoWriter
@@ -179,7 +180,7 @@ def mix_video(mixer: DriverMixer, out: str | Path, mix: Mix, *, audio: str | Pat
     driving video; with both, as the shorter.  Frame rate: the driving video's, else ``fps``."""
     out = Path(out)
     mix = mix.checked()
-    if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+    if out.suffix.lower() not in MP4_SUFFIXES:
         raise InputError(f"'{out.name}': the mixed video is written as MP4.", "Use a name ending in .mp4.")
     if not out.parent.is_dir():
         raise InputError(f"The folder '{out.parent}' does not exist.")

@@ -15,16 +15,14 @@ import numpy as np
 
 from ..core.errors import InputError, X2Error
 from ..core.jobs import Job, progress_of
+from ..core.choices import MP4_SUFFIXES
 from ..face.tracks import crop, find_tracks
 from ..media.audio import load_audio
 from ..media.video import VideoReader, VideoWriter
 from .reenact import DETECT_STRIDE, FUSIONS, Reenactor
 
 __all__ = ["ReenactRequest", "ReenactReport", "DrivingTrack", "track_driving", "drive_frame", "reenact",
-           "reenact_video", "MP4_SUFFIXES"]
-
-MP4_SUFFIXES = (".mp4", ".m4v", ".mov")
-
+           "reenact_video"]
 
 @dataclass(frozen=True)
 class ReenactRequest:

@@ -21,7 +21,7 @@
   faiss it is (``benchmarks/retrieval.py`` measures 10 k and 1 M).
 - Filters: results from the query's own source file are left out by default, so that the
   neighbours are other videos (across identities, as in the thesis).
-- :func:`suggest_source_frames` — for X2Face: the frames of a source video closest in pose to a
+- :mod:`.pick_sources` — for X2Face: the frames of a source video closest in pose to a
   driving frame.
 """
 
@@ -52,7 +52,7 @@ from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry
 
 __all__ = ["FaceEmbedder", "FaceCrop", "Gallery", "Hit", "BuildReport", "EXPRESSION_LABELS", "ANN_MIN",
-           "suggest_source_frames", "expand_media", "weights_changed"]
+           "expand_media", "weights_changed"]
 
 log = logging.getLogger(__name__)
 
@@ -681,36 +681,3 @@ def query_faces(embedder: FaceEmbedder, path: str | Path, time_s: float | None =
     face = embedder.face(rgb, what)
     face.source, face.frame, face.time_s = str(p.resolve()), frame, t
     return face, rgb
-
-
-def suggest_source_frames(embedder: FaceEmbedder, video: str | Path, driving: np.ndarray, k: int = 3,
-                          candidates: int = 48, job: Job | None = None) -> list[dict]:
-    """For X2Face: the ``k`` frames of the source ``video`` whose face is closest in pose (yaw,
-    pitch, roll read by the pose head) to the face of the ``driving`` picture, best first; each
-    ``{frame, time_s, box, pose, distance_deg}``."""
-    if "pose" not in embedder.heads:
-        raise InputError(f"No pose read-out exists for the embedding '{embedder.model['name']}'.",
-                         "Train one: x2studio train attributes --option target=pose.")
-    want = embedder.attributes([embedder.face(driving, "the driving picture").image])[0]["pose"]
-    wv = np.array([want["yaw"], want["pitch"], want["roll"]])
-    p = Path(video)
-    cands: list[FaceCrop] = []
-    with VideoReader(p) as rd:
-        n = max(rd.frame_count, 1)
-        wanted = set(np.linspace(0, n - 1, min(candidates, n)).round().astype(int).tolist())
-        for fr in rd.frames():
-            if job is not None:
-                job.progress(fr.index + 1, n, f"reading poses in {p.name}")
-            if fr.index in wanted:
-                for f in embedder.faces(fr.image, 1):
-                    f.frame, f.time_s = fr.index, fr.time_s
-                    cands.append(f)
-    if not cands:
-        raise InputError(f"No face was found in the video '{p.name}'.")
-    poses = embedder.attributes([c.image for c in cands])
-    dist = [float(np.linalg.norm(np.array([a["pose"]["yaw"], a["pose"]["pitch"], a["pose"]["roll"]]) - wv))
-            for a in poses]
-    order = np.argsort(dist)[:k]
-    return [{"frame": cands[i].frame, "time_s": round(float(cands[i].time_s), 3),
-             "box": [round(float(v), 1) for v in cands[i].box], "pose": poses[i]["pose"],
-             "distance_deg": round(dist[i], 2)} for i in order]

@@ -39,6 +39,7 @@ import torch
 
 from ..core.errors import InputError
 from ..core.jobs import Job
+from ..core.choices import AUDIO_SUFFIXES, MP4_SUFFIXES
 from ..media.audio import AudioClip, frame_windows, load_audio, resample, to_mono
 from ..media.video import VideoWriter
 from ..models.registry import model_from_card
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FEATURES = "avsync-face-lite"
 SILENCE_PEAK = 10 ** (-60 / 20)          # −60 dBFS: quieter than this is silence
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".aiff", ".aif", ".m4a", ".mp4", ".mov", ".mkv", ".webm")
 
 
 def check_speech(clip: AudioClip, window_s: float = 0.2, name: str = "the audio") -> None:
@@ -252,7 +252,7 @@ def speak_video(driver: SpeechDriver, audio: str | Path | AudioClip, out: str | 
                 fps: float = 25.0, paste: bool = True, job: Job | None = None) -> SpeakReport:
     """The source talking ``audio``: an MP4 with the speech as its sound, written atomically."""
     out = Path(out)
-    if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+    if out.suffix.lower() not in MP4_SUFFIXES:
         raise InputError(f"'{out.name}': the talking video is written as MP4.", "Use a name ending in .mp4.")
     if not out.parent.is_dir():
         raise InputError(f"The folder '{out.parent}' does not exist.")

@@ -33,6 +33,7 @@ import torch
 
 from ..core.errors import InputError, MediaError
 from ..core.jobs import Job
+from ..core.choices import MP4_SUFFIXES
 from ..face.detect import make_detector
 from ..face.tracks import crop, find_tracks
 from ..media.audio import AudioClip, delay, frame_count, frame_windows, load_audio, resample, to_mono
@@ -291,7 +292,7 @@ def fix_offset(video: str | Path, offset_s: float, out: str | Path, audio: Audio
     """A copy of ``video`` with its sound moved ``offset_s`` earlier (a positive offset: the sound
     was late); the sound keeps its length (silence fills the other end).  Atomic."""
     out = Path(out)
-    if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+    if out.suffix.lower() not in MP4_SUFFIXES:
         raise InputError(f"'{out.name}': the fixed video is written as MP4.", "Use a name ending in .mp4.")
     if not out.parent.is_dir():
         raise InputError(f"The folder '{out.parent}' does not exist.")

@@ -14,6 +14,7 @@ from .. import APP_NAME
 from ..core.errors import X2Error
 from ..core.jobs import Job, ProgressEvent
 from ..core.settings import Settings, load_settings, save_settings
+from ..core.choices import AUDIO_SUFFIXES, VIDEO_SUFFIXES, dialog_filter
 from ..workers.jobs import JobHandle, JobRunner
 from .dialogs import AboutDialog, SettingsDialog, show_error
 from .panels import PANEL_CLASSES
@@ -24,8 +25,7 @@ __all__ = ["MainWindow", "MEDIA_FILTER"]
 
 log = logging.getLogger(__name__)
 
-MEDIA_FILTER = ("Media files (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.wav *.flac *.ogg *.mp3 *.m4a *.aac *.aiff);;"
-                "All files (*)")
+MEDIA_FILTER = dialog_filter("Media files", VIDEO_SUFFIXES, AUDIO_SUFFIXES)
 
 
 def _probe_system(job: Job) -> dict[str, object]:

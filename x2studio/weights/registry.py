@@ -1,7 +1,7 @@
 """Named weights = ``NAME.safetensors`` + ``NAME.json`` (the model card).
 
-Weights are found in the package's ``resources/weights`` (bundled; located with
-``importlib.resources``) and in the user's weights folder (trained by the user; these win over a
+Weights are found in ``resources/weights`` (bundled; located by
+:func:`x2studio.core.resources.bundled_weights_dir`) and in the user's weights folder (trained by the user; these win over a
 bundled entry of the same name).  Loading checks the file's sha256 against the card and never
 unpickles: only safetensors is read.
 
@@ -21,12 +21,12 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..core import paths
 from ..core.atomic import atomic_path, atomic_write_text
+from ..core.resources import bundled_weights_dir
 from ..core.errors import InputError, MediaError
 
 __all__ = ["ModelCard", "WeightsEntry", "WeightsRegistry", "save_weights", "sha256_of", "load_entry", "resolve_entry",
@@ -113,7 +113,7 @@ class WeightsEntry:
 
 def _bundled_dir() -> Path | None:
     try:
-        root = resources.files("x2studio") / "resources" / "weights"
+        root = bundled_weights_dir()
     except ModuleNotFoundError:  # pragma: no cover
         return None
     path = Path(str(root))

@@ -27,16 +27,18 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from ...core.errors import AudioDeviceError
 from ...core.poses import AXES, LIMITS
 from ...core.settings import Settings
+from ...core.choices import AUDIO_SUFFIXES, dialog_filter
 from ...workers.jobs import JobRunner
 from ...workers.speech import SpeechServer
 from ..widgets.image_view import ImageView, demo_file
-from .common import ClockedPlayback, PhotoSource, SOURCE_FILTER, fill_weights_box, start_export
+from .base import Panel
+from .common import MP4_FILTER, SOURCE_FILTER, ClockedPlayback, PhotoSource, start_export
 from .sync_check import SyncCurve
 
 __all__ = ["AudioPanel"]
 
 log = logging.getLogger(__name__)
-SPEECH_FILTER = "Speech (*.wav *.flac *.mp3 *.ogg *.oga *.aiff *.m4a *.mp4 *.mov *.mkv *.webm);;All files (*)"
+SPEECH_FILTER = dialog_filter("Speech", AUDIO_SUFFIXES)
 
 
 class _Wave(pg.PlotWidget):
@@ -59,19 +61,17 @@ class _Wave(pg.PlotWidget):
         event.accept()
 
 
-class AudioPanel(ClockedPlayback, PhotoSource, QWidget):
+class AudioPanel(ClockedPlayback, PhotoSource, Panel):
     panel_id = "audio"
     title = "Audio"
+    preferred_weights = "x2face-lite"
+    no_weights_message = "No X2Face weights with an audio mapping are installed: fit one with 'x2studio train audio-map'."
 
-    errorRaised = Signal(str, str)
-    statusMessage = Signal(str)
     resultShown = Signal(object)
     speechLoaded = Signal(object)
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.settings = settings
-        self.device = "cpu"
+        super().__init__(settings, parent)
         self.source: str | None = None
         self.speech = None                   # path (str) or AudioClip (a recording)
         self.speech_name = ""
@@ -82,7 +82,6 @@ class AudioPanel(ClockedPlayback, PhotoSource, QWidget):
         self.ready = False
         self.loaded = False
         self.last_result: dict | None = None
-        self._started = False
         self._playing = False
         self._clock_origin = 0.0
         self._player = None
@@ -257,28 +256,20 @@ class AudioPanel(ClockedPlayback, PhotoSource, QWidget):
                    video_pose=self.video_pose.isChecked())
 
     # ------------------------------------------------------------------ start-up
-    def showEvent(self, event) -> None:  # noqa: N802
-        super().showEvent(event)
-        if not self._started:
-            self._started = True
-            self.refresh_weights()
-            demo = demo_file("face_1.png")
-            if self.weights_box.count() and demo.is_file():
-                self.set_source(str(demo))
-            speech = demo_file("talking_3.mp4")
-            if speech.is_file() and self.speech is None:
-                self.load_speech(str(speech))
+    def start_demo(self) -> None:
+        demo = demo_file("face_1.png")
+        if self.weights_box.count() and demo.is_file():
+            self.set_source(str(demo))
+        speech = demo_file("talking_3.mp4")
+        if speech.is_file() and self.speech is None:
+            self.load_speech(str(speech))
 
-    def refresh_weights(self) -> None:
+    def weight_names(self) -> list[str]:
         from ...weights.registry import WeightsRegistry
 
         reg = WeightsRegistry()
         have = set(reg.names())
-        names = [n for n in reg.names("x2face") if {f"{n}-a2v", f"{n}-v2p", f"{n}-p2v"} <= have]
-        fill_weights_box(self.weights_box, names)
-        if not names:
-            self.status.setText("No X2Face weights with an audio mapping are installed: fit one with "
-                                "'x2studio train audio-map'.")
+        return [n for n in reg.names("x2face") if {f"{n}-a2v", f"{n}-v2p", f"{n}-p2v"} <= have]
 
     # ------------------------------------------------------------------ source and speech
     def _on_ready(self, info: dict) -> None:
@@ -525,7 +516,7 @@ class AudioPanel(ClockedPlayback, PhotoSource, QWidget):
 
     # ------------------------------------------------------------------ export
     def _choose_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the talking face", "talking.mp4", "MP4 video (*.mp4)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export the talking face", "talking.mp4", MP4_FILTER)
         if path:
             self.export_video(Path(path))
 

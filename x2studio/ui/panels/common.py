@@ -9,12 +9,16 @@ from typing import Callable
 
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QStyle
 
+from ...core.choices import IMAGE_SUFFIXES, VIDEO_SUFFIXES, dialog_filter
 from ...core.errors import AudioDeviceError
 
-__all__ = ["fill_weights_box", "start_export", "PhotoSource", "ClockedPlayback", "SOURCE_FILTER", "PHOTO_FILTER"]
+__all__ = ["fill_weights_box", "start_export", "PhotoSource", "ClockedPlayback", "SOURCE_FILTER", "PHOTO_FILTER",
+           "VIDEO_FILTER", "MP4_FILTER"]
 
-PHOTO_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"
-SOURCE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.webp *.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
+PHOTO_FILTER = dialog_filter("Images", IMAGE_SUFFIXES)
+SOURCE_FILTER = dialog_filter("Images and videos", IMAGE_SUFFIXES, VIDEO_SUFFIXES)
+VIDEO_FILTER = dialog_filter("Videos", VIDEO_SUFFIXES)
+MP4_FILTER = dialog_filter("MP4 video", (".mp4",), all_files=False)
 
 
 def compact(*buttons) -> None:

@@ -26,6 +26,7 @@ from ...media.playback import AudioPlayer
 from ...media.video import MediaInfo
 from ...workers.media import FrameServer
 from ..widgets.video_view import VideoView
+from .base import Panel
 from .common import ClockedPlayback
 
 __all__ = ["MediaPanel", "timecode"]
@@ -43,16 +44,14 @@ def timecode(seconds: float, fps: float) -> str:
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}:{ff:02d}"
 
 
-class MediaPanel(ClockedPlayback, QWidget):
+class MediaPanel(ClockedPlayback, Panel):
     panel_id = "media"
     title = "Media"
 
-    errorRaised = Signal(str, str)  # message, details
-    statusMessage = Signal(str)
     mediaOpened = Signal(str)  # path
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(settings, parent)
         self.setAcceptDrops(False)  # the main window takes drops
         self.audio_output = settings.audio_output
         self.path: Path | None = None

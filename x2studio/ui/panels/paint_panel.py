@@ -26,28 +26,27 @@ from ...workers.media import to_qimage
 from ...workers.reenact import ReenactServer
 from ..widgets.image_view import ImageView, demo_file
 from ..widgets.paint_canvas import PaintCanvas
-from .common import SOURCE_FILTER, PhotoSource, fill_weights_box, start_export
+from .base import Panel
+from .common import MP4_FILTER, SOURCE_FILTER, VIDEO_FILTER, PhotoSource, start_export
 
 __all__ = ["PaintPanel"]
 
 log = logging.getLogger(__name__)
 
 
-class PaintPanel(PhotoSource, QWidget):
+class PaintPanel(PhotoSource, Panel):
     setup_message = "Finding the face and computing its embedded face…"
     source_title, source_filter = "Source face", SOURCE_FILTER
 
     panel_id = "paint"
     title = "Paint"
+    preferred_weights = "x2face-lite"
+    no_weights_message = "No X2Face weights are installed: train them in the Train panel (task x2face)."
 
-    errorRaised = Signal(str, str)
-    statusMessage = Signal(str)
     resultShown = Signal(object)
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.settings = settings
-        self.device = "cpu"
+        super().__init__(settings, parent)
         self.source: str | None = None
         self.driving: Path | None = None
         self.frames, self.index = 0, 0
@@ -56,7 +55,6 @@ class PaintPanel(PhotoSource, QWidget):
         self.plain = None                    # the embedded face without paint (QImage)
         self.stamp_image = None
         self.last_result: dict | None = None
-        self._started = False
         self.jobs = JobRunner(self)
 
         self.server = ReenactServer(self)
@@ -162,23 +160,16 @@ class PaintPanel(PhotoSource, QWidget):
         self._update_buttons()
 
     # ------------------------------------------------------------------ start-up
-    def showEvent(self, event) -> None:  # noqa: N802
-        super().showEvent(event)
-        if not self._started:
-            self._started = True
-            self.refresh_weights()
-            src, drv = demo_file("face_2.png"), demo_file("talking_3.mp4")
-            if self.weights_box.count() and src.is_file() and drv.is_file():
-                self.set_source(str(src))
-                self.set_driving(drv)
+    def start_demo(self) -> None:
+        src, drv = demo_file("face_2.png"), demo_file("talking_3.mp4")
+        if self.weights_box.count() and src.is_file() and drv.is_file():
+            self.set_source(str(src))
+            self.set_driving(drv)
 
-    def refresh_weights(self) -> None:
+    def weight_names(self) -> list[str]:
         from ...weights.registry import WeightsRegistry
 
-        names = WeightsRegistry().names("x2face")
-        fill_weights_box(self.weights_box, names)
-        if not names:
-            self.status.setText("No X2Face weights are installed: train them in the Train panel (task x2face).")
+        return WeightsRegistry().names("x2face")
 
     # ------------------------------------------------------------------ source and driving
     def _source_arg(self):
@@ -198,7 +189,7 @@ class PaintPanel(PhotoSource, QWidget):
         self._request()
 
     def _choose_driving(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Driving video", "", "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)")
+        path, _ = QFileDialog.getOpenFileName(self, "Driving video", "", VIDEO_FILTER)
         if path:
             self.set_driving(Path(path))
 
@@ -355,7 +346,7 @@ class PaintPanel(PhotoSource, QWidget):
         return True
 
     def _choose_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the edited video", "painted.mp4", "MP4 video (*.mp4)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export the edited video", "painted.mp4", MP4_FILTER)
         if path:
             self.export(Path(path))
 

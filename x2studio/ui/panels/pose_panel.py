@@ -20,7 +20,8 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.pose import PoseServer
 from ..widgets.image_view import ImageView, demo_file
-from .common import PhotoSource, fill_weights_box, start_export
+from .base import Panel
+from .common import PhotoSource, start_export
 
 __all__ = ["PosePanel"]
 
@@ -28,25 +29,23 @@ log = logging.getLogger(__name__)
 STEPS = 2          # slider ticks per degree
 
 
-class PosePanel(PhotoSource, QWidget):
+class PosePanel(PhotoSource, Panel):
     setup_message = "Finding the face and reading its pose…"
     panel_id = "pose"
     title = "Pose"
+    preferred_weights = "x2face-lite"
+    no_weights_message = ("No X2Face weights with pose mappings are installed: train 'x2face-v2p' and "
+                          "'x2face-p2v' in the Train panel.")
 
-    errorRaised = Signal(str, str)
-    statusMessage = Signal(str)
     resultShown = Signal(object)
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.settings = settings
-        self.device = "cpu"
+        super().__init__(settings, parent)
         self.source: str | None = None
         self.source_pose = [0.0, 0.0, 0.0]
         self.ready = False
         self.layer = None                    # a PaintLayer shown on the posed face
         self.last_result: dict | None = None
-        self._started = False
         self.jobs = JobRunner(self)
 
         self.server = PoseServer(self)
@@ -132,25 +131,17 @@ class PosePanel(PhotoSource, QWidget):
         self._update_buttons()
 
     # ------------------------------------------------------------------ start-up
-    def showEvent(self, event) -> None:  # noqa: N802
-        super().showEvent(event)
-        if not self._started:
-            self._started = True
-            self.refresh_weights()
-            demo = demo_file("face_2.png")
-            if self.weights_box.count() and demo.is_file():
-                self.set_source(str(demo))
+    def start_demo(self) -> None:
+        demo = demo_file("face_2.png")
+        if self.weights_box.count() and demo.is_file():
+            self.set_source(str(demo))
 
-    def refresh_weights(self) -> None:
+    def weight_names(self) -> list[str]:
         from ...weights.registry import WeightsRegistry
 
         reg = WeightsRegistry()
         have = set(reg.names())
-        names = [n for n in reg.names("x2face") if f"{n}-v2p" in have and f"{n}-p2v" in have]
-        fill_weights_box(self.weights_box, names)
-        if not names:
-            self.status.setText("No X2Face weights with pose mappings are installed: train 'x2face-v2p' and "
-                                "'x2face-p2v' in the Train panel.")
+        return [n for n in reg.names("x2face") if f"{n}-v2p" in have and f"{n}-p2v" in have]
 
     # ------------------------------------------------------------------ source
     def _on_ready(self, info: dict) -> None:

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, Q
 from ...core.errors import X2Error
 from ...core.settings import Settings
 from ..widgets.image_view import ImageView, demo_file
-from .common import SOURCE_FILTER, fill_weights_box, start_export
+from .base import Panel
+from .common import MP4_FILTER, SOURCE_FILTER, VIDEO_FILTER, start_export
 from ...workers.jobs import JobRunner
 from ...workers.reenact import CameraReader, ReenactServer
 
@@ -35,18 +36,16 @@ MODE_HELP = {False: "Absolute (the paper): the face takes the driving face's pos
                    "its own face shape."}
 
 
-class ReenactPanel(QWidget):
+class ReenactPanel(Panel):
     panel_id = "reenact"
     title = "Reenact"
+    preferred_weights = "x2face-lite"
+    no_weights_message = "No X2Face weights are installed: train them in the Train panel (task x2face)."
 
-    errorRaised = Signal(str, str)
-    statusMessage = Signal(str)
     resultShown = Signal(object)
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.settings = settings
-        self.device = "cpu"
+        super().__init__(settings, parent)
         self.sources: list[str] = []
         self.driving: Path | None = None
         self.frames, self.fps = 0, 25.0
@@ -55,7 +54,6 @@ class ReenactPanel(QWidget):
         self.last_result: dict | None = None
         self._playing = False
         self._clock = 0.0
-        self._started = False
         self.jobs = JobRunner(self)
 
         self.server = ReenactServer(self)
@@ -163,24 +161,17 @@ class ReenactPanel(QWidget):
         self._update_buttons()
 
     # ------------------------------------------------------------------ start-up
-    def showEvent(self, event) -> None:  # noqa: N802
-        """First show: the weights list, and the bundled demo face driven by the demo clip."""
-        super().showEvent(event)
-        if not self._started:
-            self._started = True
-            self.refresh_weights()
-            demo_src, demo_drv = demo_file("face_0.png"), demo_file("talking_3.mp4")
-            if self.weights_box.count() and demo_src.is_file() and demo_drv.is_file():
-                self.set_sources([str(demo_src)])
-                self.set_driving(demo_drv)
+    def start_demo(self) -> None:
+        """The bundled demo face driven by the demo clip."""
+        demo_src, demo_drv = demo_file("face_0.png"), demo_file("talking_3.mp4")
+        if self.weights_box.count() and demo_src.is_file() and demo_drv.is_file():
+            self.set_sources([str(demo_src)])
+            self.set_driving(demo_drv)
 
-    def refresh_weights(self) -> None:
+    def weight_names(self) -> list[str]:
         from ...weights.registry import WeightsRegistry
 
-        names = WeightsRegistry().names("x2face")
-        fill_weights_box(self.weights_box, names)
-        if not names:
-            self.status.setText("No X2Face weights are installed: train them in the Train panel (task x2face).")
+        return WeightsRegistry().names("x2face")
 
     def set_device(self, device: str) -> None:
         self.device = device
@@ -236,30 +227,25 @@ class ReenactPanel(QWidget):
             self.errorRaised.emit("Choose a source video and a driving video first.",
                                   "The frames of the source video closest in pose to the driving frame are used.")
             return
-        device = self.device
+        from ...pipelines.pick_sources import PickSourcesRequest, pick_sources
 
-        def work(job):
-            from ...media.video import VideoReader
-            from ...pipelines.retrieval import FaceEmbedder, suggest_source_frames
-            from ...weights.registry import WeightsRegistry
+        try:
+            request = PickSourcesRequest(Path(video), Path(driving), k, driving_frame=index, device=self.device)
+        except X2Error as exc:
+            self._on_failed(f"Picking sources by pose failed: {exc}")
+            return
 
-            names = WeightsRegistry().names()
-            weights = next((w for w in ("hierarchical-lite", "fabnet-lite") if f"{w}-pose" in names), "fabnet-lite")
-            with VideoReader(driving) as rd:
-                frame = rd.read(index).image
-            return suggest_source_frames(FaceEmbedder(weights, device=device), video, frame, k=k, job=job)
-
-        def done(rows) -> None:
+        def done(result) -> None:
             self.status.setText("Sources closest in pose: " + ", ".join(
-                f"frame {r['frame']} ({r['distance_deg']:.0f}° away)" for r in rows))
-            self.set_sources([f"{video}@{r['frame']}" for r in rows])
+                f"frame {r['frame']} ({r['distance_deg']:.0f}° away)" for r in result.rows))
+            self.set_sources(result.specs())
 
         self.status.setText("Reading the poses of the source video's frames…")
-        self.jobs.start("Picking sources by pose", work, on_success=done,
+        self.jobs.start("Picking sources by pose", lambda job: pick_sources(request, job), on_success=done,
                         on_failure=lambda m, d: self._on_failed(f"Picking sources by pose failed: {m}"))
 
     def _choose_driving(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Driving video", "", "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)")
+        path, _ = QFileDialog.getOpenFileName(self, "Driving video", "", VIDEO_FILTER)
         if path:
             self.set_driving(Path(path))
 
@@ -362,7 +348,7 @@ class ReenactPanel(QWidget):
 
     # ------------------------------------------------------------------ export
     def _choose_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export reenactment", "reenacted.mp4", "MP4 video (*.mp4)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export reenactment", "reenacted.mp4", MP4_FILTER)
         if path:
             self.export(Path(path))
 

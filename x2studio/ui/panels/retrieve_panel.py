@@ -26,7 +26,8 @@ from ...media.image import IMAGE_SUFFIXES
 from ...workers.jobs import JobRunner
 from ...workers.media import to_qimage
 from ..widgets.image_view import ImageView, demo_file
-from .common import SOURCE_FILTER, fill_weights_box
+from .base import Panel
+from .common import SOURCE_FILTER
 
 __all__ = ["RetrievePanel", "draw_attributes"]
 
@@ -95,24 +96,21 @@ class ExpressionBars(QWidget):
         painter.end()
 
 
-class RetrievePanel(QWidget):
+class RetrievePanel(Panel):
     panel_id = "retrieve"
     title = "Retrieve"
+    preferred_weights = "fabnet-lite"
+    no_weights_message = "No face embedding is installed: train 'fabnet' in the Train panel."
 
-    errorRaised = Signal(str, str)
-    statusMessage = Signal(str)
     resultsShown = Signal(object)          # the list of hits (dicts)
     galleryBuilt = Signal(object)          # the build report
     openRequested = Signal(str, int)       # a video to open in the Media panel at this frame
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.settings = settings
-        self.device = "cpu"
+        super().__init__(settings, parent)
         self.jobs = JobRunner(self)
         self._embedder = None                # built in a job, used by one job at a time
         self._busy = None                    # the running JobHandle
-        self._started = False
         self.query_path: str | None = None
         self.results: list[dict] = []
         self.query_info: dict | None = None
@@ -232,22 +230,12 @@ class RetrievePanel(QWidget):
         self._update_buttons()
 
     # ------------------------------------------------------------------ start-up
-    def showEvent(self, event) -> None:  # noqa: N802
-        super().showEvent(event)
-        if not self._started:
-            self._started = True
-            self.refresh_weights()
-            self.start_demo()
-
-    def refresh_weights(self) -> None:
+    def weight_names(self) -> list[str]:
         from ...models.fabnet import EMBEDDERS
         from ...weights.registry import WeightsRegistry
 
         reg = WeightsRegistry()
-        names = [n for a in EMBEDDERS for n in reg.names(a)]
-        fill_weights_box(self.weights_box, names, preferred="fabnet-lite")
-        if not names:
-            self.status.setText("No face embedding is installed: train 'fabnet' in the Train panel.")
+        return [n for a in EMBEDDERS for n in reg.names(a)]
 
     def set_device(self, device: str) -> None:
         if device != self.device:

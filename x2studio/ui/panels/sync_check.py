@@ -17,6 +17,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QFileDialog, QPushButton, QWidget
 
+from .common import MP4_FILTER
+
 __all__ = ["SyncCurve", "PianoSyncMixin"]
 
 
@@ -140,7 +142,7 @@ class PianoSyncMixin:
             return None
         if path is None:
             start = str(self.video.with_name(self.video.stem + "-synced.mp4"))
-            path, _ = QFileDialog.getSaveFileName(self, "Save the video in sync", start, "MP4 video (*.mp4)")
+            path, _ = QFileDialog.getSaveFileName(self, "Save the video in sync", start, MP4_FILTER)
             if not path:
                 return None
         video, shift, out = self.video, self.audio_shift, Path(path)

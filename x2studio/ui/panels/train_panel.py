@@ -25,6 +25,7 @@ from ...core import paths
 from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.process import EventProcess
+from .base import Panel
 
 __all__ = ["TrainPanel", "format_eta"]
 
@@ -60,17 +61,14 @@ def _has_checkpoint(folder: Path) -> bool:
     return folder.is_dir() and any(folder.glob("ckpt-*.pt"))
 
 
-class TrainPanel(QWidget):
+class TrainPanel(Panel):
     panel_id = "train"
     title = "Train"
 
-    errorRaised = Signal(str, str)
-    statusMessage = Signal(str)
     weightsRegistered = Signal(str)   # name
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.settings = settings
+        super().__init__(settings, parent)
         self.recipes: dict[str, dict[str, dict]] = {}
         self.result: dict | None = None   # the "done" event of the last run
         self.curves: dict[str, tuple[list[int], list[float]]] = {}

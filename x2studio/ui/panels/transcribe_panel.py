@@ -38,7 +38,9 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.media import FrameServer
 from ..widgets.keyboard_view import KeyboardView
-from .common import ClockedPlayback, compact, fill_weights_box
+from ...core.resources import demo_dir
+from .base import Panel
+from .common import VIDEO_FILTER, ClockedPlayback, compact, fill_weights_box
 from .piano_live import PianoLiveMixin
 from .sync_check import PianoSyncMixin
 from .violin_live import ViolinLiveMixin
@@ -49,18 +51,15 @@ log = logging.getLogger(__name__)
 # the fused mode's per-note marks: found by both sources, the picture only, the sound only, neither alone
 _SOURCE_COLOURS = {"both": (255, 170, 0, 200), "picture": (51, 200, 255, 220), "sound": (255, 110, 200, 220),
                    "fused": (160, 160, 160, 220)}
-VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 
 
 _SOURCE_MODES = {"Picture": "visual", "Sound": "audio", "Picture + sound": "fused"}
 
 
-class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPlayback, QWidget):
+class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPlayback, Panel):
     panel_id = "transcribe"
     title = "Transcribe"
 
-    errorRaised = Signal(str, str)
-    statusMessage = Signal(str)
     transcribed = Signal(object)
     keyboardFound = Signal(object)      # corners, or None
 
@@ -69,11 +68,9 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
                      "teacher) or both fused (best when the sound is noisy or mixed with other instruments)")
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.settings = settings
+        super().__init__(settings, parent)
         self.mode = "piano"
         self._last_video: dict[str, Path] = {}
-        self.device = "cpu"
         self.video: Path | None = None
         self.width_px = self.height_px = 0
         self.fps, self.n_frames = 25.0, 0
@@ -275,7 +272,7 @@ class TranscribePanel(PianoSyncMixin, PianoLiveMixin, ViolinLiveMixin, ClockedPl
         self._update_buttons()
 
     def _demo(self) -> Path | None:
-        demo = sorted((Path(__file__).resolve().parents[2] / "resources" / "demo").glob(f"{self.mode}_*.mp4"))
+        demo = sorted(demo_dir().glob(f"{self.mode}_*.mp4"))
         return demo[0] if demo else None
 
     def set_device(self, device: str) -> None:

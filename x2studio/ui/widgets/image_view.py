@@ -13,9 +13,9 @@ __all__ = ["ImageView", "demo_file"]
 
 def demo_file(name: str) -> Path:
     """A file of the bundled demo media."""
-    from importlib import resources
+    from ...core.resources import demo_dir
 
-    return Path(str(resources.files("x2studio") / "resources" / "demo" / name))
+    return demo_dir() / name
 
 
 class ImageView(QLabel):

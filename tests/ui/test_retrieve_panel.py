@@ -11,7 +11,7 @@ from x2studio.core.settings import Settings
 from x2studio.ui.panels.retrieve_panel import RetrievePanel
 
 pytestmark = pytest.mark.gui
-DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from x2studio.ui.panels.transcribe_panel import TranscribePanel
 
 pytestmark = pytest.mark.gui
 
-DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from x2studio.media.audio import load_audio
 from x2studio.media.video import VideoReader, VideoWriter, probe, replace_audio
 from x2studio.pipelines.sync import estimate_offset, fix_offset, offset_curve
 
-ROOT = Path(__file__).resolve().parents[1]
-TALK = ROOT / "x2studio" / "resources" / "demo" / "talking_3.mp4"
+ROOT = Path(__file__).resolve().parents[2]
+TALK = ROOT / "resources" / "demo" / "talking_3.mp4"
 
 
 def test_offset_curve_finds_a_planted_shift() -> None:
@@ -119,7 +119,7 @@ def test_sync_cli(late: Path, tmp_path: Path) -> None:
     assert abs(out["offset_frames"] - 10) <= 1 and Path(out["fixed"]).is_file()
     res = _cli("sync", str(late), "--detector", "haar")
     assert res.returncode == 0 and "ms late" in res.stdout
-    res = _cli("sync", str(ROOT / "x2studio" / "resources" / "demo" / "face_1.png"))
+    res = _cli("sync", str(ROOT / "resources" / "demo" / "face_1.png"))
     assert res.returncode != 0 and "no audio" in res.stderr and "Traceback" not in res.stderr
     res = _cli("sync", str(late), "-o", str(tmp_path / "x.avi"))
     assert res.returncode != 0 and "MP4" in res.stderr

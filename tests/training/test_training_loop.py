@@ -24,7 +24,7 @@ from x2studio.core.errors import InputError  # noqa: E402
 from x2studio.models.fabnet import Autoencoder, RotationNet  # noqa: E402
 from x2studio.weights.registry import WeightsRegistry  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

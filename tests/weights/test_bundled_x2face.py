@@ -19,8 +19,8 @@ from training.tasks import TASKS  # noqa: E402
 from x2studio.media.video import probe  # noqa: E402
 from x2studio.weights.registry import WeightsRegistry  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "x2studio" / "resources" / "demo"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "resources" / "demo"
 # Measured on this held-out set when the bundle was made (2026-12-07, stage II with the 128² identity
 # network identity-lite-128): L1 0.0368 with 1 source, 0.0331 with 3, 0.0306 with 3 matched to the driving
 # frame (the app's fusion), identity leak 0.030; its stage-I row (the same start, photometric L1 only):

@@ -13,10 +13,10 @@ import pytest
 
 from x2studio.cli import main
 from x2studio.core.errors import InputError
-from x2studio.pipelines import retrieval
+from x2studio.pipelines import pick_sources, retrieval
 from x2studio.pipelines.retrieval import FaceEmbedder, Gallery, query_faces
 
-DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_suggest_source_frames_prefers_matching_pose(embedder) -> None:
 
     with VideoReader(DEMO / "talking_3.mp4") as rd:
         driving = rd.read(60).image
-    rows = retrieval.suggest_source_frames(embedder, DEMO / "talking_3.mp4", driving, k=3, candidates=25)
+    rows = pick_sources.suggest_source_frames(embedder, DEMO / "talking_3.mp4", driving, k=3, candidates=25)
     assert len(rows) == 3 and rows[0]["distance_deg"] <= rows[-1]["distance_deg"]
     # the driving frame's own neighbourhood in time is among the closest in pose
     assert min(abs(r["frame"] - 60) for r in rows) <= 10

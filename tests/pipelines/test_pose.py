@@ -19,8 +19,8 @@ from x2studio.pipelines.pose import PoseController, export_sweep, sweep_poses
 from x2studio.pipelines.reenact import Reenactor
 from x2studio.weights import ModelCard, WeightsRegistry, save_weights
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "x2studio" / "resources" / "demo"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "resources" / "demo"
 
 
 def test_mappings_shapes_and_the_pose_delta() -> None:

@@ -16,8 +16,8 @@ from x2studio.media.audio import AudioClip, load_audio, save_audio
 from x2studio.media.video import VideoReader, probe
 from x2studio.pipelines.mix import DriverMixer, Mix, mix_video
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "x2studio" / "resources" / "demo"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "resources" / "demo"
 TALK = DEMO / "talking_3.mp4"
 
 

@@ -23,7 +23,7 @@ from training.tasks import TASKS  # noqa: E402
 from x2studio.models.fabnet import load_embedder, to_model_input  # noqa: E402
 from x2studio.weights.registry import WeightsRegistry  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Measured on this held-out set when the bundle was made (2026-11-25): L1 0.168, rotation accuracy
 # 1.000 (384 rotated images); the bounds leave a margin for renderer differences between machines.
 MAX_L1 = 0.19

@@ -14,7 +14,7 @@ from x2studio.ui.main_window import MainWindow
 from x2studio.weights.registry import WeightsRegistry
 
 pytestmark = pytest.mark.gui
-BUNDLED = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "weights"
+BUNDLED = Path(__file__).resolve().parents[2] / "resources" / "weights"
 
 
 @pytest.fixture

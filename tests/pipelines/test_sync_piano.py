@@ -14,8 +14,8 @@ import pytest
 from x2studio.core.errors import InputError
 from x2studio.media.audio import frame_windows
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "x2studio" / "resources" / "demo" / "piano_4.mp4"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "resources" / "demo" / "piano_4.mp4"
 
 
 def test_piano_clips_centre_the_sound_on_the_keyboard_window(tiny_piano: Path, tmp_path: Path) -> None:

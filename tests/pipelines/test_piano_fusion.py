@@ -18,8 +18,8 @@ from x2studio.core.errors import InputError
 from x2studio.media.midi import load_midi
 from x2studio.pipelines.piano_fusion import fusion_inputs, fusion_windows, mix_at_snr
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "x2studio" / "resources" / "demo" / "piano_4.mp4"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "resources" / "demo" / "piano_4.mp4"
 
 
 def test_mix_at_snr_sets_the_power_ratio_and_does_not_clip() -> None:

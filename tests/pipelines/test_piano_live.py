@@ -20,7 +20,7 @@ from x2studio.media.midi import NoteEvent, load_csv, load_midi
 from x2studio.pipelines.piano import PianoTranscriber, keyboard_of, note_metrics
 from x2studio.pipelines.piano_live import LivePiano, StreamingOnsets
 
-DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo" / "piano_4.mp4"
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo" / "piano_4.mp4"
 
 
 def _offline_peaks(p: np.ndarray, thr: float, sigma: float) -> set[tuple[int, int]]:
@@ -202,3 +202,21 @@ def test_cli_live_piano_plays_the_demo_and_writes_the_take(tmp_path, capsys):
     assert main(["live", "piano", str(tmp_path / "missing.mp4")]) == 2
     assert main(["live", "piano", "--camera", "7", "--seconds", "1", "--no-sound"]) == 2
     assert "No webcam" in capsys.readouterr().err
+
+
+def test_cli_live_take_is_kept_when_the_reference_midi_is_broken(tmp_path, capsys):
+    """The .mid beside the video is read after the take is written: a corrupt one is said, and the
+    take is on disk all the same."""
+    import shutil
+
+    from x2studio.cli import main
+
+    video = tmp_path / "piano.mp4"
+    shutil.copy(DEMO, video)
+    shutil.copy(DEMO.with_suffix(".json"), video.with_suffix(".json"))          # its keyboard
+    video.with_suffix(".mid").write_bytes(b"MThd not really a MIDI file")
+    out = tmp_path / "take.mid"
+    assert main(["live", "piano", str(video), "--seconds", "1.5", "--no-sound", "-o", str(out)]) == 0
+    assert out.is_file() and "cannot be read as the reference" in capsys.readouterr().err
+    assert main(["live", "piano", str(video), "--seconds", "1", "--no-sound", "-o", str(video)]) == 2   # not over the video
+    assert video.stat().st_size > 1000

@@ -17,8 +17,8 @@ from x2studio.models.audiomap import VectorFromAudio
 from x2studio.models.avsync import AVSync, contrastive_loss, mouth_regions
 from x2studio.pipelines.speech import MfccFeatures, check_speech
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "x2studio" / "resources" / "demo"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "resources" / "demo"
 SR = 16000
 
 

@@ -206,7 +206,7 @@ def test_bundled_piano_demo_is_a_held_out_piece_with_its_midi():
     from x2studio.media.midi import load_midi
     from x2studio.media.video import probe
 
-    demo = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+    demo = Path(__file__).resolve().parents[2] / "resources" / "demo"
     clips = sorted(demo.glob("piano_*.mp4"))
     assert clips
     for clip in clips:

@@ -16,7 +16,7 @@ from x2studio.ui.panels.reenact_panel import ReenactPanel
 from x2studio.weights import ModelCard, save_weights
 
 pytestmark = pytest.mark.gui
-DEMO = Path(__file__).resolve().parents[1] / "x2studio" / "resources" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 
 @pytest.fixture

@@ -396,7 +396,7 @@ def test_demo_face_media_is_bundled():
 
     from x2studio.media.video import probe
 
-    folder = resources.files("x2studio") / "resources" / "demo"
+    folder = (Path(__file__).resolve().parents[2] / "resources" / "demo")
     clips = sorted(p for p in folder.iterdir() if p.name.startswith("talking_") and p.name.endswith(".mp4"))
     assert clips, "no talking_*.mp4 demo clip"
     info = probe(clips[0])

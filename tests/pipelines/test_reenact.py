@@ -20,8 +20,8 @@ from x2studio.pipelines.reenact import Reenactor
 from x2studio.pipelines.reenactment import reenact_video
 from x2studio.weights import ModelCard, WeightsRegistry, save_weights
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "x2studio" / "resources" / "demo"
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "resources" / "demo"
 
 
 @pytest.fixture
