@@ -269,6 +269,9 @@ def test_pose_cli_writes_a_posed_photo_and_refuses_bad_input(tmp_path: Path) -> 
         (["--source", str(DEMO / "face_2.png"), "--sweep", "yaw", "-o", str(tmp_path / "a.png")], "MP4 or GIF"),
         (["--source", str(DEMO / "face_2.png"), "-o", str(tmp_path / "no" / "a.png")], "does not exist"),
         (["--source", str(DEMO / "face_2.png"), "-o", str(out), "--weights", "nothing-here"], "nothing-here"),
+        (["--source", str(DEMO / "face_2.png"), "-o", str(out), "--yaw", "1e9"], "outside -60…60"),
+        (["--source", str(DEMO / "face_2.png"), "-o", str(out), "--pitch", "nan"], "pitch of nan"),
+        (["--source", str(out), "-o", str(out)], "would replace the photo"),
     ]
     for args, expected in cases:
         proc = _cli("pose", *args)

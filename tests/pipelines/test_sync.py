@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from x2studio.core.errors import InputError
+from x2studio.core.errors import InputError, OutputError
 from x2studio.media.audio import load_audio
 from x2studio.media.video import VideoReader, VideoWriter, probe, replace_audio
 from x2studio.pipelines.sync import estimate_offset, fix_offset, offset_curve
@@ -72,8 +72,10 @@ def test_fix_moves_the_sound_by_the_right_number_of_samples(tmp_path: Path) -> N
         assert abs(got.duration_s - src.duration_s) < 0.03
     with pytest.raises(InputError):
         fix_offset(tmp_path / "v.mp4", 0.1, tmp_path / "f.gif")
-    with pytest.raises(InputError):
+    with pytest.raises(OutputError):
         fix_offset(tmp_path / "v.mp4", 0.1, tmp_path / "missing" / "f.mp4")
+    with pytest.raises(InputError, match="replace an input"):
+        fix_offset(tmp_path / "v.mp4", 0.1, tmp_path / "v.mp4")           # never over the video itself
 
 
 def test_bad_input_is_refused_with_a_message(tmp_path: Path, clip: Path) -> None:
@@ -123,6 +125,12 @@ def test_sync_cli(late: Path, tmp_path: Path) -> None:
     assert res.returncode != 0 and "no audio" in res.stderr and "Traceback" not in res.stderr
     res = _cli("sync", str(late), "-o", str(tmp_path / "x.avi"))
     assert res.returncode != 0 and "MP4" in res.stderr
+    size = late.stat().st_size
+    for bad, said in ((["-o", str(late)], "replace an input"), (["--window", "0"], "Windows of 0"),
+                      (["--max-offset", "nan"], "search range")):
+        res = _cli("sync", str(late), *bad)                  # refused before any work, the video untouched
+        assert res.returncode == 2 and said in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert late.stat().st_size == size
 
 
 # ---------------------------------------------------------------------------- evaluation (tiny data)

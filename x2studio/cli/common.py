@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
+from ..core.choices import DETECTORS, MP4_SUFFIXES
 from ..core.errors import X2Error
 from ..core.jobs import Job
 from ..core.terminal import TerminalProgress
-from ..core.choices import DETECTORS, MP4_SUFFIXES
 
 __all__ = ["job_and_bar", "with_progress", "check_mp4", "add_face_options", "add_detector_option", "device_of",
            "DETECTOR_CHOICES"]

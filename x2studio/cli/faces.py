@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.errors import X2Error
 from ..core.choices import MP4_SUFFIXES
-from .common import DETECTOR_CHOICES, check_mp4, device_of, job_and_bar, with_progress
+from ..core.errors import X2Error
+from .common import DETECTOR_CHOICES, check_mp4, device_of, with_progress
 
 __all__ = ["add_parsers"]
 
@@ -36,43 +36,29 @@ def _photo_reenactor(args: argparse.Namespace):
 
 
 def cmd_pose(args: argparse.Namespace) -> int:
-    from ..pipelines.pose import HeadPoseEstimator, PoseController, closed_loop, export_sweep
+    if args.check:
+        return _pose_check(args)
+    from ..pipelines.pose_photo import PoseRequest, pose_photo
+
+    if args.output is None:
+        raise X2Error("Say where to write the result: -o OUT.png (a pose), OUT.mp4 or OUT.gif (--sweep).")
+    request = PoseRequest(args.source, args.output, (args.yaw, args.pitch, args.roll), args.sweep, args.min,
+                          args.max, args.seconds, not args.no_paste_back, args.weights, device_of(args), args.detector)
+    with_progress(lambda job: pose_photo(request, job))
+    return 0
+
+
+def _pose_check(args: argparse.Namespace) -> int:
+    """Closed loop: command poses, read them back with f_v→p and the head-pose CNN."""
+    from ..pipelines.pose import HeadPoseEstimator, PoseController, closed_loop
 
     if not args.source.exists():
         raise X2Error(f"The file '{args.source}' does not exist.")
-    if not args.check and args.output is None:
-        raise X2Error("Say where to write the result: -o OUT.png (a pose), OUT.mp4 or OUT.gif (--sweep).")
-    if args.output is not None:
-        want = (".mp4", ".gif") if args.sweep else (".png", ".jpg", ".jpeg")
-        if args.output.suffix.lower() not in want:
-            raise X2Error(f"'{args.output.name}': {'a sweep' if args.sweep else 'a pose'} is written as "
-                          f"{' or '.join(w[1:].upper() for w in want)}.")
-        if not args.output.parent.is_dir():
-            raise X2Error(f"The folder '{args.output.parent}' does not exist.")
     r = _photo_reenactor(args)
-    device = str(r.device)
     ctl = PoseController(r)
     src = ctl.source_pose()
     print(f"source pose: yaw {src[0]:+.1f}, pitch {src[1]:+.1f}, roll {src[2]:+.1f} degrees")
-    if args.check:
-        print(closed_loop(ctl, HeadPoseEstimator(args.estimator, device=device)).table())
-        return 0
-    if args.sweep:
-        job, bar = job_and_bar()
-        try:
-            export_sweep(ctl, args.sweep, args.output, lo=args.min, hi=args.max, seconds=args.seconds,
-                         paste=not args.no_paste_back, job=job)
-        finally:
-            bar.close()
-        print(f"wrote {args.output}: {args.sweep} sweep")
-        return 0
-    pose = [src[k] if v is None else v for k, v in enumerate((args.yaw, args.pitch, args.roll))]
-    crop = ctl.render(pose)
-    img = crop if args.no_paste_back else r.composite(crop)
-    from ..media.image import write_image
-
-    write_image(args.output, img)
-    print(f"wrote {args.output}: yaw {pose[0]:+.1f}, pitch {pose[1]:+.1f}, roll {pose[2]:+.1f}")
+    print(closed_loop(ctl, HeadPoseEstimator(args.estimator, device=str(r.device))).table())
     return 0
 
 

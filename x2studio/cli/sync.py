@@ -7,43 +7,33 @@ import json
 from pathlib import Path
 
 from ..core.errors import X2Error
-from .common import DETECTOR_CHOICES, check_mp4, device_of, job_and_bar
+from .common import DETECTOR_CHOICES, device_of, job_and_bar
 
 __all__ = ["add_parsers", "cmd_sync"]
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from ..pipelines.sync import estimate_offset, fix_offset
+    from ..pipelines.sync import SyncRequest, check_sync
 
-    if args.output is not None:
-        check_mp4(args.output, "the fixed video")
+    if args.crop and args.kind != "piano":
+        raise X2Error("--crop marks a keyboard: it goes with --kind piano.")
     corners = None
     if args.crop:
-        if args.kind != "piano":
-            raise X2Error("--crop marks a keyboard: it goes with --kind piano.")
         from ..pipelines.piano import parse_crop
 
         corners = parse_crop(args.crop)
-    device = device_of(args)
+    request = SyncRequest(args.video, args.kind, args.output, args.weights, device_of(args), args.max_offset,
+                          args.window, args.detector, corners)
     job, bar = job_and_bar()
     try:
-        res = estimate_offset(args.video, kind=args.kind, weights=args.weights, device=device,
-                              max_offset_s=args.max_offset, window_s=args.window, detector=args.detector, job=job,
-                              corners=corners)
+        checked = check_sync(request, job)
     finally:
         bar.close()
-    fixed = None
-    if args.output is not None:
-        if res.offset_frames is None:
-            raise X2Error("The offset was not found, so nothing was fixed.", "See the notes above; try --max-offset.")
-        fixed = fix_offset(args.video, res.offset_s, args.output)
     if args.json:
-        print(json.dumps({**res.to_dict(), "fixed": None if fixed is None else str(fixed)}))
+        print(json.dumps({**checked.result.to_dict(), "fixed": None if checked.fixed is None else str(checked.fixed)}))
         return 0
-    for line in res.lines():
+    for line in checked.lines():
         print(line)
-    if fixed is not None:
-        print(f"wrote {fixed} (the sound moved {res.offset_s * 1000:+.0f} ms; the picture copied as it was)")
     return 0
 
 

@@ -30,6 +30,23 @@ def check_writable(target: str | os.PathLike[str]) -> Path:
     return path
 
 
+def check_video_output(out: str | os.PathLike[str], protect: tuple = (), what: str = "the output") -> Path:
+    """An MP4 output in an existing, writable folder, and none of the files in ``protect`` (the
+    inputs: writing over the video a result is made from would destroy it)."""
+    from .choices import MP4_SUFFIXES
+    from .errors import InputError
+
+    path = Path(out).expanduser()
+    if path.suffix.lower() not in MP4_SUFFIXES:
+        raise InputError(f"'{path.name}': {what} is written as MP4.", "Use a name ending in .mp4.")
+    check_writable(path)
+    for src in protect:
+        src = Path(str(src)).expanduser()
+        if src.exists() and path.exists() and os.path.samefile(src, path):
+            raise InputError(f"Writing '{path.name}' would replace an input.", "Choose another output name.")
+    return path
+
+
 _MODE: int | None = None
 
 

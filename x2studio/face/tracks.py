@@ -15,9 +15,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..core.choices import VIDEO_SUFFIXES
 from ..core.errors import InputError, MediaError, X2Error
 from ..core.jobs import Job
-from ..core.choices import VIDEO_SUFFIXES
 from ..media.audio import load_audio
 from ..media.video import VideoReader, VideoWriter
 from .dataset import DatasetWriter, TrackEntry, save_npz, split_identities

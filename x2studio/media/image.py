@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from ..core.atomic import atomic_path
-from ..core.errors import InputError, MediaError, OutputError
 from ..core.choices import IMAGE_SUFFIXES
+from ..core.errors import InputError, MediaError, OutputError
 
 __all__ = ["read_image", "read_image_rgba", "write_image", "IMAGE_SUFFIXES"]
 

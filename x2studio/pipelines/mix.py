@@ -29,9 +29,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..core.choices import MP4_SUFFIXES
 from ..core.errors import InputError, X2Error
 from ..core.jobs import Job
-from ..core.choices import MP4_SUFFIXES
 from ..face.tracks import crop, find_tracks
 from ..media.audio import AudioClip, load_audio
 from ..media.video import VideoReader, VideoWriter

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.atomic import check_video_output
 from ..core.errors import InputError, X2Error
 from ..core.jobs import Job, progress_of
-from ..core.choices import MP4_SUFFIXES
 from ..face.tracks import crop, find_tracks
 from ..media.audio import load_audio
 from ..media.video import VideoReader, VideoWriter
@@ -47,23 +47,11 @@ class ReenactRequest:
         for p in [split_frame_spec(s)[0] for s in self.sources] + [Path(self.driving)]:
             if not p.exists():
                 raise InputError(f"The file '{p}' does not exist.")
-        check_mp4_output(Path(self.output), protect=(*self.sources, self.driving))
+        check_video_output(self.output, protect=(*self.sources, self.driving))
         if self.fusion not in FUSIONS:
             raise InputError(f"Unknown fusion '{self.fusion}'.", f"Use one of: {', '.join(FUSIONS)}.")
         if not 1 <= self.source_frames <= 32:
             raise InputError(f"{self.source_frames} frames per source video is out of range.", "Use 1 to 32.")
-
-
-def check_mp4_output(out: Path, protect: tuple = ()) -> None:
-    """An MP4 output in an existing folder, not one of the inputs."""
-    if out.suffix.lower() not in MP4_SUFFIXES:
-        raise InputError(f"'{out.name}': the output is written as MP4.", "Use a name ending in .mp4.")
-    if not out.parent.is_dir():
-        raise InputError(f"The folder '{out.parent}' does not exist.")
-    for src in protect:
-        src = Path(str(src))
-        if src.exists() and out.exists() and src.resolve() == out.resolve():
-            raise InputError(f"Writing '{out.name}' would replace an input.", "Choose another output name.")
 
 
 @dataclass
@@ -132,7 +120,7 @@ def reenact_video(reenactor: Reenactor, driving: str | Path, out: str | Path, *,
     driving, out = Path(driving), Path(out)
     if reenactor.embedded is None:
         raise InputError("Choose the source faces first.")
-    check_mp4_output(out, protect=(driving,))
+    check_video_output(out, protect=(driving,))
     track = track_driving(driving, reenactor.detector, job)
     report = ReenactReport(out=out)
     if track.faces > 1:

@@ -37,9 +37,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..core.choices import AUDIO_SUFFIXES, MP4_SUFFIXES
 from ..core.errors import InputError
 from ..core.jobs import Job
-from ..core.choices import AUDIO_SUFFIXES, MP4_SUFFIXES
 from ..media.audio import AudioClip, frame_windows, load_audio, resample, to_mono
 from ..media.video import VideoWriter
 from ..models.registry import model_from_card

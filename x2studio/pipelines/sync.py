@@ -25,15 +25,16 @@ found in the picture), as the piano transcriber sees it.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..core.atomic import check_video_output
 from ..core.errors import InputError, MediaError
 from ..core.jobs import Job
-from ..core.choices import MP4_SUFFIXES
 from ..face.detect import make_detector
 from ..face.tracks import crop, find_tracks
 from ..media.audio import AudioClip, delay, frame_count, frame_windows, load_audio, resample, to_mono
@@ -43,7 +44,7 @@ from ..models.registry import model_from_card
 from ..weights.registry import WeightsRegistry
 from .speech import SILENCE_PEAK
 
-__all__ = ["SyncModel", "SyncResult", "estimate_offset", "fix_offset", "offset_curve", "onset_baseline", "piano_keyboards",
+__all__ = ["SyncModel", "SyncResult", "SyncRequest", "SyncCheck", "check_sync", "estimate_offset", "fix_offset", "offset_curve", "onset_baseline", "piano_keyboards",
            "DEFAULT_SYNC_WEIGHTS", "MAX_OFFSET_S"]
 
 log = logging.getLogger(__name__)
@@ -232,8 +233,7 @@ def estimate_offset(video: str | Path, kind: str = "face", weights: str | None =
     ``kind`` ``face`` (the largest face's mouth) or ``piano`` (the keyboard at ``corners``)."""
     if kind not in DEFAULT_SYNC_WEIGHTS:
         raise InputError(f"Sync of kind '{kind}' is not available.", f"Kinds: {', '.join(DEFAULT_SYNC_WEIGHTS)}.")
-    if not 0.2 <= max_offset_s <= 10.0:
-        raise InputError(f"A search range of ±{max_offset_s} s is outside 0.2…10 s.")
+    _check_ranges(max_offset_s, window_s)
     model = SyncModel(weights or DEFAULT_SYNC_WEIGHTS[kind], device)
     if model.kind != kind:
         raise InputError(f"The weights '{model.name}' sync {model.kind} videos, not {kind} videos.",
@@ -288,14 +288,72 @@ def estimate_offset(video: str | Path, kind: str = "face", weights: str | None =
     return res
 
 
+def _check_ranges(max_offset_s: float, window_s: float) -> None:
+    if not (math.isfinite(max_offset_s) and 0.2 <= max_offset_s <= 10.0):
+        raise InputError(f"A search range of ±{max_offset_s} s is outside 0.2…10 s.")
+    if not (math.isfinite(window_s) and 1.0 <= window_s <= 600.0):
+        raise InputError(f"Windows of {window_s} s are not possible.", "Use 1 to 600 s (the default is 10).")
+
+
+@dataclass(frozen=True, eq=False)
+class SyncRequest:
+    """Check (and with ``output``, fix) the sync of ``video``'s picture and sound: ``kind`` face
+    (the largest face's mouth) or piano (the keyboard at ``corners``, TL TR BR BL pixels)."""
+
+    video: Path
+    kind: str = "face"
+    output: Path | None = None
+    weights: str | None = None
+    device: str | None = None
+    max_offset_s: float = MAX_OFFSET_S
+    window_s: float = 10.0
+    detector: str = "auto"
+    corners: np.ndarray | None = None
+    audio: AudioClip | None = None          # instead of the video's own sound (a fix applied already)
+
+    def __post_init__(self) -> None:
+        if not Path(self.video).is_file():
+            raise InputError(f"The file '{self.video}' does not exist.")
+        if self.kind not in DEFAULT_SYNC_WEIGHTS:
+            raise InputError(f"Sync of kind '{self.kind}' is not available.", f"Kinds: {', '.join(DEFAULT_SYNC_WEIGHTS)}.")
+        if self.corners is not None and self.kind != "piano":
+            raise InputError("A keyboard's position goes with the piano kind.")
+        _check_ranges(self.max_offset_s, self.window_s)
+        if self.output is not None:
+            check_video_output(self.output, protect=(self.video,), what="the fixed video")
+
+
+@dataclass(frozen=True, eq=False)
+class SyncCheck:
+    result: SyncResult
+    fixed: Path | None = None
+
+    def lines(self) -> list[str]:
+        out = self.result.lines()
+        if self.fixed is not None:
+            out.append(f"wrote {self.fixed} (the sound moved {self.result.offset_s * 1000:+.0f} ms; the picture copied "
+                       "as it was)")
+        return out
+
+
+def check_sync(request: SyncRequest, job: Job | None = None) -> SyncCheck:
+    """The offset (and drift) of ``request.video``; with ``output``, a copy with the sound moved into sync."""
+    from ..core.device import resolve_device
+
+    res = estimate_offset(request.video, request.kind, request.weights,
+                          str(request.device or resolve_device().torch_device), request.max_offset_s,
+                          request.window_s, request.detector, job, request.audio, request.corners)
+    if request.output is None:
+        return SyncCheck(res)
+    if res.offset_frames is None:
+        raise InputError("The offset was not found, so nothing was fixed.", "See the notes above; try --max-offset.")
+    return SyncCheck(res, fix_offset(request.video, res.offset_s, request.output, request.audio))
+
+
 def fix_offset(video: str | Path, offset_s: float, out: str | Path, audio: AudioClip | None = None) -> Path:
     """A copy of ``video`` with its sound moved ``offset_s`` earlier (a positive offset: the sound
     was late); the sound keeps its length (silence fills the other end).  Atomic."""
-    out = Path(out)
-    if out.suffix.lower() not in MP4_SUFFIXES:
-        raise InputError(f"'{out.name}': the fixed video is written as MP4.", "Use a name ending in .mp4.")
-    if not out.parent.is_dir():
-        raise InputError(f"The folder '{out.parent}' does not exist.")
+    out = check_video_output(out, protect=(video,), what="the fixed video")
     clip = audio if audio is not None else load_audio(video)
     return replace_audio(video, delay(clip.samples, -int(round(offset_s * clip.sample_rate))), clip.sample_rate, out)
 

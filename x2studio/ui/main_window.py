@@ -11,10 +11,10 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
                                QMainWindow, QMenu, QProgressBar, QPushButton, QStackedWidget, QStyleFactory, QWidget)
 
 from .. import APP_NAME
+from ..core.choices import AUDIO_SUFFIXES, VIDEO_SUFFIXES, dialog_filter
 from ..core.errors import X2Error
 from ..core.jobs import Job, ProgressEvent
 from ..core.settings import Settings, load_settings, save_settings
-from ..core.choices import AUDIO_SUFFIXES, VIDEO_SUFFIXES, dialog_filter
 from ..workers.jobs import JobHandle, JobRunner
 from .dialogs import AboutDialog, SettingsDialog, show_error
 from .panels import PANEL_CLASSES

@@ -26,8 +26,8 @@ from typing import Any, Mapping
 
 from ..core import paths
 from ..core.atomic import atomic_path, atomic_write_text
-from ..core.resources import bundled_weights_dir
 from ..core.errors import InputError, MediaError
+from ..core.resources import bundled_weights_dir
 
 __all__ = ["ModelCard", "WeightsEntry", "WeightsRegistry", "save_weights", "sha256_of", "load_entry", "resolve_entry",
            "register_weights"]

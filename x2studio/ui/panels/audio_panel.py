@@ -24,10 +24,10 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
                                QPushButton, QSlider, QStyle, QVBoxLayout, QWidget)
 
-from ...core.errors import AudioDeviceError
+from ...core.choices import AUDIO_SUFFIXES, dialog_filter
+from ...core.errors import AudioDeviceError, X2Error
 from ...core.poses import AXES, LIMITS
 from ...core.settings import Settings
-from ...core.choices import AUDIO_SUFFIXES, dialog_filter
 from ...workers.jobs import JobRunner
 from ...workers.speech import SpeechServer
 from ..widgets.image_view import ImageView, demo_file
@@ -483,13 +483,17 @@ class AudioPanel(ClockedPlayback, PhotoSource, Panel):
         if path is None:
             self.errorRaised.emit("Checking sync needs speech from a video of the speaking face.", "")
             return None
-        device = self.device
+        from ...pipelines.sync import SyncRequest, check_sync
+
+        try:
+            request = SyncRequest(Path(path), device=self.device)
+        except X2Error as exc:
+            self._on_failed(str(exc))
+            return None
         self.sync_label.setText("checking sync…")
 
         def work(job):
-            from ...pipelines.sync import estimate_offset
-
-            return estimate_offset(path, device=device, job=job)
+            return check_sync(request, job).result
 
         handle = self.jobs.start(f"Checking sync of {Path(path).name}", work, on_success=self._on_synced,
                                  on_failure=lambda m, d: (self.sync_label.setText(""), self._on_failed(m)))

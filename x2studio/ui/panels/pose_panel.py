@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
                                QPushButton, QSlider, QVBoxLayout, QWidget)
 
+from ...core.errors import X2Error
 from ...core.poses import AXES, LIMITS
 from ...core.settings import Settings
 from ...workers.jobs import JobRunner
@@ -208,7 +209,6 @@ class PosePanel(PhotoSource, Panel):
 
     def set_layer(self, path: Path | None) -> bool:
         """Show the paint layer saved at ``path`` on the posed face (None: no layer)."""
-        from ...core.errors import X2Error
         from ...pipelines.paint import PaintLayer
 
         try:
@@ -234,21 +234,16 @@ class PosePanel(PhotoSource, Panel):
         if not self.ready:
             self.errorRaised.emit("Choose a source photo first.", "")
             return None
-        weights, device, source, start, paste = (self.weights_box.currentText(), self.device, self.source,
-                                                 self.pose(), self.paste.isChecked())
-        layer = self.layer
+        from ...pipelines.pose_photo import PoseRequest, pose_photo
 
-        def work(job):
-            from ...pipelines.pose import PoseController, export_sweep
-            from ...pipelines.reenact import Reenactor
-
-            r = Reenactor(weights, device=device)
-            r.set_sources(r.load_sources([source]))
-            if layer is not None:
-                r.set_paint(layer)
-            return export_sweep(PoseController(r), axis, out, start=start, paste=paste, job=job)
-
-        return start_export(self, out, work, self._on_exported, self.status, self._on_failed)
+        try:
+            request = PoseRequest(Path(self.source), out, tuple(self.pose()), axis, paste=self.paste.isChecked(),
+                                  weights=self.weights_box.currentText(), device=self.device, paint=self.layer)
+        except X2Error as exc:
+            self._on_failed(f"Export failed: {exc}")
+            return None
+        return start_export(self, out, lambda job: pose_photo(request, job).output, self._on_exported, self.status,
+                            self._on_failed)
 
     def _on_exported(self, path) -> None:
         self.status.setText(f"Wrote {path}.")

@@ -89,15 +89,15 @@ class PianoSyncMixin:
         """Estimate the offset between the open video's keys and its sound, as a job."""
         if self.video is None or self.view.corners is None or self._sync_job is not None:
             return self._sync_job
+        from ...media.audio import shifted_sound
+        from ...pipelines.sync import SyncRequest, check_sync
+
         video, corners, device, shift = self.video, self.view.corners.copy(), self.device, self.audio_shift
         self.status.setText("Checking sync…")
 
         def work(job):
-            from ...media.audio import shifted_sound
-            from ...pipelines.sync import estimate_offset
-
             audio = shifted_sound(video, shift) if shift else None
-            return estimate_offset(video, kind="piano", corners=corners, device=device, job=job, audio=audio)
+            return check_sync(SyncRequest(video, "piano", device=device, corners=corners, audio=audio), job).result
 
         def failed(message: str, details: str) -> None:
             self._fail(f"Checking sync failed: {message}", details)
