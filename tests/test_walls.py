@@ -94,7 +94,6 @@ LONG_FUNCTIONS = {
     "training/__main__.py:build_parser": 132, "x2studio/ui/panels/retrieve_panel.py:__init__": 122,
     "x2studio/ui/panels/reenact_panel.py:__init__": 115, "x2studio/ui/panels/paint_panel.py:__init__": 113,
     "training/synth/piano_music.py:_exercise": 105, "training/synth/texture.py:paint_texture": 99,
-    "x2studio/ui/panels/media_panel.py:__init__": 92, "x2studio/ui/panels/pose_panel.py:__init__": 90,
     "training/__main__.py:cmd_train": 87, "training/__main__.py:cmd_eval": 87,
     "training/synth/faces.py:generate_faces": 87, "x2studio/pipelines/mix.py:mix_video": 82,
     "x2studio/media/synth.py:render_notes": 81,

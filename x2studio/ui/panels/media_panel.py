@@ -75,7 +75,32 @@ class MediaPanel(ClockedPlayback, Panel):
         self.server.audioMissing.connect(self._on_server_audio_missing)
         self.server.failed.connect(self._on_server_failed)
 
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._build_view(), 1)
+        layout.addWidget(self._build_wave())
+        layout.addLayout(self._build_controls())
+        layout.addLayout(self._build_readout())
+        self.info_label = QLabel("", self)
+        self.info_label.setWordWrap(True)
+        self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.audio_label = QLabel("", self)
+        self.audio_label.setWordWrap(True)
+        layout.addWidget(self.info_label)
+        layout.addWidget(self.audio_label)
+        self._add_shortcuts()
+
+        self._timer = QTimer(self)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._on_timer_tick)
+        self._set_controls_enabled(False)
+
+    # ------------------------------------------------------------------ layout
+    def _build_view(self) -> VideoView:
         self.view = VideoView(self)
+        return self.view
+
+    def _build_wave(self) -> pg.PlotWidget:
+        """The sound's waveform under the picture, with the playhead."""
         self.wave = pg.PlotWidget(self)
         self.wave.setMenuEnabled(False)
         self.wave.setMouseEnabled(False, False)
@@ -85,7 +110,9 @@ class MediaPanel(ClockedPlayback, Panel):
         self.wave.setVisible(False)
         self._playhead = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#ff5050", width=2))
         self.wave.addItem(self._playhead)
+        return self.wave
 
+    def _build_controls(self) -> QHBoxLayout:
         style = self.style()
         self.play_button = QPushButton(self)
         self.play_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
@@ -103,45 +130,32 @@ class MediaPanel(ClockedPlayback, Panel):
         self.slider.setRange(0, 0)
         self.slider.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.slider.valueChanged.connect(self._on_slider_value_changed)
+        controls = QHBoxLayout()
+        for w in (self.prev_button, self.play_button, self.next_button, self.slider):
+            controls.addWidget(w)
+        return controls
+
+    def _build_readout(self) -> QHBoxLayout:
         self.frame_label = QLabel("Frame – / –", self)
         self.time_label = QLabel("00:00:00:00", self)
         self.time_label.setToolTip("Timecode HH:MM:SS:FF")
         self.export_button = QPushButton("Export frame…", self)
         self.export_button.setToolTip("Save the frame shown as a PNG image")
         self.export_button.clicked.connect(lambda: self.export_frame())
-        self.info_label = QLabel("", self)
-        self.info_label.setWordWrap(True)
-        self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.audio_label = QLabel("", self)
-        self.audio_label.setWordWrap(True)
-
-        controls = QHBoxLayout()
-        for w in (self.prev_button, self.play_button, self.next_button, self.slider):
-            controls.addWidget(w)
         readout = QHBoxLayout()
         readout.addWidget(self.frame_label)
         readout.addSpacing(16)
         readout.addWidget(self.time_label)
         readout.addStretch(1)
         readout.addWidget(self.export_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(self.wave)
-        layout.addLayout(controls)
-        layout.addLayout(readout)
-        layout.addWidget(self.info_label)
-        layout.addWidget(self.audio_label)
+        return readout
 
+    def _add_shortcuts(self) -> None:
         for key, slot in ((Qt.Key.Key_Space, self.toggle_play), (Qt.Key.Key_Left, lambda: self.step(-1)),
                           (Qt.Key.Key_Right, lambda: self.step(1))):
             sc = QShortcut(QKeySequence(key), self)
             sc.setContext(Qt.ShortcutContext.WindowShortcut)  # only while the panel is shown
             sc.activated.connect(slot)
-
-        self._timer = QTimer(self)
-        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self._timer.timeout.connect(self._on_timer_tick)
-        self._set_controls_enabled(False)
 
     # ------------------------------------------------------------------ opening
     def open_file(self, path: str | Path) -> None:

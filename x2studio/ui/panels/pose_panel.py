@@ -54,6 +54,16 @@ class PosePanel(PhotoSource, Panel):
         self.server.result.connect(self._on_result)
         self.server.failed.connect(self._on_failed)
 
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_top())
+        layout.addLayout(self._build_views(), 1)
+        layout.addLayout(self._build_sliders())
+        layout.addLayout(self._build_pose_row())
+        layout.addLayout(self._build_bottom())
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ layout
+    def _build_top(self) -> QHBoxLayout:
         self.source_button = QPushButton("Source photo…", self)
         self.source_button.clicked.connect(self._choose_source)
         self.weights_box = QComboBox(self)
@@ -64,7 +74,9 @@ class PosePanel(PhotoSource, Panel):
         for w in (self.source_button, QLabel("Weights", self), self.weights_box, self.paste):
             top.addWidget(w)
         top.addStretch(1)
+        return top
 
+    def _build_views(self) -> QGridLayout:
         self.source_view = ImageView("source", self)
         self.embedded_view = ImageView("embedded face", self)
         self.generated_view = ImageView("generated", self)
@@ -76,7 +88,10 @@ class PosePanel(PhotoSource, Panel):
             views.addWidget(view, 1, col)
             views.setColumnStretch(col, 1)
         views.setRowStretch(1, 1)
+        return views
 
+    def _build_sliders(self) -> QGridLayout:
+        """A slider and a spin box per axis, over the range the pose mappings were trained on."""
         self.sliders: dict[str, QSlider] = {}
         self.spins: dict[str, QDoubleSpinBox] = {}
         grid = QGridLayout()
@@ -97,6 +112,9 @@ class PosePanel(PhotoSource, Panel):
             grid.addWidget(slider, row, 1)
             grid.addWidget(spin, row, 2)
         grid.setColumnStretch(1, 1)
+        return grid
+
+    def _build_pose_row(self) -> QHBoxLayout:
         self.source_pose_label = QLabel("", self)
         self.reset_button = QPushButton("Reset to the source's pose", self)
         self.reset_button.clicked.connect(self.reset)
@@ -105,7 +123,9 @@ class PosePanel(PhotoSource, Panel):
         pose_row.addWidget(self.source_pose_label, 1)
         pose_row.addWidget(self.latency)
         pose_row.addWidget(self.reset_button)
+        return pose_row
 
+    def _build_bottom(self) -> QHBoxLayout:
         self.sweep_axis = QComboBox(self)
         self.sweep_axis.addItems(AXES)
         self.sweep_button = QPushButton("Export sweep…", self)
@@ -122,14 +142,7 @@ class PosePanel(PhotoSource, Panel):
         for w in (QLabel("Sweep", self), self.sweep_axis, self.sweep_button, self.still_button, self.layer_button):
             bottom.addWidget(w)
         bottom.addWidget(self.status, 1)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(views, 1)
-        layout.addLayout(grid)
-        layout.addLayout(pose_row)
-        layout.addLayout(bottom)
-        self._update_buttons()
+        return bottom
 
     # ------------------------------------------------------------------ start-up
     def start_demo(self) -> None:
