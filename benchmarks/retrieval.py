@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--faces", type=int, default=10_000, help="gallery size for the build and exact rows (0: skip them)")
     ap.add_argument("--million", type=int, default=1_000_000, help="gallery size for the approximate row")
-    ap.add_argument("--quick", action="store_true", help="a smoke run: 100 faces and 50 000 vectors")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 40 faces and 20 000 vectors")
     args = ap.parse_args(argv)
     if args.quick:
-        args.faces, args.million = 100, 50_000
+        args.faces, args.million = 40, 20_000
     from x2studio.media.video import VideoReader
     from x2studio.pipelines.retrieval import FaceEmbedder
 

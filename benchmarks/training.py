@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             from training.synth.faces import generate_faces
 
             root = generate_faces(tmp / "faces", tracks=3 if args.quick else 8, size=256, seed=5,
-                                  max_seconds=1.0 if args.quick else 5.0)
+                                  max_seconds=0.8 if args.quick else 5.0)
         dec = bench_decode(root)
         for workers in ((0,) if args.quick else (0, 2, 4)):
             cold, warm = bench_loader(root, tmp / f"cache{workers}", workers, 8)
