@@ -392,11 +392,10 @@ def test_occlusion_darkens_the_hollows():
 
 
 def test_demo_face_media_is_bundled():
-    from importlib import resources
-
+    from x2studio.core.resources import demo_dir
     from x2studio.media.video import probe
 
-    folder = (Path(__file__).resolve().parents[2] / "resources" / "demo")
+    folder = demo_dir()
     clips = sorted(p for p in folder.iterdir() if p.name.startswith("talking_") and p.name.endswith(".mp4"))
     assert clips, "no talking_*.mp4 demo clip"
     info = probe(clips[0])

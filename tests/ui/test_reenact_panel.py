@@ -128,7 +128,7 @@ def test_a_video_frame_is_a_source(tmp_path: Path) -> None:
         r.load_sources([f"{DEMO / 'talking_3.mp4'}@99999"])
 
 
-def _rgb(image) -> "np.ndarray":
+def _rgb(image):
     import numpy as np
     from PySide6.QtGui import QImage
 
