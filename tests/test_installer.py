@@ -208,9 +208,9 @@ def test_spec_keeps_triton_and_unused_qt_out_and_data_in() -> None:
 # ------------------------------------------------------------------ install.sh
 def _fake_bundle(tmp_path: Path) -> Path:
     b = tmp_path / "bundle" / "x2studio"
-    (b / "_internal" / "resources" / "icons").mkdir(parents=True)
+    (b / "_internal" / "x2studio" / "resources" / "icons").mkdir(parents=True)    # the bundle's package data
     shutil.copy(ROOT / "resources" / "icons" / "x2studio.png",
-                b / "_internal" / "resources" / "icons" / "x2studio.png")
+                b / "_internal" / "x2studio" / "resources" / "icons" / "x2studio.png")
     exe = b / "x2studio"
     exe.write_text("#!/bin/sh\necho fake x2studio \"$@\"\n")
     exe.chmod(exe.stat().st_mode | stat.S_IEXEC)

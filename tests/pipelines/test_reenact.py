@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from x2studio.core.errors import InputError
+from x2studio.core.errors import InputError, OutputError
 from x2studio.media.audio import load_audio
 from x2studio.media.video import VideoReader, probe
 from x2studio.models.x2face import X2Face
@@ -128,8 +128,10 @@ def test_reenact_video_exports_frames_and_audio(registry, tmp_path) -> None:
     assert probe(tmp_path / "crop.mp4").video.width == 64 and crop_only.frames == report.frames
     with pytest.raises(InputError, match="MP4"):
         reenact_video(r, driving, tmp_path / "out.gif")
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         reenact_video(r, driving, tmp_path / "no" / "such" / "out.mp4")
+    with pytest.raises(InputError, match="replace an input"):
+        reenact_video(r, driving, driving)                # never over the driving video
     assert not (tmp_path / "out.gif").exists()
 
 

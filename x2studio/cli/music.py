@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from ..core.errors import X2Error
-from ..pipelines.notes import export_notes
 from .common import device_of, job_and_bar
 
 __all__ = ["add_parsers"]
 
 
 def cmd_transcribe_piano(args: argparse.Namespace) -> int:
+    from ..pipelines.notes import export_notes
     from ..pipelines.piano import parse_crop
     from ..pipelines.transcribe_piano import PianoRequest, transcribe_piano
 
@@ -49,6 +49,7 @@ def export_request(args: argparse.Namespace, csv: Path | None):
 
 def cmd_transcribe_violin(args: argparse.Namespace) -> int:
     from ..core.atomic import check_writable
+    from ..pipelines.notes import export_notes
     from ..pipelines.violin import DEFAULT_WEIGHTS, save_pitch_csv, transcribe_video
 
     if args.output is None and args.musicxml is None and args.notes_csv is None and args.csv is None:
