@@ -51,6 +51,7 @@ def device_of(args: argparse.Namespace) -> str:
 
 
 def add_detector_option(p: argparse.ArgumentParser) -> None:
+    """``--detector`` and ``--device``, as every face command has them."""
     p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
     p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
 

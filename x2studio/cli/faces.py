@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core.choices import MP4_SUFFIXES
 from ..core.errors import X2Error
-from .common import DETECTOR_CHOICES, check_mp4, device_of, with_progress
+from .common import add_detector_option, check_mp4, device_of, with_progress
 
 __all__ = ["add_parsers"]
 
@@ -128,8 +128,7 @@ def add_parsers(sub) -> None:
                    help="several sources: matched = each frame takes most from the source whose pose and "
                         "expression are closest to it (default); confidence = one face fused by the model's "
                         "confidence; mean = the plain average (the paper)")
-    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
-    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    add_detector_option(p)
     p.set_defaults(func=cmd_reenact)
     p = sub.add_parser("pose", help="turn a face in a photo to a head pose (X2Face + pose mappings)")
     p.add_argument("--source", required=True, type=Path, help="the photo with the face")
@@ -146,8 +145,7 @@ def add_parsers(sub) -> None:
     p.add_argument("-o", "--output", type=Path, help="OUT.png (a pose) or OUT.mp4 / OUT.gif (a sweep)")
     p.add_argument("--no-paste-back", action="store_true", help="write the face crop, not the full photo")
     p.add_argument("--weights", default="x2face-lite", help="X2Face weights with pose mappings (default x2face-lite)")
-    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
-    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    add_detector_option(p)
     p.set_defaults(func=cmd_pose)
     p = sub.add_parser("speak", help="make a face in a photo say a recording (X2Face + speech features)")
     p.add_argument("--source", required=True, type=Path, help="the photo with the face")
@@ -158,8 +156,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--mapping", default=None, help="f_a→v weights (default: WEIGHTS-a2v)")
     p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full photo")
     p.add_argument("--weights", default="x2face-lite", help="X2Face weights with audio and pose mappings")
-    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
-    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    add_detector_option(p)
     p.set_defaults(func=cmd_speak)
     p = sub.add_parser("mix", help="drive a face with several drivers at once: pose, speech, a driving video")
     p.add_argument("--source", required=True, type=Path, help="the photo with the face")
@@ -176,8 +173,7 @@ def add_parsers(sub) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, help="output MP4 (with the speech, else the video's sound)")
     p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full photo")
     p.add_argument("--weights", default="x2face-lite", help="X2Face weights with pose (and audio) mappings")
-    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
-    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    add_detector_option(p)
     p.set_defaults(func=cmd_mix)
     p = sub.add_parser("paint", help="drive a face whose embedded face carries a paint layer (tattoo, scar, glasses)")
     p.add_argument("--source", required=True, type=Path, help="the source face (photo or video)")
@@ -188,6 +184,5 @@ def add_parsers(sub) -> None:
     p.add_argument("--relative", action="store_true", help="transfer changes only (keeps the source's face shape)")
     p.add_argument("--no-paste-back", action="store_true", help="write the generated face crop, not the full frame")
     p.add_argument("--weights", default="x2face-lite", help="X2Face weights (default x2face-lite)")
-    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
-    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    add_detector_option(p)
     p.set_defaults(func=cmd_paint)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..core.errors import X2Error
-from .common import DETECTOR_CHOICES, device_of, job_and_bar
+from .common import add_detector_option, device_of, job_and_bar
 
 __all__ = ["add_parsers", "cmd_sync"]
 
@@ -51,6 +51,5 @@ def add_parsers(sub) -> None:
                    help="sliding windows of this many seconds for drift (default 10; videos of 2 windows or more)")
     p.add_argument("--json", action="store_true", help="print the estimate, the curve and the windows as JSON")
     p.add_argument("--weights", default=None, help="AV-sync weights (default: the bundled ones for --kind)")
-    p.add_argument("--detector", choices=DETECTOR_CHOICES, default="auto", help="face detector")
-    p.add_argument("--device", default=None, help="cpu, cuda… (default: Settings)")
+    add_detector_option(p)
     p.set_defaults(func=cmd_sync)
