@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Callable
 
-from ..core.choices import DETECTORS, MP4_SUFFIXES
-from ..core.errors import X2Error
+from ..core.choices import DETECTORS
 from ..core.jobs import Job
 from ..core.terminal import TerminalProgress
 
-__all__ = ["job_and_bar", "with_progress", "check_mp4", "add_face_options", "add_detector_option", "device_of",
+__all__ = ["job_and_bar", "with_progress", "add_face_options", "add_detector_option", "device_of",
            "DETECTOR_CHOICES"]
 
 DETECTOR_CHOICES = DETECTORS
@@ -33,13 +31,6 @@ def with_progress(work: Callable[[Job], object]):
         print(line)
     return report
 
-
-
-def check_mp4(out: Path, what: str) -> None:
-    if out.suffix.lower() not in MP4_SUFFIXES:
-        raise X2Error(f"'{out.name}': {what} is written as MP4.", "Use a name ending in .mp4.")
-    if not out.parent.is_dir():
-        raise X2Error(f"The folder '{out.parent}' does not exist.")
 
 
 def device_of(args: argparse.Namespace) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.choices import MP4_SUFFIXES
+from ..core.atomic import check_video_output
 from ..core.errors import X2Error
-from .common import add_detector_option, check_mp4, device_of, with_progress
+from .common import add_detector_option, device_of, with_progress
 
 __all__ = ["add_parsers"]
 
@@ -65,8 +65,7 @@ def _pose_check(args: argparse.Namespace) -> int:
 def cmd_paint(args: argparse.Namespace) -> int:
     from ..pipelines.paint import paint_video
 
-    if args.output.suffix.lower() not in MP4_SUFFIXES:
-        raise X2Error(f"'{args.output.name}': the output is written as MP4.", "Use a name ending in .mp4.")
+    check_video_output(args.output, protect=(args.source, args.layer, args.driving))
     device = device_of(args)
     with_progress(lambda job: paint_video(args.source, args.layer, args.driving, args.output, weights=args.weights,
                                            device=device, detector=args.detector, relative=args.relative,
@@ -79,7 +78,7 @@ def cmd_speak(args: argparse.Namespace) -> int:
 
     if not args.audio.exists():
         raise X2Error(f"The audio file '{args.audio}' does not exist.")
-    check_mp4(args.output, "the talking video")
+    check_video_output(args.output, protect=(args.source, args.audio), what="the talking video")
     if not 0.0 <= args.strength <= 3.0:
         raise X2Error(f"--strength {args.strength} is outside 0…3.")
     r = _photo_reenactor(args)
@@ -95,7 +94,7 @@ def cmd_mix(args: argparse.Namespace) -> int:
     for path, what in ((args.audio, "audio"), (args.driving, "driving video")):
         if path is not None and not path.exists():
             raise X2Error(f"The {what} file '{path}' does not exist.")
-    check_mp4(args.output, "the mixed video")
+    check_video_output(args.output, protect=(args.source, args.audio, args.driving), what="the mixed video")
     if args.audio is None and args.driving is None:
         raise X2Error("Mixing needs --audio and/or --driving (for a pose alone, use 'x2studio pose').")
     r = _photo_reenactor(args)

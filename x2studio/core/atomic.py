@@ -40,7 +40,7 @@ def check_video_output(out: str | os.PathLike[str], protect: tuple = (), what: s
     if path.suffix.lower() not in MP4_SUFFIXES:
         raise InputError(f"'{path.name}': {what} is written as MP4.", "Use a name ending in .mp4.")
     check_writable(path)
-    for src in protect:
+    for src in (p for p in protect if p is not None):
         src = Path(str(src)).expanduser()
         if src.exists() and path.exists() and os.path.samefile(src, path):
             raise InputError(f"Writing '{path.name}' would replace an input.", "Choose another output name.")
