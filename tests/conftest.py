@@ -124,3 +124,20 @@ def held_out_piano(tmp_path_factory) -> Path:
         e["split"] = "test"
     (data / "manifest.json").write_text(json.dumps(m))
     return data
+
+
+def no_webcam_then_stand_in(qtbot, panel, monkeypatch, errors: list, n_frames: int) -> list:
+    """Live with no webcam: a message and the Live button springs back; then a camera stand-in that
+    the test feeds by hand: the first ``n_frames`` frames of the open video."""
+    from x2studio.media.video import VideoReader
+
+    monkeypatch.setattr(panel.camera, "start",
+                        lambda index=0: panel.camera.failed.emit("No webcam could be opened (camera 0): it is absent or busy."))
+    panel.live_button.setChecked(True)
+    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
+    assert "webcam" in errors[0] and not panel.live_button.isChecked()
+    errors.clear()
+    monkeypatch.setattr(panel.camera, "start", lambda index=0: None)
+    monkeypatch.setattr(panel.camera, "is_running", lambda: True)
+    with VideoReader(panel.video) as rd:
+        return [f.image for _, f in zip(range(n_frames), rd.frames())]

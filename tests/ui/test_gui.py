@@ -37,7 +37,7 @@ def _open(qtbot, win: MainWindow, path: Path) -> None:
 
 def test_window_shows_only_existing_panels_and_device(window: MainWindow) -> None:
     titles = [window.panel_list.item(i).text() for i in range(window.panel_list.count())]
-    assert titles == ["Media", "Reenact", "Pose", "Audio", "Paint", "Retrieve", "Transcribe", "Train"]
+    assert titles == ["Media", "Reenact", "Pose", "Audio", "Paint", "Retrieve", "Piano", "Violin", "Train"]
     assert window.device_label.text().startswith("Device: ")
     assert "detecting" not in window.device_label.text()
 

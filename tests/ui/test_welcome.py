@@ -38,9 +38,9 @@ def test_welcome_checks_this_computer_and_opens_the_demo_project(qtbot, window: 
     with qtbot.waitSignal(window.media_panel.mediaOpened, timeout=20000) as opened:
         dialog.demo_button.click()
     assert Path(opened.args[0]).name.startswith("talking_")
-    transcribe = window.panels["transcribe"]
-    assert transcribe.video is not None and Path(transcribe.video).name.startswith("piano_")
-    qtbot.waitUntil(lambda: not transcribe.jobs.active(), timeout=60000)
+    piano = window.panels["piano"]
+    assert piano.video is not None and Path(piano.video).name.startswith("piano_")
+    qtbot.waitUntil(lambda: not piano.jobs.active(), timeout=60000)
 
 
 def test_import_weights_from_the_menu_path(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:

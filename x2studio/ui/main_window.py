@@ -198,13 +198,13 @@ class MainWindow(QMainWindow):
 
     def open_demo_project(self) -> None:
         """The demo project: the talking-face clip in the Media panel (the face panels drive their demo faces
-        with it when first shown) and the piano clip in the Transcribe panel."""
+        with it when first shown) and the piano clip in the Piano panel."""
         from .widgets.image_view import demo_file
 
         piano = sorted(demo_file("").glob("piano_*.mp4"))
-        transcribe = self.panels.get("transcribe")
-        if transcribe is not None and piano and getattr(transcribe, "video", None) is None:
-            transcribe.open_video(piano[0])
+        piano_panel = self.panels.get("piano")
+        if piano_panel is not None and piano and piano_panel.video is None:
+            piano_panel.open_video(piano[0])
         talking = sorted(demo_file("").glob("talking_*.mp4"))
         if talking:
             self.open_path(talking[0])

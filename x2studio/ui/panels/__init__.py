@@ -10,13 +10,15 @@ from __future__ import annotations
 from .audio_panel import AudioPanel
 from .media_panel import MediaPanel
 from .paint_panel import PaintPanel
+from .piano_panel import PianoPanel
 from .pose_panel import PosePanel
 from .reenact_panel import ReenactPanel
 from .retrieve_panel import RetrievePanel
 from .train_panel import TrainPanel
-from .transcribe_panel import TranscribePanel
+from .violin_panel import ViolinPanel
 
-PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, AudioPanel, PaintPanel, RetrievePanel, TranscribePanel,
-                 TrainPanel]
+PANEL_CLASSES = [MediaPanel, ReenactPanel, PosePanel, AudioPanel, PaintPanel, RetrievePanel, PianoPanel,
+                 ViolinPanel, TrainPanel]
 
-__all__ = ["PANEL_CLASSES", "AudioPanel", "MediaPanel", "PaintPanel", "PosePanel", "ReenactPanel", "RetrievePanel", "TrainPanel", "TranscribePanel"]
+__all__ = ["PANEL_CLASSES", "AudioPanel", "MediaPanel", "PaintPanel", "PianoPanel", "PosePanel", "ReenactPanel",
+           "RetrievePanel", "TrainPanel", "ViolinPanel"]

@@ -1,11 +1,11 @@
-"""The Transcribe panel's live piano mode (its Live button, piano): frames from the webcam, or the
+"""The Piano panel's live mode (its Live button): frames from the webcam, or the
 open video played in real time, → notes as they are played, on the ``piano-live`` worker thread.
 The notes are struck on a live synthesizer as soon as they are decided, drawn on the scrolling roll
 and lit on the keyboard; the status line shows the latency (from the frame the note began in to the
 note being decided, plus the sound output's own), the model's time and the frames dropped.  The
 keyboard is the open video's (Video) or found in the camera's picture (Webcam; drag the
 corners to correct it).  Stopping keeps the take as a transcription that re-thresholds, plays and
-exports like a video's.  Mixed into :class:`TranscribePanel`, whose widgets it uses."""
+exports like a video's.  Mixed into :class:`~.piano_panel.PianoPanel`, whose widgets it uses."""
 
 from __future__ import annotations
 
@@ -30,9 +30,14 @@ class PianoLiveMixin:
     def _live_source_is_video(self) -> bool:
         return self.live_source.currentIndex() == 1
 
-    def _set_piano_live(self, on: bool) -> None:
+    def set_live(self, on: bool) -> None:
+        """Start or stop the live mode: the webcam's frames (or the open video's, in real time) → the
+        notes as they are played."""
         from ...workers.piano_live import LivePianoServer
 
+        if self.live_button.isChecked() != on:
+            self.live_button.setChecked(on)          # re-enters through toggled
+            return
         if on:
             weights = self.weights_box.currentText()
             from_video = self._live_source_is_video()
@@ -87,16 +92,19 @@ class PianoLiveMixin:
         self._update_buttons()
 
     def _on_piano_live_ready(self, info: dict) -> None:
-        if not self.live_button.isChecked() or self.mode != "piano":
+        if not self.live_button.isChecked():
             return
         self._live_info = info
         source = getattr(self, "_live_pending_source", 0)
         self.status.setText("Opening the webcam…" if source == 0 else "Playing the video live…")
         self.camera.start(source)
 
-    def _on_piano_frame(self, rgb: np.ndarray) -> None:
+    def _on_camera_frame(self, rgb: np.ndarray, t: float | None = None) -> None:
+        """A webcam frame (``t`` is not used: the live piano times frames as they arrive)."""
         from ...workers.media import to_qimage
 
+        if not self.live_button.isChecked() or self.piano_live is None:
+            return
         if getattr(self, "_live_started", None) is None:
             import time
 
@@ -115,7 +123,7 @@ class PianoLiveMixin:
 
         from ...pipelines.piano import key_polygons
 
-        if not self.live_button.isChecked() or self.mode != "piano":
+        if not self.live_button.isChecked():
             return
         self._live_last = out
         if out.get("searching"):

@@ -1,11 +1,11 @@
 """Check and fix the sync of a video's sound with its picture (thesis ch. 7), in a panel.
 
 - :class:`SyncCurve` — the distance-over-offset curve of a :class:`~x2studio.pipelines.sync.SyncResult`
-  with the estimate marked (the Audio panel's speech and the Transcribe panel's piano).
-- :class:`PianoSyncMixin` — the Transcribe panel's piano mode: "Check sync" runs the piano AV-sync
+  with the estimate marked (the Audio panel's speech and the Piano panel).
+- :class:`PianoSyncMixin` — the Piano panel's: "Check sync" runs the piano AV-sync
   network over the open video (its keyboard as marked) in a job; "Fix" moves the video's sound by the
   offset found, for the sound transcription and the playback mix; "Save fixed…" writes a copy of the
-  video with its sound moved (the picture copied as it is).  Mixed into :class:`TranscribePanel`,
+  video with its sound moved (the picture copied as it is).  Mixed into :class:`~.piano_panel.PianoPanel`,
   whose ``video``, ``view``, ``jobs``, ``device``, ``status``, ``original`` and ``_fail`` it uses.
 """
 
@@ -156,12 +156,7 @@ class PianoSyncMixin:
                                on_failure=lambda m, d: self._fail(f"Saving the fixed video failed: {m}", d))
 
     def _update_sync_buttons(self, has_video: bool, busy: bool) -> None:
-        piano = self.mode == "piano"
-        for w in self._sync_widgets():
-            w.setVisible(piano)
-        if not piano:
-            self.sync_plot.setVisible(False)
-        self.sync_button.setEnabled(piano and has_video and self.view.corners is not None
-                                    and self._sync_job is None and not busy)
-        self.fix_button.setEnabled(piano and bool(self.sync_offset) and not busy)
-        self.save_fixed_button.setEnabled(piano and has_video and bool(self.audio_shift))
+        self.sync_button.setEnabled(has_video and self.view.corners is not None and self._sync_job is None
+                                    and not busy)
+        self.fix_button.setEnabled(bool(self.sync_offset) and not busy)
+        self.save_fixed_button.setEnabled(has_video and bool(self.audio_shift))

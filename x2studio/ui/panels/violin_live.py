@@ -1,16 +1,14 @@
-"""The Transcribe panel's live violin mode (its Live button; the piano's is in :mod:`.piano_live`): webcam frames
+"""The Violin panel's live mode (its Live button; the piano's is in :mod:`.piano_live`): webcam frames
 (or the open video's, played in real time) → the picture's pitch
 as they come, on the ``violin-live`` worker thread; the note name and confidence in the status line,
 the track scrolling over the roll; stopping keeps the take as a transcription (times as they came)
-whose notes play and export like a video's.  Mixed into :class:`TranscribePanel`, whose widgets
+whose notes play and export like a video's.  Mixed into :class:`~.violin_panel.ViolinPanel`, whose widgets
 (``live_button``, ``roll``, ``view``, ``status``, ``threshold``, ``weights_box``) it uses."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-
-from ...workers.reenact import CameraReader
 
 __all__ = ["ViolinLiveMixin"]
 
@@ -21,29 +19,14 @@ class ViolinLiveMixin:
         self._live_t: list[float] = []
         self._live_y: list[float] = []
         self._live_curve = pg.PlotDataItem(pen=pg.mkPen("#33c8ff", width=2), connect="finite")
-        self.camera = CameraReader(self)
-        self.camera.frame.connect(self._on_camera_frame)
-        self.camera.failed.connect(self._on_camera_failed)
-        self.camera.ended.connect(lambda: self.set_live(False))      # a video played live is over
-
-    def _live_tooltip(self) -> None:
-        self.live_button.setToolTip(
-            "Live: the pitch a violinist plays, from the picture, as it comes" if self.mode == "violin" else
-            "Live: the notes played on a keyboard seen from above, as they come, synthesized as they are found")
-
-    def _is_take(self) -> bool:
-        return self.result is not None and self.result.live
 
     def set_live(self, on: bool) -> None:
         """Start or stop the live mode: the webcam's frames (or the open video's, in real time) → the
-        violin's pitch or the piano's notes, as they come."""
+        violin's pitch, as it comes."""
         from ...workers.violin_live import LiveViolinServer
 
         if self.live_button.isChecked() != on:
             self.live_button.setChecked(on)          # re-enters through toggled
-            return
-        if self.mode == "piano":
-            self._set_piano_live(on)
             return
         if on and self.live_source.currentIndex() == 1 and self.video is None:
             self.live_button.setChecked(False)
@@ -51,7 +34,7 @@ class ViolinLiveMixin:
             return
         if on:
             weights = self.weights_box.currentText()
-            if self.mode != "violin" or not weights:
+            if not weights:
                 self.live_button.setChecked(False)
                 self._fail("No violin weights for the live mode: train some with 'x2studio train violin'.")
                 return
@@ -91,10 +74,6 @@ class ViolinLiveMixin:
 
         if not self.live_button.isChecked():
             return
-        if self.mode == "piano":
-            if self.piano_live is not None:
-                self._on_piano_frame(rgb)
-            return
         if self.live is None:
             return
         self.view.set_image(to_qimage(rgb))
@@ -114,15 +93,7 @@ class ViolinLiveMixin:
         self.status.setText(f"Live: {note}, confidence {out['confidence']:.2f}; the picture read in {out['ms']:.0f} ms. "
                             "Press Live again to stop and keep the take.")
 
-    def _on_live_failed(self, message: str) -> None:
-        self.set_live(False)
-        self._fail(f"Live mode stopped: {message}")
-
-    def _on_camera_failed(self, message: str) -> None:
-        self.set_live(False)
-        self._fail(message)
-
     def _shutdown_live(self) -> None:
-        self.camera.stop()
+        super()._shutdown_live()
         if self.live is not None:
             self.live.shutdown()

@@ -1,4 +1,4 @@
-"""The Transcribe panel offscreen with the bundled piano weights: the demo clip opens with its
+"""The Piano panel offscreen with the bundled piano weights: the demo clip opens with its
 remembered keyboard, transcription runs as a job and fills the piano roll, the notes match the
 demo's true MIDI, the threshold slider re-picks notes without a network pass, seeking lights the
 keys being played, playback advances, exports write MIDI/CSV; corners can be dragged; a video
@@ -15,7 +15,8 @@ from PySide6.QtCore import QPoint, Qt
 
 from x2studio.core.settings import Settings
 from x2studio.media.midi import load_csv, load_midi
-from x2studio.ui.panels.transcribe_panel import TranscribePanel
+from x2studio.ui.panels.piano_panel import PianoPanel
+from tests.conftest import no_webcam_then_stand_in
 
 pytestmark = pytest.mark.gui
 
@@ -24,7 +25,7 @@ DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 @pytest.fixture
 def panel(qtbot, x2_home):
-    p = TranscribePanel(Settings())
+    p = PianoPanel(Settings())
     qtbot.addWidget(p)
     p.resize(1100, 750)
     p.show()          # first show opens the bundled piano demo
@@ -32,7 +33,7 @@ def panel(qtbot, x2_home):
     p.shutdown()
 
 
-def test_transcribe_panel_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: Path) -> None:
+def test_transcribe_panel_on_the_demo(qtbot, panel: PianoPanel, tmp_path: Path) -> None:
     errors = []
     panel.errorRaised.connect(lambda m, d: errors.append(m))
     assert panel.weights_box.currentText() == "piano-lite"
@@ -83,7 +84,7 @@ def test_transcribe_panel_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: P
     assert (tmp_path / "cli.mid").read_bytes() == (tmp_path / "panel.mid").read_bytes()
 
 
-def test_corners_drag_and_unknown_keyboard(qtbot, panel: TranscribePanel, tmp_path: Path) -> None:
+def test_corners_drag_and_unknown_keyboard(qtbot, panel: PianoPanel, tmp_path: Path) -> None:
     import shutil
 
     qtbot.waitUntil(lambda: panel.n_frames > 0 and panel.view.image() is not None, timeout=30000)
@@ -111,7 +112,7 @@ def test_corners_drag_and_unknown_keyboard(qtbot, panel: TranscribePanel, tmp_pa
 
 
 @pytest.mark.slow
-def test_transcribe_panel_by_ear(qtbot, panel: TranscribePanel) -> None:
+def test_transcribe_panel_by_ear(qtbot, panel: PianoPanel) -> None:
     from x2studio.pipelines.piano import note_metrics
 
     qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
@@ -125,116 +126,11 @@ def test_transcribe_panel_by_ear(qtbot, panel: TranscribePanel) -> None:
     assert note_metrics(panel.reference, panel.notes)["f1"] > 0.6
 
 
-def test_violin_mode_on_the_demo(qtbot, panel: TranscribePanel, tmp_path: Path) -> None:
-    """Violin mode: the violin demo opens, the sound's pitch becomes notes with an intonation view, the
-    picture's pitch (bundled violin-lite) too, the confidence slider re-picks notes, exports write;
-    back in piano mode the piano demo returns."""
-    from x2studio.pipelines.piano import note_metrics
-
-    errors = []
-    panel.errorRaised.connect(lambda m, d: errors.append(m))
-    qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
-    panel.instrument_box.setCurrentIndex(1)
-    assert panel.mode == "violin" and panel.intonation.isVisible() and panel.view.corners is None
-    qtbot.waitUntil(lambda: panel.video is not None and panel.video.name.startswith("violin_") and panel.n_frames > 0,
-                    timeout=30000)
-    assert panel.reference and [panel.source_box.itemText(i) for i in range(3)] == ["Picture", "Sound", "Picture + sound"]
-    done = []
-    panel.transcribed.connect(done.append)
-    panel.source_box.setCurrentText("Sound")
-    assert panel.transcribe() is not None
-    qtbot.waitUntil(lambda: bool(done) and panel.export_midi.isEnabled(), timeout=120000)
-    assert not errors and panel.notes and "Intonation" in panel.status.text()
-    assert note_metrics(panel.reference, panel.notes)["f1"] > 0.5          # by ear, the demo's tune
-    assert len(panel.cents_curve.getData()[0]) > 50 and panel._tracks
-    if panel.weights_box.currentText():                                 # the bundled visual model
-        done.clear()
-        panel.source_box.setCurrentText("Picture + sound")
-        qtbot.waitUntil(panel.transcribe_button.isEnabled, timeout=30000)     # the sound's job has ended
-        assert panel.transcribe() is not None
-        qtbot.waitUntil(lambda: bool(done) and panel.export_midi.isEnabled(), timeout=120000)
-        assert not errors and panel.notes and panel.result.visual is not None
-        n = len(panel.notes)
-        panel.threshold.setValue(panel.threshold.maximum())     # the surest: more of the picture's frames unvoiced
-        assert panel.result.threshold == pytest.approx(panel.threshold.maximum() / 100)
-        assert len(panel.notes) <= n + 5
-        panel.threshold.setValue(50)
-    out = tmp_path / "violin.mid"
-    h = panel._export("midi", out)
-    qtbot.waitUntil(lambda: out.is_file(), timeout=20000)
-    assert h is not None and load_midi(out).notes
-    panel.instrument_box.setCurrentIndex(0)
-    qtbot.waitUntil(lambda: panel.video is not None and panel.video.name.startswith("piano_") and panel.n_frames > 0,
-                    timeout=30000)
-    assert not panel.intonation.isVisible() and panel.view.corners is not None
-
-
-def _no_webcam_then_stand_in(qtbot, panel: TranscribePanel, monkeypatch, errors: list, n_frames: int) -> list:
-    """Live with no webcam: a message and the Live button springs back; then a camera stand-in that
-    the test feeds by hand: the first ``n_frames`` frames of the open video."""
-    from x2studio.media.video import VideoReader
-
-    monkeypatch.setattr(panel.camera, "start",
-                        lambda index=0: panel.camera.failed.emit("No webcam could be opened (camera 0): it is absent or busy."))
-    panel.live_button.setChecked(True)
-    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
-    assert "webcam" in errors[0] and not panel.live_button.isChecked()
-    errors.clear()
-    monkeypatch.setattr(panel.camera, "start", lambda index=0: None)
-    monkeypatch.setattr(panel.camera, "is_running", lambda: True)
-    with VideoReader(panel.video) as rd:
-        return [f.image for _, f in zip(range(n_frames), rd.frames())]
-
-
-def test_violin_live_mode_with_a_camera_stand_in(qtbot, panel: TranscribePanel, monkeypatch, tmp_path: Path) -> None:
-    """Live mode: camera frames (here the demo's frames, handed in as the webcam would) are read as they
-    come, the status names the note, the track scrolls; stopping keeps the take as notes that export.
-    Without a webcam the user is told, and nothing breaks."""
-    from x2studio.pipelines.piano import note_metrics
-
-    errors = []
-    panel.errorRaised.connect(lambda m, d: errors.append(m))
-    qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
-    assert panel.live_button.isVisible() and panel.live_source.currentText() == "Webcam"   # both instruments
-    panel.instrument_box.setCurrentIndex(1)
-    qtbot.waitUntil(lambda: panel.video is not None and panel.video.name.startswith("violin_") and panel.n_frames > 0,
-                    timeout=30000)
-    assert panel.live_button.isVisible() and panel.weights_box.currentText() == "violin-lite"
-    # no webcam here: a message, the button springs back; then a camera stand-in: the demo's frames,
-    # each handed over when the last answer came back
-    frames = _no_webcam_then_stand_in(qtbot, panel, monkeypatch, errors, 150)
-    answers, ready = [], []
-    panel.live.ready.connect(ready.append)          # this take's set-up done (not the first try's)
-    panel.live_button.setChecked(True)
-    qtbot.waitUntil(lambda: bool(ready), timeout=30000)                             # the weights are loaded
-    panel.live.result.connect(answers.append)
-    window = panel.live._live.live.tr.model.frames
-    for k, rgb in enumerate(frames):
-        panel._on_camera_frame(rgb, k / panel.fps)
-        # one answer per frame once a window is full (waited for, so no frame is skipped as stale)
-        qtbot.waitUntil(lambda: len(answers) >= k - window + 2, timeout=30000)
-    assert len(answers) == len(frames) - window + 1
-    assert panel.status.text().startswith("Live:") and not errors and panel.view.image() is not None
-    assert "Live again" in panel.status.text()
-    assert len(panel._live_t) > 100 and not panel.transcribe_button.isEnabled()
-    panel.live_button.setChecked(False)
-    assert panel.notes and panel.result.live and panel.export_midi.isEnabled()
-    assert "Live take" in panel.status.text()
-    assert panel.reference is None                                     # the video's true notes are not the camera's
-    take = len(frames) / panel.fps
-    ref = [n for n in load_midi(panel.video.with_suffix(".mid")).notes if n.offset < take - 0.2]
-    assert note_metrics(ref, panel.notes)["f1"] > 0.5                 # what the camera saw, note for note
-    out = tmp_path / "take.mid"
-    panel._export("midi", out)
-    qtbot.waitUntil(lambda: out.is_file(), timeout=20000)
-    assert load_midi(out).notes
-
-
 @pytest.mark.slow
-def test_piano_check_sync_and_fix_before_the_sound_transcription(qtbot, panel: TranscribePanel, tmp_path: Path) -> None:
+def test_piano_check_sync_and_fix_before_the_sound_transcription(qtbot, panel: PianoPanel, tmp_path: Path) -> None:
     """The demo with its sound 400 ms late: Check sync finds it (the curve shown), Fix moves the sound
     for the sound transcription (its notes land on the true onsets again) and Save fixed… writes the
-    video in sync; in the violin mode there is no piano sync to check."""
+    video in sync."""
     import dataclasses
     import shutil
 
@@ -283,11 +179,9 @@ def test_piano_check_sync_and_fix_before_the_sound_transcription(qtbot, panel: T
     from x2studio.pipelines.sync import estimate_offset
 
     assert abs(estimate_offset(out, kind="piano").offset_frames) <= 1
-    panel.instrument_box.setCurrentIndex(1)
-    assert not panel.sync_button.isVisible() and not panel.sync_plot.isVisible()
 
 
-def test_piano_live_mode_plays_the_video_in_real_time(qtbot, panel: TranscribePanel, monkeypatch) -> None:
+def test_piano_live_mode_plays_the_video_in_real_time(qtbot, panel: PianoPanel, monkeypatch) -> None:
     """Piano live (Video): the open demo is played at its own pace, notes are decided as it
     plays (struck on the live synthesizer, here without a sound device: the status says the sound
     is off, the notes still come), the latency and dropped frames are shown; when the video ends the
@@ -318,14 +212,14 @@ def test_piano_live_mode_plays_the_video_in_real_time(qtbot, panel: TranscribePa
     assert len(panel.notes) >= n
 
 
-def test_piano_live_webcam_finds_the_keyboard_and_says_what_is_wrong(qtbot, panel: TranscribePanel, monkeypatch) -> None:
+def test_piano_live_webcam_finds_the_keyboard_and_says_what_is_wrong(qtbot, panel: PianoPanel, monkeypatch) -> None:
     """Piano live (Webcam): no webcam → a message and the button springs back; with frames handed in
     as a camera would, the keyboard is found in the picture (its outline drawn), and a frame that is
     not a picture stops the mode with a message."""
     errors = []
     panel.errorRaised.connect(lambda m, d: errors.append(m))
     qtbot.waitUntil(lambda: panel.view.corners is not None, timeout=30000)
-    frames = _no_webcam_then_stand_in(qtbot, panel, monkeypatch, errors, 40)
+    frames = no_webcam_then_stand_in(qtbot, panel, monkeypatch, errors, 40)
     ready = []
     panel.piano_live.ready.connect(ready.append)
     panel.live_button.setChecked(True)
@@ -342,7 +236,7 @@ def test_piano_live_webcam_finds_the_keyboard_and_says_what_is_wrong(qtbot, pane
     assert "not an RGB picture" in errors[0] and not panel.live_button.isChecked()
 
 
-def test_fused_notes_are_marked_by_source_on_the_roll(qtbot, panel: TranscribePanel) -> None:
+def test_fused_notes_are_marked_by_source_on_the_roll(qtbot, panel: PianoPanel) -> None:
     """Picture + sound: each fused note is drawn in the colour of the source(s) that alone also find
     it (both, the picture only, the sound only, neither), with a legend, and the status counts them;
     the marks follow the threshold slider."""
