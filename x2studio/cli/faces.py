@@ -21,20 +21,6 @@ def cmd_reenact(args: argparse.Namespace) -> int:
     return 0
 
 
-def _photo_reenactor(args: argparse.Namespace):
-    """The X2Face model of ``--weights`` on ``--device`` with the face of the photo ``--source``."""
-    from ..pipelines.reenact import IMAGE_SUFFIXES, Reenactor
-
-    if not args.source.exists():
-        raise X2Error(f"The file '{args.source}' does not exist.")
-    if args.source.suffix.lower() not in IMAGE_SUFFIXES:
-        raise X2Error(f"'{args.source.name}' is not an image.", f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
-    device = device_of(args)
-    r = Reenactor(args.weights, device=device, detector=args.detector)
-    r.set_sources(r.load_sources([args.source]))
-    return r
-
-
 def cmd_pose(args: argparse.Namespace) -> int:
     if args.check:
         return _pose_check(args)
@@ -52,9 +38,9 @@ def _pose_check(args: argparse.Namespace) -> int:
     """Closed loop: command poses, read them back with f_v→p and the head-pose CNN."""
     from ..pipelines.pose import HeadPoseEstimator, PoseController, closed_loop
 
-    if not args.source.exists():
-        raise X2Error(f"The file '{args.source}' does not exist.")
-    r = _photo_reenactor(args)
+    from ..pipelines.speak_photo import photo_reenactor
+
+    r = photo_reenactor(args.source, args.weights, device_of(args), args.detector)
     ctl = PoseController(r)
     src = ctl.source_pose()
     print(f"source pose: yaw {src[0]:+.1f}, pitch {src[1]:+.1f}, roll {src[2]:+.1f} degrees")
@@ -74,40 +60,24 @@ def cmd_paint(args: argparse.Namespace) -> int:
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
-    from ..pipelines.speech import SpeechDriver, speak_video
+    from ..pipelines.speak_photo import SpeakRequest, speak
 
-    if not args.audio.exists():
-        raise X2Error(f"The audio file '{args.audio}' does not exist.")
-    check_video_output(args.output, protect=(args.source, args.audio), what="the talking video")
-    if not 0.0 <= args.strength <= 3.0:
-        raise X2Error(f"--strength {args.strength} is outside 0…3.")
-    r = _photo_reenactor(args)
-    driver = SpeechDriver(r, args.mapping)
-    with_progress(lambda job: speak_video(driver, args.audio, args.output, strength=args.strength, fps=args.fps,
-                                           paste=not args.no_paste_back, job=job))
+    request = SpeakRequest(args.source, args.audio, args.output, args.strength, args.fps, args.mapping,
+                           not args.no_paste_back, args.weights, device_of(args), args.detector)
+    with_progress(lambda job: speak(request, job))
     return 0
 
 
 def cmd_mix(args: argparse.Namespace) -> int:
-    from ..pipelines.mix import DriverMixer, Mix, mix_video
+    from ..pipelines.mix import Mix
+    from ..pipelines.speak_photo import MixRequest, mix_photo
 
-    for path, what in ((args.audio, "audio"), (args.driving, "driving video")):
-        if path is not None and not path.exists():
-            raise X2Error(f"The {what} file '{path}' does not exist.")
-    check_video_output(args.output, protect=(args.source, args.audio, args.driving), what="the mixed video")
-    if args.audio is None and args.driving is None:
-        raise X2Error("Mixing needs --audio and/or --driving (for a pose alone, use 'x2studio pose').")
-    r = _photo_reenactor(args)
-    mixer = DriverMixer(r, speech=args.audio is not None)
     angles = (args.yaw, args.pitch, args.roll)
-    pose = None
-    if any(a is not None for a in angles):
-        own = mixer.poses.source_pose()
-        pose = tuple(float(own[k] if a is None else a) for k, a in enumerate(angles))
-    mix = Mix(pose=pose, pose_weight=args.pose_weight, speech_weight=args.speech_weight,
-              video_weight=args.video_weight, video_pose=args.video_pose)
-    with_progress(lambda job: mix_video(mixer, args.output, mix, audio=args.audio, driving=args.driving,
-                                         paste=not args.no_paste_back, job=job))
+    mix = Mix(pose=angles if any(a is not None for a in angles) else None, pose_weight=args.pose_weight,
+              speech_weight=args.speech_weight, video_weight=args.video_weight, video_pose=args.video_pose)
+    request = MixRequest(args.source, args.output, mix, args.audio, args.driving, not args.no_paste_back,
+                         args.weights, device_of(args), args.detector)
+    with_progress(lambda job: mix_photo(request, job))
     return 0
 
 

@@ -206,6 +206,20 @@ def engine_class():
     return _TinySoundFontEngine
 
 
+def _timeline(notes, controls, bends, channel_of: dict[int, int]) -> list[tuple[float, int, str, int, float, int]]:
+    """(time, order, kind, a, b, channel) of every event, note-offs before note-ons at the same time."""
+    events = []
+    for n in notes:
+        ch = channel_of[n.program]
+        events.append((n.onset, 1, "on", n.pitch, n.velocity, ch))
+        events.append((n.offset, 0, "off", n.pitch, 0, ch))
+    for c in controls:
+        events.append((c.time, 0, "cc", c.number, c.value, channel_of[c.program]))
+    for t, prog, semis in bends:
+        events.append((float(t), 0, "bend", 0, float(semis), channel_of[int(prog)]))
+    return sorted(events, key=lambda e: (e[0], e[1]))
+
+
 def render_notes(
     notes: Sequence[NoteEvent],
     sample_rate: int = 44100,
@@ -247,17 +261,7 @@ def render_notes(
         for prog, ch in channel_of.items():
             synth.program_select(ch, sfid, prog)
 
-        # (time, order, kind, a, b, channel): note-offs before note-ons at the same time.
-        events: list[tuple[float, int, str, int, float, int]] = []
-        for n in notes:
-            ch = channel_of[n.program]
-            events.append((n.onset, 1, "on", n.pitch, n.velocity, ch))
-            events.append((n.offset, 0, "off", n.pitch, 0, ch))
-        for c in controls:
-            events.append((c.time, 0, "cc", c.number, c.value, channel_of[c.program]))
-        for t, prog, semis in bends:
-            events.append((float(t), 0, "bend", 0, float(semis), channel_of[int(prog)]))
-        events.sort(key=lambda e: (e[0], e[1]))
+        events = _timeline(notes, controls, bends, channel_of)
         end_time = max(n.offset for n in notes) + max(0.0, tail_s)
         total = int(round(end_time * sample_rate))
         out = np.zeros((total, 2), np.float32)

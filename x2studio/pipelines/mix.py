@@ -173,6 +173,21 @@ class MixReport:
         return [f"wrote {self.out} ({self.frames} frames; drivers: {', '.join(self.drivers)})", *self.notes]
 
 
+def _driving_face(r: Reenactor, driving: Path, job: Job) -> tuple[dict, float, int, AudioClip | None]:
+    """The driving video's face track (crop box by frame), frame rate, frame count and sound."""
+    tracks, fps, _ = find_tracks(driving, r.detector, job=job, stride=DETECT_STRIDE)
+    if not tracks:
+        raise InputError(f"No face was found in the driving video '{driving.name}'.")
+    t = tracks[0]
+    with VideoReader(driving) as rd:
+        n_video = rd.frame_count or (int(t.frames[-1]) + 1)
+    try:
+        sound = load_audio(driving)
+    except X2Error:
+        sound = None
+    return {int(f): b for f, b in zip(t.frames, t.crop_boxes)}, fps, n_video, sound
+
+
 def mix_video(mixer: DriverMixer, out: str | Path, mix: Mix, *, audio: str | Path | AudioClip | None = None,
               driving: str | Path | None = None, fps: float = 25.0, paste: bool = True,
               job: Job | None = None) -> MixReport:
@@ -193,21 +208,10 @@ def mix_video(mixer: DriverMixer, out: str | Path, mix: Mix, *, audio: str | Pat
     if mix.pose is not None:
         report.drivers.append(f"pose ×{mix.pose_weight:g}")
     boxes: dict[int, np.ndarray] = {}
-    drv_audio = None
-    n_video = None
+    drv_audio = n_video = None
     if driving is not None:
         driving = Path(driving)
-        tracks, fps, _ = find_tracks(driving, r.detector, job=job, stride=DETECT_STRIDE)
-        if not tracks:
-            raise InputError(f"No face was found in the driving video '{driving.name}'.")
-        t = tracks[0]
-        boxes = {int(f): b for f, b in zip(t.frames, t.crop_boxes)}
-        with VideoReader(driving) as rd:
-            n_video = rd.frame_count or (int(t.frames[-1]) + 1)
-        try:
-            drv_audio = load_audio(driving)
-        except X2Error:
-            drv_audio = None
+        boxes, fps, n_video, drv_audio = _driving_face(r, driving, job)
         report.drivers.append(f"driving video ×{mix.video_weight:g}" + (" (with its pose)" if mix.video_pose else ""))
     clip = None
     if audio is not None:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                               QPushButton, QSlider, QStyle, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QSlider,
+                               QStyle, QVBoxLayout, QWidget)
 
 from ...core.choices import AUDIO_SUFFIXES, dialog_filter
 from ...core.errors import AudioDeviceError, X2Error
@@ -31,9 +31,11 @@ from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.speech import SpeechServer
 from ..widgets.image_view import ImageView, demo_file
+from ..widgets.waveform import Waveform
 from .base import Panel
-from .common import MP4_FILTER, SOURCE_FILTER, ClockedPlayback, PhotoSource, start_export
-from .sync_check import SyncCurve
+from .common import (MP4_FILTER, SOURCE_FILTER, ClockedPlayback, PhotoSource, hrow, make_button, make_check,
+                     start_export)
+from .sync_check import SpeechSyncMixin, SyncCurve
 
 __all__ = ["AudioPanel"]
 
@@ -41,27 +43,7 @@ log = logging.getLogger(__name__)
 SPEECH_FILTER = dialog_filter("Speech", AUDIO_SUFFIXES)
 
 
-class _Wave(pg.PlotWidget):
-    """The waveform; a click or drag on it asks to seek (seconds)."""
-
-    seekRequested = Signal(float)
-
-    def _seek(self, event) -> None:
-        x = self.getPlotItem().vb.mapSceneToView(self.mapToScene(event.position().toPoint())).x()
-        self.seekRequested.emit(float(x))
-
-    def mousePressEvent(self, event) -> None:  # noqa: N802
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._seek(event)
-        event.accept()
-
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
-        if event.buttons() & Qt.MouseButton.LeftButton:
-            self._seek(event)
-        event.accept()
-
-
-class AudioPanel(ClockedPlayback, PhotoSource, Panel):
+class AudioPanel(SpeechSyncMixin, ClockedPlayback, PhotoSource, Panel):
     panel_id = "audio"
     title = "Audio"
     preferred_weights = "x2face-lite"
@@ -101,26 +83,37 @@ class AudioPanel(ClockedPlayback, PhotoSource, Panel):
         self.server.result.connect(self._on_result)
         self.server.failed.connect(self._on_failed)
 
-        self.source_button = QPushButton("Source photo…", self)
-        self.source_button.clicked.connect(self._choose_source)
-        self.speech_button = QPushButton("Speech…", self)
-        self.speech_button.setToolTip("Load a recording: WAV, FLAC, MP3, OGG, or a video's sound")
-        self.speech_button.clicked.connect(self._choose_speech)
-        self.record_button = QPushButton("Record", self)
-        self.record_button.setCheckable(True)
-        self.record_button.setToolTip("Record speech from the microphone (press again to stop)")
-        self.record_button.toggled.connect(self._on_record_toggled)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        self.sync_offset: float | None = None
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._top_row())
+        layout.addLayout(self._views(), 1)
+        layout.addWidget(self._wave_plot())
+        self.sync_plot = SyncCurve(self)
+        layout.addWidget(self.sync_plot)
+        for row in (self._transport_row(), self._pose_row(), self._video_row(), self._bottom_row()):
+            layout.addLayout(row)
+        self._timer = QTimer(self)
+        self._timer.setInterval(20)
+        self._timer.timeout.connect(self._on_tick)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ layout
+    def _top_row(self) -> QHBoxLayout:
+        self.source_button = make_button(self, "Source photo…", "The photo whose face speaks", self._choose_source)
+        self.speech_button = make_button(self, "Speech…", "Load a recording: WAV, FLAC, MP3, OGG, or a video's sound",
+                                         self._choose_speech)
+        self.record_button = make_button(self, "Record", "Record speech from the microphone (press again to stop)",
+                                         self._on_record_toggled, checkable=True)
         self.weights_box = QComboBox(self)
         self.weights_box.currentTextChanged.connect(lambda _t: self._setup())
-        self.paste = QCheckBox("Paste back", self)
-        self.paste.setChecked(True)
-        self.paste.toggled.connect(lambda _c: self._request())
-        top = QHBoxLayout()
-        for w in (self.source_button, self.speech_button, self.record_button, QLabel("Weights", self),
-                  self.weights_box, self.paste):
-            top.addWidget(w)
-        top.addStretch(1)
+        self.paste = make_check(self, "Paste back", "Paste the face back into the photo", lambda _c: self._request(),
+                                checked=True)
+        return hrow(self.source_button, self.speech_button, self.record_button, QLabel("Weights", self),
+                    self.weights_box, self.paste)
 
+    def _views(self) -> QGridLayout:
         self.source_view = ImageView("source", self)
         self.generated_view = ImageView("generated", self)
         views = QGridLayout()
@@ -129,33 +122,18 @@ class AudioPanel(ClockedPlayback, PhotoSource, Panel):
             views.addWidget(view, 1, col)
             views.setColumnStretch(col, 1)
         views.setRowStretch(1, 1)
+        return views
 
-        self.wave = _Wave(self)
-        self.wave.setMenuEnabled(False)
-        self.wave.setMouseEnabled(False, False)
-        self.wave.hideButtons()
-        self.wave.getPlotItem().hideAxis("left")
-        self.wave.setMaximumHeight(110)
+    def _wave_plot(self) -> Waveform:
+        self.wave = Waveform(self)
         self.wave.seekRequested.connect(self.seek_time)
         self.playhead = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#ff5050", width=2))
         self.wave.addItem(self.playhead)
+        return self.wave
 
-        self.sync_plot = SyncCurve(self)
-        self.sync_button = QPushButton("Check sync", self)
-        self.sync_button.setToolTip("When the speech comes from a video of the speaking face: is the sound "
-                                    "in sync with the picture? (AV-sync network)")
-        self.sync_button.clicked.connect(self.check_sync)
-        self.fix_button = QPushButton("Fix", self)
-        self.fix_button.setToolTip("Move the speech by the offset found")
-        self.fix_button.clicked.connect(self.fix_sync)
-        self.sync_label = QLabel("", self)
-        self.sync_offset: float | None = None
-
-        style = self.style()
-        self.play_button = QPushButton(self)
-        self.play_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
-        self.play_button.setToolTip("Play / pause: the sound with the talking face")
-        self.play_button.clicked.connect(self.toggle_play)
+    def _transport_row(self) -> QHBoxLayout:
+        self.play_button = make_button(self, "", "Play / pause: the sound with the talking face", self.toggle_play)
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.time_label = QLabel("0.00 s", self)
         self.strength = QSlider(Qt.Orientation.Horizontal, self)
         self.strength.setRange(0, 300)
@@ -165,22 +143,16 @@ class AudioPanel(ClockedPlayback, PhotoSource, Panel):
         self.strength.valueChanged.connect(self._on_strength)
         self.strength_label = QLabel("100%", self)
         self.latency = QLabel("", self)
-        transport = QHBoxLayout()
-        for w in (self.play_button, self.time_label):
-            transport.addWidget(w)
-        transport.addSpacing(20)
-        transport.addWidget(QLabel("Speech strength", self))
-        transport.addWidget(self.strength, 1)
-        transport.addWidget(self.strength_label)
-        transport.addWidget(self.latency)
+        row = hrow(self.play_button, self.time_label, 20, QLabel("Speech strength", self), stretch=False)
+        row.addWidget(self.strength, 1)
+        row.addWidget(self.strength_label)
+        row.addWidget(self.latency)
+        return row
 
-        self.pose_box = QCheckBox("Pose", self)
-        self.pose_box.setToolTip("Turn the head as well (degrees), with this weight")
-        self.pose_box.toggled.connect(lambda _c: self._request())
+    def _pose_row(self) -> QHBoxLayout:
+        self.pose_box = make_check(self, "Pose", "Turn the head as well (degrees), with this weight",
+                                   lambda _c: self._request())
         self.angle_spins: dict[str, QDoubleSpinBox] = {}
-        mix_row = QHBoxLayout()
-        mix_row.addWidget(QLabel("Mix:", self))
-        mix_row.addWidget(self.pose_box)
         for axis in AXES:
             spin = QDoubleSpinBox(self)
             spin.setRange(*LIMITS[axis])
@@ -189,51 +161,29 @@ class AudioPanel(ClockedPlayback, PhotoSource, Panel):
             spin.setPrefix(f"{axis} ")
             spin.valueChanged.connect(lambda _v: self._request())
             self.angle_spins[axis] = spin
-            mix_row.addWidget(spin)
         self.pose_weight = self._weight_spin("Weight of the pose")
-        mix_row.addWidget(QLabel("×", self))
-        mix_row.addWidget(self.pose_weight)
-        mix_row.addStretch(1)
-        video_row = QHBoxLayout()
-        video_row.addSpacing(30)
-        self.video_button = QPushButton("Driving video…", self)
-        self.video_button.setToolTip("A video whose face's expression mixes in (cancel: none)")
-        self.video_button.clicked.connect(self._choose_video)
+        return hrow(QLabel("Mix:", self), self.pose_box, *self.angle_spins.values(), QLabel("×", self),
+                    self.pose_weight)
+
+    def _video_row(self) -> QHBoxLayout:
+        self.video_button = make_button(self, "Driving video…", "A video whose face's expression mixes in "
+                                        "(cancel: none)", self._choose_video)
         self.video_weight = self._weight_spin("Weight of the driving video")
-        self.video_pose = QCheckBox("its head pose", self)
-        self.video_pose.setToolTip("Let the driving video turn the head too (default: its expression only)")
-        self.video_pose.toggled.connect(lambda _c: self._request())
+        self.video_pose = make_check(self, "its head pose", "Let the driving video turn the head too (default: its "
+                                     "expression only)", lambda _c: self._request())
         self.video_label = QLabel("no driving video", self)
-        for w in (self.video_button, QLabel("×", self), self.video_weight, self.video_pose, self.video_label):
-            video_row.addWidget(w)
-        video_row.addStretch(1)
+        return hrow(30, self.video_button, QLabel("×", self), self.video_weight, self.video_pose, self.video_label)
 
-        self.export_button = QPushButton("Export MP4…", self)
-        self.export_button.setToolTip("The talking face as a video with the speech")
-        self.export_button.clicked.connect(self._choose_export)
-        self.status = QLabel("", self)
-        self.status.setWordWrap(True)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.export_button)
-        bottom.addWidget(self.sync_button)
-        bottom.addWidget(self.fix_button)
-        bottom.addWidget(self.sync_label)
-        bottom.addWidget(self.status, 1)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(views, 1)
-        layout.addWidget(self.wave)
-        layout.addWidget(self.sync_plot)
-        layout.addLayout(transport)
-        layout.addLayout(mix_row)
-        layout.addLayout(video_row)
-        layout.addLayout(bottom)
-
-        self._timer = QTimer(self)
-        self._timer.setInterval(20)
-        self._timer.timeout.connect(self._on_tick)
-        self._update_buttons()
+    def _bottom_row(self) -> QHBoxLayout:
+        self.export_button = make_button(self, "Export MP4…", "The talking face as a video with the speech",
+                                         self._choose_export)
+        self.sync_button = make_button(self, "Check sync", "When the speech comes from a video of the speaking "
+                                       "face: is the sound in sync with the picture? (AV-sync network)", self.check_sync)
+        self.fix_button = make_button(self, "Fix", "Move the speech by the offset found", self.fix_sync)
+        self.sync_label = QLabel("", self)
+        row = hrow(self.export_button, self.sync_button, self.fix_button, self.sync_label, stretch=False)
+        row.addWidget(self.status, 1)
+        return row
 
     def _weight_spin(self, tip: str) -> QDoubleSpinBox:
         from ...pipelines.mix import WEIGHT_RANGE
@@ -476,48 +426,6 @@ class AudioPanel(ClockedPlayback, PhotoSource, Panel):
         self.errorRaised.emit(message, "")
         self._update_buttons()
 
-    # ------------------------------------------------------------------ sync of the speech's own video
-    def check_sync(self):
-        """Estimate the offset between the speech video's picture and its sound, as a job."""
-        path = self.speech if isinstance(self.speech, str) else None
-        if path is None:
-            self.errorRaised.emit("Checking sync needs speech from a video of the speaking face.", "")
-            return None
-        from ...pipelines.sync import SyncRequest, check_sync
-
-        try:
-            request = SyncRequest(Path(path), device=self.device)
-        except X2Error as exc:
-            self._on_failed(str(exc))
-            return None
-        self.sync_label.setText("checking sync…")
-
-        def work(job):
-            return check_sync(request, job).result
-
-        handle = self.jobs.start(f"Checking sync of {Path(path).name}", work, on_success=self._on_synced,
-                                 on_failure=lambda m, d: (self.sync_label.setText(""), self._on_failed(m)))
-        return handle
-
-    def _on_synced(self, res) -> None:
-        self.sync_plot.show_result(res)
-        self.sync_offset = res.offset_s
-        self.sync_label.setText(res.lines()[0])
-        self._update_buttons()
-        self.statusMessage.emit(" ".join(res.lines()))
-
-    def fix_sync(self) -> None:
-        """Move the loaded speech by the offset found (the picture of its video is not used here)."""
-        if not self.sync_offset or self.clip is None:
-            return
-        from ...media.audio import AudioClip, delay
-
-        shifted = delay(self.clip.samples, -int(round(self.sync_offset * self.clip.sample_rate)))
-        name = f"{self.speech_name} (moved {self.sync_offset * 1000:+.0f} ms)"
-        self.sync_offset = None
-        self.sync_label.setText("fixed")
-        self.load_speech(AudioClip(shifted, self.clip.sample_rate), name)
-
     # ------------------------------------------------------------------ export
     def _choose_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the talking face", "talking.mp4", MP4_FILTER)
@@ -529,20 +437,17 @@ class AudioPanel(ClockedPlayback, PhotoSource, Panel):
         if not (self.ready and (self.loaded or self.video)):
             self.errorRaised.emit("Choose a source photo and some speech (or a driving video) first.", "")
             return None
-        weights, device, source = self.weights_box.currentText(), self.device, self.source
-        speech = self.clip if self.loaded else None
-        mix, video, paste = self.mix(), self.video, self.paste.isChecked()
+        from ...pipelines.speak_photo import MixRequest, mix_photo
 
-        def work(job):
-            from ...pipelines.mix import DriverMixer, mix_video
-            from ...pipelines.reenact import Reenactor
-
-            r = Reenactor(weights, device=device)
-            r.set_sources(r.load_sources([source]))
-            return mix_video(DriverMixer(r, speech=speech is not None), out, mix, audio=speech, driving=video,
-                             paste=paste, job=job)
-
-        return start_export(self, out, work, self._on_exported, self.status, self._on_failed)
+        try:
+            request = MixRequest(Path(self.source), out, self.mix(), self.clip if self.loaded else None,
+                                 Path(self.video) if self.video else None, self.paste.isChecked(),
+                                 self.weights_box.currentText(), self.device)
+        except X2Error as exc:
+            self._on_failed(f"Export failed: {exc}")
+            return None
+        return start_export(self, out, lambda job: mix_photo(request, job), self._on_exported, self.status,
+                            self._on_failed)
 
     def _on_exported(self, report) -> None:
         self.status.setText(f"Wrote {report.out} ({report.frames} frames; {', '.join(report.drivers)}).")

@@ -7,18 +7,53 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QStyle
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QStyle, QWidget
 
 from ...core.choices import IMAGE_SUFFIXES, VIDEO_SUFFIXES, dialog_filter
 from ...core.errors import AudioDeviceError
 
-__all__ = ["fill_weights_box", "start_export", "PhotoSource", "ClockedPlayback", "SOURCE_FILTER", "PHOTO_FILTER",
+__all__ = ["make_button", "make_check", "hrow", "compact", "fill_weights_box", "start_export", "PhotoSource", "ClockedPlayback", "SOURCE_FILTER", "PHOTO_FILTER",
            "VIDEO_FILTER", "MP4_FILTER"]
 
 PHOTO_FILTER = dialog_filter("Images", IMAGE_SUFFIXES)
 SOURCE_FILTER = dialog_filter("Images and videos", IMAGE_SUFFIXES, VIDEO_SUFFIXES)
 VIDEO_FILTER = dialog_filter("Videos", VIDEO_SUFFIXES)
 MP4_FILTER = dialog_filter("MP4 video", (".mp4",), all_files=False)
+
+
+def make_button(parent: QWidget, text: str, tip: str = "", on_click: Callable | None = None,
+                checkable: bool = False) -> QPushButton:
+    """A push button with its tooltip, wired to ``on_click`` (``toggled`` when ``checkable``)."""
+    button = QPushButton(text, parent)
+    button.setToolTip(tip)
+    button.setCheckable(checkable)
+    if on_click is not None:
+        (button.toggled if checkable else button.clicked).connect(on_click)
+    return button
+
+
+def make_check(parent: QWidget, text: str, tip: str = "", on_toggle: Callable | None = None,
+               checked: bool = False) -> QCheckBox:
+    """A check box with its tooltip and starting state, wired to ``on_toggle(checked)``."""
+    box = QCheckBox(text, parent)
+    box.setToolTip(tip)
+    box.setChecked(checked)
+    if on_toggle is not None:
+        box.toggled.connect(on_toggle)
+    return box
+
+
+def hrow(*items, stretch: bool = True) -> QHBoxLayout:
+    """A row of widgets (an int is a spacing), with a stretch at the end unless ``stretch`` is False."""
+    row = QHBoxLayout()
+    for item in items:
+        if isinstance(item, int):
+            row.addSpacing(item)
+        else:
+            row.addWidget(item)
+    if stretch:
+        row.addStretch(1)
+    return row
 
 
 def compact(*buttons) -> None:

@@ -28,7 +28,7 @@ from ...workers.media import FrameServer
 from ...workers.reenact import CameraReader
 from ..widgets.video_view import VideoView
 from .base import Panel
-from .common import VIDEO_FILTER, compact
+from .common import VIDEO_FILTER, compact, make_button
 from .notes_playback import NotesPlayback
 
 __all__ = ["NotesPanel", "SOURCE_MODES", "dark_plot"]
@@ -36,13 +36,6 @@ __all__ = ["NotesPanel", "SOURCE_MODES", "dark_plot"]
 log = logging.getLogger(__name__)
 
 SOURCE_MODES = {"Picture": "visual", "Sound": "audio", "Picture + sound": "fused"}
-
-
-def _button(parent: QWidget, text: str, tip: str, on_click) -> QPushButton:
-    button = QPushButton(text, parent)
-    button.setToolTip(tip)
-    button.clicked.connect(on_click)
-    return button
 
 
 def dark_plot(parent: QWidget, left: str) -> pg.PlotWidget:
@@ -111,7 +104,7 @@ class NotesPanel(NotesPlayback, Panel):
         self._update_buttons()
 
     def _top_row(self) -> QHBoxLayout:
-        self.open_button = _button(self, "Open…", self.open_tip, self._choose_video)
+        self.open_button = make_button(self, "Open…", self.open_tip, self._choose_video)
         self.source_box = QComboBox(self)
         self.source_box.addItems(list(SOURCE_MODES))
         self.source_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)   # "Picture + sound" uncut
@@ -121,8 +114,8 @@ class NotesPanel(NotesPlayback, Panel):
         self.weights_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.weights_box.setMinimumContentsLength(6)     # the top row still fits a 700-px window
         self.weights_box.setToolTip("The visual model's weights")
-        self.transcribe_button = _button(self, "Transcribe", "", self.transcribe)
-        self.cancel_button = _button(self, "Cancel", "Stop the transcription", self.cancel)
+        self.transcribe_button = make_button(self, "Transcribe", "", self.transcribe)
+        self.cancel_button = make_button(self, "Cancel", "Stop the transcription", self.cancel)
         compact(self.open_button, self.cancel_button)
         row = QHBoxLayout()
         for w in (self.open_button, self.source_box, self.weights_box, self.transcribe_button, self.cancel_button):
@@ -145,7 +138,7 @@ class NotesPanel(NotesPlayback, Panel):
         return split
 
     def _play_row(self) -> QHBoxLayout:
-        self.play_button = _button(self, "", "Play the video with the transcribed notes synthesized", self.toggle_play)
+        self.play_button = make_button(self, "", "Play the video with the transcribed notes synthesized", self.toggle_play)
         self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.time_label = QLabel("0.00 s", self)
         self.with_original = QCheckBox("+ its sound", self)
@@ -176,10 +169,10 @@ class NotesPanel(NotesPlayback, Panel):
         return row
 
     def _export_row(self) -> QHBoxLayout:
-        self.export_midi = _button(self, "MIDI…", "Export the notes as a MIDI file", lambda: self._export("midi"))
-        self.export_xml = _button(self, "MusicXML…", "Export the notes as sheet music (MusicXML)",
+        self.export_midi = make_button(self, "MIDI…", "Export the notes as a MIDI file", lambda: self._export("midi"))
+        self.export_xml = make_button(self, "MusicXML…", "Export the notes as sheet music (MusicXML)",
                                   lambda: self._export("musicxml"))
-        self.export_csv = _button(self, "CSV…", "Export the notes as a table (onset, offset, pitch)",
+        self.export_csv = make_button(self, "CSV…", "Export the notes as a table (onset, offset, pitch)",
                                   lambda: self._export("csv"))
         compact(self.export_midi, self.export_csv)          # the row fits a 700-px window
         row = QHBoxLayout()

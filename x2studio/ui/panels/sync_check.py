@@ -7,6 +7,8 @@
   offset found, for the sound transcription and the playback mix; "Save fixed…" writes a copy of the
   video with its sound moved (the picture copied as it is).  Mixed into :class:`~.piano_panel.PianoPanel`,
   whose ``video``, ``view``, ``jobs``, ``device``, ``status``, ``original`` and ``_fail`` it uses.
+- :class:`SpeechSyncMixin` — the Audio panel's: the same check on the video the speech came from, and
+  "Fix" moves the speech by the offset found.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QFileDialog, QPushButton, QWidget
 
+from ...core.errors import X2Error
 from .common import MP4_FILTER
 
-__all__ = ["SyncCurve", "PianoSyncMixin"]
+__all__ = ["SyncCurve", "PianoSyncMixin", "SpeechSyncMixin"]
 
 
 class SyncCurve(pg.PlotWidget):
@@ -160,3 +163,50 @@ class PianoSyncMixin:
                                     and not busy)
         self.fix_button.setEnabled(bool(self.sync_offset) and not busy)
         self.save_fixed_button.setEnabled(has_video and bool(self.audio_shift))
+
+
+class SpeechSyncMixin:
+    """The Audio panel's "Check sync" and "Fix" for speech taken from a video of the speaking face.
+    Needs ``speech``, ``speech_name``, ``clip``, ``sync_plot``, ``sync_label``, ``jobs``, ``device``,
+    ``load_speech``, ``_on_failed`` and ``_update_buttons``."""
+
+    def check_sync(self):
+        """Estimate the offset between the speech video's picture and its sound, as a job."""
+        path = self.speech if isinstance(self.speech, str) else None
+        if path is None:
+            self.errorRaised.emit("Checking sync needs speech from a video of the speaking face.", "")
+            return None
+        from ...pipelines.sync import SyncRequest, check_sync
+
+        try:
+            request = SyncRequest(Path(path), device=self.device)
+        except X2Error as exc:
+            self._on_failed(str(exc))
+            return None
+        self.sync_label.setText("checking sync…")
+
+        def work(job):
+            return check_sync(request, job).result
+
+        handle = self.jobs.start(f"Checking sync of {Path(path).name}", work, on_success=self._on_synced,
+                                 on_failure=lambda m, d: (self.sync_label.setText(""), self._on_failed(m)))
+        return handle
+
+    def _on_synced(self, res) -> None:
+        self.sync_plot.show_result(res)
+        self.sync_offset = res.offset_s
+        self.sync_label.setText(res.lines()[0])
+        self._update_buttons()
+        self.statusMessage.emit(" ".join(res.lines()))
+
+    def fix_sync(self) -> None:
+        """Move the loaded speech by the offset found (the picture of its video is not used here)."""
+        if not self.sync_offset or self.clip is None:
+            return
+        from ...media.audio import AudioClip, delay
+
+        shifted = delay(self.clip.samples, -int(round(self.sync_offset * self.clip.sample_rate)))
+        name = f"{self.speech_name} (moved {self.sync_offset * 1000:+.0f} ms)"
+        self.sync_offset = None
+        self.sync_label.setText("fixed")
+        self.load_speech(AudioClip(shifted, self.clip.sample_rate), name)
