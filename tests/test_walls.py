@@ -89,17 +89,14 @@ def test_no_import_cycles() -> None:
 # Functions over 80 lines and modules over 500 lines that are still to be split (the panels'
 # constructors, the training module's parser and loop, …): this list may only shrink.
 LONG_FUNCTIONS = {
-    "training/loop.py:_train": 167, "x2studio/ui/panels/train_panel.py:__init__": 147,
-    "training/__main__.py:build_parser": 132, "x2studio/ui/panels/retrieve_panel.py:__init__": 122,
-    "x2studio/ui/panels/reenact_panel.py:__init__": 115, "x2studio/ui/panels/paint_panel.py:__init__": 113,
+    "training/loop.py:_train": 167, "training/__main__.py:build_parser": 132,
     "training/synth/piano_music.py:_exercise": 105, "training/synth/texture.py:paint_texture": 99,
     "training/__main__.py:cmd_train": 87, "training/__main__.py:cmd_eval": 87,
     "training/synth/faces.py:generate_faces": 87,
 }
 LONG_MODULES = {
     "training/__main__.py": 774, "training/loop.py": 724, "x2studio/pipelines/retrieval.py": 683,
-    "x2studio/media/video.py": 530, "x2studio/ui/panels/train_panel.py": 530, "x2studio/ui/panels/retrieve_panel.py": 513,
-    "training/synth/head.py": 513,
+    "x2studio/media/video.py": 530, "training/synth/head.py": 513,
 }
 
 

@@ -34,7 +34,7 @@ from ..widgets.image_view import ImageView, demo_file
 from ..widgets.waveform import Waveform
 from .base import Panel
 from .common import (MP4_FILTER, SOURCE_FILTER, ClockedPlayback, PhotoSource, hrow, make_button, make_check,
-                     start_export)
+                     start_export, view_grid)
 from .sync_check import SpeechSyncMixin, SyncCurve
 
 __all__ = ["AudioPanel"]
@@ -116,13 +116,7 @@ class AudioPanel(SpeechSyncMixin, ClockedPlayback, PhotoSource, Panel):
     def _views(self) -> QGridLayout:
         self.source_view = ImageView("source", self)
         self.generated_view = ImageView("generated", self)
-        views = QGridLayout()
-        for col, (view, name) in enumerate(((self.source_view, "Source"), (self.generated_view, "Talking"))):
-            views.addWidget(QLabel(name, self), 0, col, alignment=Qt.AlignmentFlag.AlignHCenter)
-            views.addWidget(view, 1, col)
-            views.setColumnStretch(col, 1)
-        views.setRowStretch(1, 1)
-        return views
+        return view_grid(self, ((self.source_view, "Source", 1), (self.generated_view, "Talking", 1)))
 
     def _wave_plot(self) -> Waveform:
         self.wave = Waveform(self)

@@ -7,12 +7,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QStyle, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QStyle,
+                               QWidget)
 
 from ...core.choices import IMAGE_SUFFIXES, VIDEO_SUFFIXES, dialog_filter
 from ...core.errors import AudioDeviceError
 
-__all__ = ["make_button", "make_check", "hrow", "compact", "fill_weights_box", "start_export", "PhotoSource", "ClockedPlayback", "SOURCE_FILTER", "PHOTO_FILTER",
+__all__ = ["make_button", "make_check", "hrow", "view_grid", "compact", "fill_weights_box", "start_export", "PhotoSource", "ClockedPlayback", "SOURCE_FILTER", "PHOTO_FILTER",
            "VIDEO_FILTER", "MP4_FILTER"]
 
 PHOTO_FILTER = dialog_filter("Images", IMAGE_SUFFIXES)
@@ -54,6 +56,18 @@ def hrow(*items, stretch: bool = True) -> QHBoxLayout:
     if stretch:
         row.addStretch(1)
     return row
+
+
+def view_grid(parent: QWidget, views, start: int = 0) -> QGridLayout:
+    """Views side by side, each under its name: ``views`` is (widget, name, stretch) per column, from
+    column ``start`` (the columns before it are the caller's)."""
+    grid = QGridLayout()
+    for col, (view, name, stretch) in enumerate(views, start=start):
+        grid.addWidget(QLabel(name, parent), 0, col, alignment=Qt.AlignmentFlag.AlignHCenter)
+        grid.addWidget(view, 1, col)
+        grid.setColumnStretch(col, stretch)
+    grid.setRowStretch(1, 1)
+    return grid
 
 
 def compact(*buttons) -> None:

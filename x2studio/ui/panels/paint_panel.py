@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QColorDialog, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                               QPushButton, QRadioButton, QSlider, QVBoxLayout, QWidget)
+                               QRadioButton, QSlider, QVBoxLayout, QWidget)
 
 from ...core.errors import X2Error
 from ...core.settings import Settings
@@ -27,7 +27,8 @@ from ...workers.reenact import ReenactServer
 from ..widgets.image_view import ImageView, demo_file
 from ..widgets.paint_canvas import PaintCanvas
 from .base import Panel
-from .common import MP4_FILTER, SOURCE_FILTER, VIDEO_FILTER, PhotoSource, start_export
+from .common import (MP4_FILTER, SOURCE_FILTER, VIDEO_FILTER, PhotoSource, hrow, make_button, start_export,
+                     view_grid)
 
 __all__ = ["PaintPanel"]
 
@@ -63,19 +64,30 @@ class PaintPanel(PhotoSource, Panel):
         self.server.result.connect(self._on_result)
         self.server.failed.connect(self._on_failed)
 
-        self.source_button = QPushButton("Source face…", self)
-        self.source_button.setToolTip("A photo or a video; keep the layer to paint the same edit on another person")
-        self.source_button.clicked.connect(self._choose_source)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._top_row())
+        for row in self._tool_rows():
+            layout.addLayout(row)
+        layout.addLayout(self._views(), 1)
+        layout.addLayout(self._bottom_row())
+        layout.addWidget(self.status)
+        QShortcut(QKeySequence.StandardKey.Undo, self, self.undo)
+        QShortcut(QKeySequence.StandardKey.Redo, self, self.redo)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ layout
+    def _top_row(self) -> QHBoxLayout:
+        self.source_button = make_button(self, "Source face…", "A photo or a video; keep the layer to paint the "
+                                         "same edit on another person", self._choose_source)
         self.weights_box = QComboBox(self)
         self.weights_box.currentTextChanged.connect(lambda _t: self._setup())
-        self.driving_button = QPushButton("Driving video…", self)
-        self.driving_button.clicked.connect(self._choose_driving)
-        top = QHBoxLayout()
-        for w in (self.source_button, QLabel("Weights", self), self.weights_box, self.driving_button):
-            top.addWidget(w)
-        top.addStretch(1)
+        self.driving_button = make_button(self, "Driving video…", "The video whose face drives the painted face",
+                                          self._choose_driving)
+        return hrow(self.source_button, QLabel("Weights", self), self.weights_box, self.driving_button)
 
-        # tools
+    def _tool_rows(self) -> tuple[QHBoxLayout, ...]:
         self.brush = QRadioButton("Brush", self)
         self.eraser = QRadioButton("Eraser", self)
         self.stamp = QRadioButton("Stamp", self)
@@ -88,76 +100,54 @@ class PaintPanel(PhotoSource, Panel):
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip("Brush size, or the stamp's width ×4, in embedded-face pixels")
         self.size_spin.valueChanged.connect(self._sync_canvas)
+        self.color = QColor(200, 30, 30)
+        self.color_button = make_button(self, "Colour…", "The brush's colour", self._choose_color)
+        self.stamp_button = make_button(self, "Stamp image…", "A PNG with transparency (glasses, a tattoo, a scar)",
+                                        self._choose_stamp)
+        return (hrow(self.brush, self.eraser, self.stamp, QLabel("Size", self), self.size_spin, self.color_button,
+                     self.stamp_button), self._stroke_row(), self._layer_row())
+
+    def _stroke_row(self) -> QHBoxLayout:
         self.hardness = QSlider(Qt.Orientation.Horizontal, self)
         self.hardness.setRange(0, 100)
         self.hardness.setValue(60)
         self.opacity = QSlider(Qt.Orientation.Horizontal, self)
         self.opacity.setRange(1, 100)
         self.opacity.setValue(100)
-        self.color = QColor(200, 30, 30)
-        self.color_button = QPushButton("Colour…", self)
-        self.color_button.clicked.connect(self._choose_color)
-        self.stamp_button = QPushButton("Stamp image…", self)
-        self.stamp_button.setToolTip("A PNG with transparency (glasses, a tattoo, a scar)")
-        self.stamp_button.clicked.connect(self._choose_stamp)
-        self.undo_button = QPushButton("Undo", self)
-        self.undo_button.clicked.connect(self.undo)
-        self.redo_button = QPushButton("Redo", self)
-        self.redo_button.clicked.connect(self.redo)
-        self.clear_button = QPushButton("Clear", self)
-        self.clear_button.clicked.connect(self.clear)
-        self.save_button = QPushButton("Save layer…", self)
-        self.save_button.clicked.connect(self._choose_save)
-        self.load_button = QPushButton("Load layer…", self)
-        self.load_button.clicked.connect(self._choose_load)
-        tools = QVBoxLayout()
-        for row in ((self.brush, self.eraser, self.stamp, QLabel("Size", self), self.size_spin, self.color_button,
-                     self.stamp_button),
-                    (QLabel("Hardness", self), self.hardness, QLabel("Opacity", self), self.opacity),
-                    (self.undo_button, self.redo_button, self.clear_button, self.save_button, self.load_button)):
-            line = QHBoxLayout()
-            for w in row:
-                line.addWidget(w, 1 if isinstance(w, QSlider) else 0)
-            if not any(isinstance(w, QSlider) for w in row):
-                line.addStretch(1)
-            tools.addLayout(line)
-        QShortcut(QKeySequence.StandardKey.Undo, self, self.undo)
-        QShortcut(QKeySequence.StandardKey.Redo, self, self.redo)
+        row = QHBoxLayout()
+        for w in (QLabel("Hardness", self), self.hardness, QLabel("Opacity", self), self.opacity):
+            row.addWidget(w, 1 if isinstance(w, QSlider) else 0)
+        return row
 
+    def _layer_row(self) -> QHBoxLayout:
+        self.undo_button = make_button(self, "Undo", "Undo the last stroke", self.undo)
+        self.redo_button = make_button(self, "Redo", "Redo the stroke undone", self.redo)
+        self.clear_button = make_button(self, "Clear", "Remove all the paint", self.clear)
+        self.save_button = make_button(self, "Save layer…", "Save the paint as a PNG layer", self._choose_save)
+        self.load_button = make_button(self, "Load layer…", "Load a PNG layer painted before", self._choose_load)
+        return hrow(self.undo_button, self.redo_button, self.clear_button, self.save_button, self.load_button)
+
+    def _views(self) -> QGridLayout:
         self.canvas = PaintCanvas(self)
         self.canvas.strokeFinished.connect(self.add_stroke)
         self.canvas.stampAt.connect(self.add_stamp)
         self.driving_view = ImageView("driving", self)
         self.generated_view = ImageView("generated", self)
         self.composite_view = ImageView("pasted back", self)
-        views = QGridLayout()
-        for col, (view, name) in enumerate(((self.canvas, "Embedded face (paint here)"), (self.driving_view, "Driving"),
-                                            (self.generated_view, "Generated"), (self.composite_view, "Pasted back"))):
-            views.addWidget(QLabel(name, self), 0, col, alignment=Qt.AlignmentFlag.AlignHCenter)
-            views.addWidget(view, 1, col)
-            views.setColumnStretch(col, 2 if col == 0 else 1)
-        views.setRowStretch(1, 1)
+        return view_grid(self, ((self.canvas, "Embedded face (paint here)", 2), (self.driving_view, "Driving", 1),
+                                (self.generated_view, "Generated", 1), (self.composite_view, "Pasted back", 1)))
 
+    def _bottom_row(self) -> QHBoxLayout:
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
         self.slider.valueChanged.connect(self._on_slider)
         self.frame_label = QLabel("", self)
-        self.export_button = QPushButton("Export MP4…", self)
-        self.export_button.clicked.connect(self._choose_export)
-        self.status = QLabel("", self)
-        self.status.setWordWrap(True)
-        bottom = QHBoxLayout()
-        bottom.addWidget(QLabel("Driving frame", self))
-        bottom.addWidget(self.slider, 1)
-        bottom.addWidget(self.frame_label)
-        bottom.addWidget(self.export_button)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(tools)
-        layout.addLayout(views, 1)
-        layout.addLayout(bottom)
-        layout.addWidget(self.status)
-        self._update_buttons()
+        self.export_button = make_button(self, "Export MP4…", "The painted face driven by the video, as MP4",
+                                         self._choose_export)
+        row = hrow(QLabel("Driving frame", self), stretch=False)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.frame_label)
+        row.addWidget(self.export_button)
+        return row
 
     # ------------------------------------------------------------------ start-up
     def start_demo(self) -> None:

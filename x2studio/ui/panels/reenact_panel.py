@@ -15,14 +15,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QListWidget,
-                               QListWidgetItem, QPushButton, QRadioButton, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QListWidget,
+                               QListWidgetItem, QRadioButton, QSlider, QVBoxLayout, QWidget)
 
 from ...core.errors import X2Error
 from ...core.settings import Settings
 from ..widgets.image_view import ImageView, demo_file
 from .base import Panel
-from .common import MP4_FILTER, SOURCE_FILTER, VIDEO_FILTER, start_export
+from .common import MP4_FILTER, SOURCE_FILTER, VIDEO_FILTER, hrow, make_button, make_check, start_export, view_grid
 from ...workers.jobs import JobRunner
 from ...workers.reenact import CameraReader, ReenactServer
 
@@ -65,22 +65,40 @@ class ReenactPanel(Panel):
         self.camera.frame.connect(self.server.want_image)
         self.camera.failed.connect(self._on_camera_failed)
 
-        # ------------------------------------------------------------ controls
-        self.sources_button = QPushButton("Sources…", self)
-        self.sources_button.setToolTip("One or more photos, or a video (3 frames are picked)")
-        self.sources_button.clicked.connect(self._choose_sources)
-        self.pose_sources_button = QPushButton("By pose", self)
-        self.pose_sources_button.setToolTip("Use the source video's 3 frames closest in pose to the current driving "
-                                            "frame (pose read from the face embedding)")
-        self.pose_sources_button.clicked.connect(self.sources_by_pose)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._top_row())
+        layout.addLayout(self._mode_row())
+        layout.addLayout(self._views(), 1)
+        layout.addLayout(self._drive_row())
+        layout.addLayout(self._bottom_row())
+        self.timer = QTimer(self)
+        self.timer.setInterval(15)
+        self.timer.timeout.connect(self._tick)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ layout
+    def _top_row(self) -> QHBoxLayout:
+        self.sources_button = make_button(self, "Sources…", "One or more photos, or a video (3 frames are picked)",
+                                          self._choose_sources)
+        self.pose_sources_button = make_button(self, "By pose", "Use the source video's 3 frames closest in pose to "
+                                               "the current driving frame (pose read from the face embedding)",
+                                               self.sources_by_pose)
         self.weights_box = QComboBox(self)
+        self.weights_box.setToolTip("The X2Face weights")
         self.weights_box.currentTextChanged.connect(lambda _t: self._setup())
         self.absolute = QRadioButton("Absolute", self)
         self.relative = QRadioButton("Relative", self)
         self.absolute.setChecked(True)
         self.relative.toggled.connect(self._on_mode)
-        self.paste = QCheckBox("Paste back", self)
-        self.paste.setChecked(True)
+        self.paste = make_check(self, "Paste back", "Paste the generated face back into the driving frame",
+                                checked=True)
+        return hrow(self.sources_button, self.pose_sources_button, self.weights_box, self.absolute, self.relative,
+                    self.paste)
+
+    def _mode_row(self) -> QHBoxLayout:
+        """The mode's help and the fusion choice (the help wraps, so the box takes no width from the top row)."""
         from ...pipelines.reenact import FUSION_HELP
 
         self.fusion_box = QComboBox(self)
@@ -92,13 +110,12 @@ class ReenactPanel(Panel):
         self.fusion_box.currentIndexChanged.connect(self._on_fusion)
         self.mode_help = QLabel(MODE_HELP[False], self)
         self.mode_help.setWordWrap(True)
-        top = QHBoxLayout()
-        self.weights_box.setToolTip("The X2Face weights")
-        for w in (self.sources_button, self.pose_sources_button, self.weights_box, self.absolute, self.relative,
-                  self.paste):
-            top.addWidget(w)
-        top.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(self.mode_help, 1)
+        row.addWidget(self.fusion_box)
+        return row
 
+    def _views(self) -> QGridLayout:
         self.source_strip = QListWidget(self)
         self.source_strip.setViewMode(QListWidget.ViewMode.IconMode)
         self.source_strip.setIconSize(QPixmap(72, 72).size())
@@ -107,58 +124,35 @@ class ReenactPanel(Panel):
         self.driving_view = ImageView("driving", self)
         self.generated_view = ImageView("generated", self)
         self.composite_view = ImageView("pasted back", self)
-        views = QGridLayout()
+        views = view_grid(self, ((self.embedded_view, "Embedded face", 1), (self.driving_view, "Driving", 1),
+                                 (self.generated_view, "Generated", 1), (self.composite_view, "Pasted back", 1)),
+                          start=1)
         views.addWidget(self.source_strip, 0, 0, 2, 1)
-        for col, (view, name) in enumerate(((self.embedded_view, "Embedded face"), (self.driving_view, "Driving"),
-                                            (self.generated_view, "Generated"), (self.composite_view, "Pasted back")),
-                                           start=1):
-            views.addWidget(QLabel(name, self), 0, col, alignment=Qt.AlignmentFlag.AlignHCenter)
-            views.addWidget(view, 1, col)
-            views.setColumnStretch(col, 1)
-        views.setRowStretch(1, 1)
+        return views
 
-        self.driving_button = QPushButton("Driving video…", self)
-        self.driving_button.clicked.connect(self._choose_driving)
-        self.play_button = QPushButton("Play", self)
-        self.play_button.clicked.connect(self.toggle_play)
+    def _drive_row(self) -> QHBoxLayout:
+        self.driving_button = make_button(self, "Driving video…", "The video whose face drives the sources",
+                                          self._choose_driving)
+        self.play_button = make_button(self, "Play", "Play the driving video with the generated face",
+                                       self.toggle_play)
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
         self.slider.valueChanged.connect(self._on_slider)
         self.frame_label = QLabel("", self)
-        self.webcam_button = QPushButton("Webcam", self)
-        self.webcam_button.setCheckable(True)
-        self.webcam_button.toggled.connect(self.set_webcam)
-        drive_row = QHBoxLayout()
-        for w in (self.driving_button, self.play_button):
-            drive_row.addWidget(w)
-        drive_row.addWidget(self.slider, 1)
-        for w in (self.frame_label, self.webcam_button):
-            drive_row.addWidget(w)
+        self.webcam_button = make_button(self, "Webcam", "Drive the sources with your face, live", self.set_webcam,
+                                         checkable=True)
+        row = hrow(self.driving_button, self.play_button, stretch=False)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.frame_label)
+        row.addWidget(self.webcam_button)
+        return row
 
-        self.export_button = QPushButton("Export MP4…", self)
-        self.export_button.clicked.connect(self._choose_export)
-        self.still_button = QPushButton("Save stills…", self)
-        self.still_button.clicked.connect(self._choose_stills)
-        self.status = QLabel("", self)
-        self.status.setWordWrap(True)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.export_button)
-        bottom.addWidget(self.still_button)
-        bottom.addWidget(self.status, 1)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        mode_row = QHBoxLayout()          # the help wraps, so the fusion box takes no width from the top row
-        mode_row.addWidget(self.mode_help, 1)
-        mode_row.addWidget(self.fusion_box)
-        layout.addLayout(mode_row)
-        layout.addLayout(views, 1)
-        layout.addLayout(drive_row)
-        layout.addLayout(bottom)
-
-        self.timer = QTimer(self)
-        self.timer.setInterval(15)
-        self.timer.timeout.connect(self._tick)
-        self._update_buttons()
+    def _bottom_row(self) -> QHBoxLayout:
+        self.export_button = make_button(self, "Export MP4…", "The reenacted video with the driving video's sound",
+                                         self._choose_export)
+        self.still_button = make_button(self, "Save stills…", "The frame shown, as images", self._choose_stills)
+        row = hrow(self.export_button, self.still_button, stretch=False)
+        row.addWidget(self.status, 1)
+        return row
 
     # ------------------------------------------------------------------ start-up
     def start_demo(self) -> None:

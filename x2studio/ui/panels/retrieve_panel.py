@@ -17,83 +17,24 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QListView, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QSplitter, QVBoxLayout,
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+                               QListView, QListWidget, QListWidgetItem, QSpinBox, QSplitter, QVBoxLayout,
                                QWidget)
 
 from ...core.settings import Settings
 from ...media.image import IMAGE_SUFFIXES
 from ...workers.jobs import JobRunner
 from ...workers.media import to_qimage
+from ..widgets.face_attributes import ExpressionBars, attributes_html, draw_attributes
 from ..widgets.image_view import ImageView, demo_file
 from .base import Panel
-from .common import SOURCE_FILTER
+from .common import SOURCE_FILTER, hrow, make_button, make_check
 
-__all__ = ["RetrievePanel", "draw_attributes"]
+__all__ = ["RetrievePanel"]
 
 log = logging.getLogger(__name__)
 TILE = 112
 DEMO_FILES = ("face_0.png", "face_1.png", "face_2.png", "face_3.png", "face_4.png", "talking_3.mp4")
-
-
-def draw_attributes(rgb: np.ndarray, attrs: dict | None, size: int, pose_text: bool = True) -> np.ndarray:
-    """``rgb`` resized to ``size``² with the read-out landmarks (green dots) and pose (yaw/pitch/roll)
-    drawn on it; landmarks are in the pixels of ``rgb``."""
-    out = cv2.resize(np.ascontiguousarray(rgb), (size, size), interpolation=cv2.INTER_AREA if rgb.shape[0] > size
-                     else cv2.INTER_LINEAR)
-    if not attrs:
-        return out
-    if attrs.get("landmarks") is not None:
-        s = size / rgb.shape[1]
-        for x, y in np.asarray(attrs["landmarks"]) * s:
-            cv2.circle(out, (int(round(x)), int(round(y))), max(1, size // 90), (60, 255, 90), -1, cv2.LINE_AA)
-    if pose_text and "pose" in attrs:
-        p = attrs["pose"]
-        text = f"y{p['yaw']:+.0f} p{p['pitch']:+.0f} r{p['roll']:+.0f}"
-        scale = size / 320
-        cv2.putText(out, text, (3, size - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(out, text, (3, size - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
-
-
-def _attr_html(attrs: dict | None, source: str = "") -> str:
-    if not attrs:
-        return ""
-    rows = []
-    if "pose" in attrs:
-        p = attrs["pose"]
-        rows.append(f"<b>Pose</b>: yaw {p['yaw']:+.1f}°, pitch {p['pitch']:+.1f}°, roll {p['roll']:+.1f}°")
-    if "expression" in attrs:
-        rows.append("<b>Expression</b>" + (f" <small>({source})</small>" if source else ""))
-    return "<br>".join(rows)
-
-
-class ExpressionBars(QWidget):
-    """One horizontal bar per expression read-out (0…1), with its value and name."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.values: dict[str, float] = {}
-        self.setMinimumHeight(5 * 17)
-
-    def set_values(self, values: dict[str, float] | None) -> None:
-        self.values = dict(values or {})
-        self.setMinimumHeight(max(1, len(self.values)) * 17)
-        self.update()
-
-    def paintEvent(self, event) -> None:  # noqa: N802
-        from PySide6.QtGui import QColor, QPainter
-
-        painter = QPainter(self)
-        pal = self.palette()
-        bar_w = 90
-        for i, (name, v) in enumerate(self.values.items()):
-            y = i * 17 + 2
-            painter.fillRect(0, y, bar_w, 12, pal.mid())
-            painter.fillRect(0, y, int(round(bar_w * min(max(v, 0.0), 1.0))), 12, QColor(74, 144, 217))
-            painter.setPen(pal.windowText().color())
-            painter.drawText(bar_w + 6, y + 11, f"{v:.2f}  {name}")
-        painter.end()
 
 
 class RetrievePanel(Panel):
@@ -116,15 +57,25 @@ class RetrievePanel(Panel):
         self.query_info: dict | None = None
         self._camera = None
 
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._gallery_row())
+        layout.addLayout(self._query_row())
+        layout.addWidget(self._results(), 1)
+        layout.addWidget(self.status)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ layout
+    def _gallery_row(self) -> QHBoxLayout:
         from ...core import paths
 
         self.gallery_edit = QLineEdit(str(paths.data_dir() / "galleries" / "demo"), self)
         self.gallery_edit.setToolTip("The gallery index folder (made by 'Add to gallery' or 'x2studio embed')")
-        self.gallery_button = QPushButton("Gallery…", self)
-        self.gallery_button.clicked.connect(self._choose_gallery)
-        self.add_button = QPushButton("Add faces…", self)
-        self.add_button.setToolTip("Embed the faces of a folder of images and videos (only new or changed files)")
-        self.add_button.clicked.connect(self._choose_add)
+        self.gallery_edit.setMinimumWidth(60)
+        self.gallery_button = make_button(self, "Gallery…", "Choose a gallery folder", self._choose_gallery)
+        self.add_button = make_button(self, "Add faces…", "Embed the faces of a folder of images and videos (only "
+                                      "new or changed files)", self._choose_add)
         self.fps_spin = QDoubleSpinBox(self)
         self.fps_spin.setRange(0.1, 30.0)
         self.fps_spin.setValue(1.0)
@@ -132,59 +83,58 @@ class RetrievePanel(Panel):
         self.fps_spin.setToolTip("Video frames sampled per second when a new gallery is built")
         self.weights_box = QComboBox(self)
         self.weights_box.setToolTip("The face embedding (a new gallery is built with it; a gallery keeps its own)")
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.clicked.connect(self.cancel)
-        top = QHBoxLayout()
-        self.gallery_edit.setMinimumWidth(60)
+        self.cancel_button = make_button(self, "Cancel", "Stop building the gallery", self.cancel)
+        row = QHBoxLayout()
         for w in (self.gallery_button, self.gallery_edit, self.add_button, self.fps_spin, self.weights_box,
                   self.cancel_button):
-            top.addWidget(w, 1 if w is self.gallery_edit else 0)
+            row.addWidget(w, 1 if w is self.gallery_edit else 0)
+        return row
 
-        self.query_button = QPushButton("Query…", self)
-        self.query_button.setToolTip("Find the faces most alike to the face of an image or of a video's frame")
-        self.query_button.clicked.connect(self._choose_query)
+    def _query_row(self) -> QHBoxLayout:
+        self.query_button = make_button(self, "Query…", "Find the faces most alike to the face of an image or of "
+                                        "a video's frame", self._choose_query)
         self.time_spin = QDoubleSpinBox(self)
         self.time_spin.setRange(0.0, 99999.0)
         self.time_spin.setDecimals(2)
         self.time_spin.setSuffix(" s")
         self.time_spin.setToolTip("For a video query: the frame at this time")
         self.time_spin.editingFinished.connect(self._requery)
-        self.camera_button = QPushButton("Webcam", self)
-        self.camera_button.setToolTip("Query with a frame from the webcam")
-        self.camera_button.clicked.connect(self.query_webcam)
+        self.camera_button = make_button(self, "Webcam", "Query with a frame from the webcam", self.query_webcam)
         self.k_spin = QSpinBox(self)
         self.k_spin.setRange(1, 200)
         self.k_spin.setValue(12)
         self.k_spin.setToolTip("How many neighbours to show")
         self.k_spin.editingFinished.connect(self._requery)
-        self.exclude_box = QCheckBox("Other files only", self)
-        self.exclude_box.setToolTip("Leave out the faces of the query's own file (results across videos)")
-        self.exclude_box.setChecked(True)
-        self.exclude_box.toggled.connect(lambda _c: self._requery())
-        self.overlay_box = QCheckBox("Attributes", self)
-        self.overlay_box.setChecked(True)
-        self.overlay_box.setToolTip("Draw the landmarks and pose read from the embedding")
-        self.overlay_box.toggled.connect(lambda _c: self._show_results())
-        qrow = QHBoxLayout()
-        for w in (self.query_button, self.time_spin, self.camera_button, self.k_spin, self.exclude_box,
-                  self.overlay_box):
-            qrow.addWidget(w)
-        qrow.addStretch(1)
+        self.exclude_box = make_check(self, "Other files only", "Leave out the faces of the query's own file "
+                                      "(results across videos)", lambda _c: self._requery(), checked=True)
+        self.overlay_box = make_check(self, "Attributes", "Draw the landmarks and pose read from the embedding",
+                                      lambda _c: self._show_results(), checked=True)
+        return hrow(self.query_button, self.time_spin, self.camera_button, self.k_spin, self.exclude_box,
+                    self.overlay_box)
 
+    def _column(self, title: str, view: ImageView, text: QLabel, bars: ExpressionBars) -> QWidget:
+        """A picture under its title, with its attributes as text and bars under it."""
+        view.setMinimumSize(150, 120)
+        text.setTextFormat(Qt.TextFormat.RichText)
+        text.setWordWrap(True)
+        column = QVBoxLayout()
+        column.addWidget(QLabel(title, self))
+        column.addWidget(view, 1)
+        column.addWidget(text)
+        column.addWidget(bars)
+        widget = QWidget(self)
+        widget.setLayout(column)
+        return widget
+
+    def _results(self) -> QSplitter:
+        """The query (left), the faces found (middle) and the one picked in its picture (right)."""
         self.query_view = ImageView("query face", self)
-        self.query_view.setMinimumSize(150, 150)
         self.query_attrs = QLabel("", self)
-        self.query_attrs.setTextFormat(Qt.TextFormat.RichText)
-        self.query_attrs.setWordWrap(True)
         self.query_bars = ExpressionBars(self)
-        left = QVBoxLayout()
-        left.addWidget(QLabel("Query", self))
-        left.addWidget(self.query_view, 1)
-        left.addWidget(self.query_attrs)
-        left.addWidget(self.query_bars)
-        left_w = QWidget(self)
-        left_w.setLayout(left)
-
+        self.context_view = ImageView("a result in its picture", self)
+        self.context_text = QLabel("Click a result to see it in its picture; double-click a video's to open it "
+                                   "in the Media panel.", self)
+        self.context_bars = ExpressionBars(self)
         self.grid = QListWidget(self)
         self.grid.setViewMode(QListView.ViewMode.IconMode)
         self.grid.setIconSize(QSize(TILE, TILE))
@@ -195,39 +145,14 @@ class RetrievePanel(Panel):
         self.grid.setGridSize(QSize(TILE + 24, TILE + 44))
         self.grid.currentRowChanged.connect(self._on_pick)
         self.grid.itemDoubleClicked.connect(self._on_open)
-
-        self.context_view = ImageView("a result in its picture", self)
-        self.context_view.setMinimumSize(150, 120)
-        self.context_text = QLabel("Click a result to see it in its picture; double-click a video's to open it "
-                                   "in the Media panel.", self)
-        self.context_text.setTextFormat(Qt.TextFormat.RichText)
-        self.context_text.setWordWrap(True)
-        self.context_bars = ExpressionBars(self)
-        right = QVBoxLayout()
-        right.addWidget(QLabel("In context", self))
-        right.addWidget(self.context_view, 1)
-        right.addWidget(self.context_text)
-        right.addWidget(self.context_bars)
-        right_w = QWidget(self)
-        right_w.setLayout(right)
-
         split = QSplitter(Qt.Orientation.Horizontal, self)
-        split.addWidget(left_w)
+        split.addWidget(self._column("Query", self.query_view, self.query_attrs, self.query_bars))
         split.addWidget(self.grid)
-        split.addWidget(right_w)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 5)
-        split.setStretchFactor(2, 3)
+        split.addWidget(self._column("In context", self.context_view, self.context_text, self.context_bars))
+        for k, stretch in enumerate((2, 5, 3)):
+            split.setStretchFactor(k, stretch)
         split.setSizes([270, 620, 330])
-
-        self.status = QLabel("", self)
-        self.status.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(qrow)
-        layout.addWidget(split, 1)
-        layout.addWidget(self.status)
-        self._update_buttons()
+        return split
 
     # ------------------------------------------------------------------ start-up
     def weight_names(self) -> list[str]:
@@ -433,7 +358,7 @@ class RetrievePanel(Panel):
             return
         overlay = self.overlay_box.isChecked()
         self.query_view.set_image(to_qimage(draw_attributes(out["face"], out["query_attrs"] if overlay else None, 256)))
-        self.query_attrs.setText(_attr_html(out["query_attrs"], out.get("expression_source", "")))
+        self.query_attrs.setText(attributes_html(out["query_attrs"], out.get("expression_source", "")))
         self.query_bars.set_values(out["query_attrs"].get("expression"))
         self.grid.clear()
         for h in self.results:
@@ -468,7 +393,7 @@ class RetrievePanel(Panel):
             self.context_view.set_image(to_qimage(rgb))
             where = "" if _is_image(h["source"]) else f" at {h['time_s']:.2f} s (frame {h['frame']})"
             self.context_text.setText(f"<b>{Path(h['source']).name}</b>{where} — similarity {h['score']:.3f}<br>"
-                                      + _attr_html(h["attrs"], (self.query_info or {}).get("expression_source", "")))
+                                      + attributes_html(h["attrs"], (self.query_info or {}).get("expression_source", "")))
             self.context_bars.set_values(h["attrs"].get("expression"))
             self.status.setText(f"Result {row + 1}: {Path(h['source']).name}{where}.")
 

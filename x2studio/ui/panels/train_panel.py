@@ -14,24 +14,23 @@ import json
 import logging
 from pathlib import Path
 
-import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox,
-                               QSplitter, QVBoxLayout, QWidget)
+                               QLineEdit, QProgressBar, QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from ...core import paths
 from ...core.settings import Settings
 from ...workers.jobs import JobRunner
 from ...workers.process import EventProcess
+from ..widgets.training_curves import TrainingCurves
 from .base import Panel
+from .common import make_button
 
 __all__ = ["TrainPanel", "format_eta"]
 
 log = logging.getLogger(__name__)
 REPLAY_POINTS = 5000
-COLORS = ["#3b8eea", "#e5a50a", "#33b36b", "#d9534f", "#a070e0", "#20b2aa"]
 
 
 def parse_task_list(stdout_lines: list[str]) -> dict:
@@ -71,15 +70,8 @@ class TrainPanel(Panel):
         super().__init__(settings, parent)
         self.recipes: dict[str, dict[str, dict]] = {}
         self.result: dict | None = None   # the "done" event of the last run
-        self.curves: dict[str, tuple[list[int], list[float]]] = {}
-        self._plots: dict[str, pg.PlotDataItem] = {}
         self._mode = "idle"                # idle | list | generate | train
         self._sample_pix: QPixmap | None = None
-        self._dirty: set[str] = set()
-        self._redraw_timer = QTimer(self)
-        self._redraw_timer.setSingleShot(True)
-        self._redraw_timer.setInterval(200)
-        self._redraw_timer.timeout.connect(self._redraw)
         self.jobs = JobRunner(self)
 
         self.proc = EventProcess(self)
@@ -87,34 +79,83 @@ class TrainPanel(Panel):
         self.proc.line.connect(self._on_line)
         self.proc.ended.connect(self._on_ended)
 
-        # ------------------------------------------------------------ form
+        self.charts = TrainingCurves(self)
+        self.curves = self.charts.curves          # name -> (steps, values), as drawn
+        self.log_view = self.charts.log_view
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(self._form_column())
+        split.addWidget(self.charts)
+        split.setSizes([480, 620])
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+        default_root = paths.data_dir() / "training"
+        self.data_edit.setText(str(default_root / "faces-synth"))
+        self.out_edit.setText(str(default_root / "runs" / "run-1"))
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ layout
+    def _form_column(self) -> QScrollArea:
+        """The form, the buttons, the progress and the samples (scrolling in a short window)."""
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.status = QLabel("", self)
+        self.status.setObjectName("trainStatus")
+        self.status.setWordWrap(True)
+        self.sample = QLabel("samples appear here at each evaluation", self)
+        self.sample.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.sample.setMinimumHeight(100)
+        box = QGroupBox("Samples", self)
+        QVBoxLayout(box).addWidget(self.sample)
+        left = QWidget(self)
+        column = QVBoxLayout(left)
+        column.addLayout(self._form())
+        for w in (self._buttons(), self.progress, self.status):
+            column.addWidget(w)
+        column.addWidget(box, 1)
+        scroll = QScrollArea(self)      # the form scrolls in a short window instead of forcing its height
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(left)
+        return scroll
+
+    def _form(self) -> QFormLayout:
         self.task_box = QComboBox(self)
         self.task_box.currentTextChanged.connect(self._fill_recipes)
         self.recipe_box = QComboBox(self)
         self.recipe_box.currentTextChanged.connect(self._describe_recipe)
         self.recipe_info = QLabel("", self)
         self.recipe_info.setWordWrap(True)
-        self.data_edit = QLineEdit(self)
-        self.data_edit.setPlaceholderText("a folder of face tracks (x2studio dataset)")
-        data_browse = QPushButton("Browse…", self)
-        data_browse.clicked.connect(self._browse_data)
-        self.out_edit = QLineEdit(self)
-        self.out_edit.setPlaceholderText("run folder: checkpoints, logs, weights")
+        self.data_edit = self._line("a folder of face tracks (x2studio dataset)")
+        self.out_edit = self._line("run folder: checkpoints, logs, weights")
         self.out_edit.editingFinished.connect(self._on_out_changed)
-        out_browse = QPushButton("Browse…", self)
-        out_browse.clicked.connect(self._browse_out)
         self.device_box = QComboBox(self)
         self.device_box.addItems(["auto", "cpu", "cuda"])
         self.steps_spin = QSpinBox(self)
         self.steps_spin.setRange(0, 10_000_000)
         self.steps_spin.setSpecialValueText("recipe's")
-        self.name_edit = QLineEdit(self)
-        self.name_edit.setPlaceholderText("name for the weights (default TASK-RECIPE-FOLDER)")
-        self.init_edit = QLineEdit(self)
-        self.init_edit.setPlaceholderText("the recipe's (weights name or .safetensors to start from)")
-        self.options_edit = QLineEdit(self)
-        self.options_edit.setPlaceholderText("the recipe's (KEY=VALUE …, e.g. identity=identity-lite)")
+        self.name_edit = self._line("name for the weights (default TASK-RECIPE-FOLDER)")
+        self.init_edit = self._line("the recipe's (weights name or .safetensors to start from)")
+        self.options_edit = self._line("the recipe's (KEY=VALUE …, e.g. identity=identity-lite)")
+        form = QFormLayout()
+        for label, field in (("Task", self.task_box), ("Recipe", self.recipe_box), ("", self.recipe_info),
+                             ("Data", self._row(self.data_edit, make_button(self, "Browse…", "", self._browse_data))),
+                             *self._generate_fields(),
+                             ("Output", self._row(self.out_edit, make_button(self, "Browse…", "", self._browse_out))),
+                             ("Device", self.device_box), ("Steps", self.steps_spin), ("Start from", self.init_edit),
+                             ("Options", self.options_edit), ("Weights name", self.name_edit)):
+            form.addRow(label, field)
+        return form
 
+    def _line(self, placeholder: str) -> QLineEdit:
+        edit = QLineEdit(self)
+        edit.setPlaceholderText(placeholder)
+        return edit
+
+    def _generate_fields(self) -> tuple:
+        """The synthetic data generator's fields (form rows)."""
         self.gen_tracks = QSpinBox(self)
         self.gen_tracks.setRange(3, 100000)
         self.gen_tracks.setValue(60)
@@ -126,94 +167,24 @@ class TrainPanel(Panel):
         self.gen_reframe.setSuffix(" %")
         self.gen_reframe.setToolTip("Share of tracks whose background slides once through the face crop, as when a "
                                     "person shifts in the frame (0: static backgrounds)")
-        self.gen_button = QPushButton("Generate synthetic data", self)
-        self.gen_button.setToolTip("Render talking faces with ground truth into the data folder")
-        self.gen_button.clicked.connect(self.generate_data)
+        self.gen_button = make_button(self, "Generate synthetic data", "Render talking faces with ground truth into "
+                                      "the data folder", self.generate_data)
+        return (("", self._row(QLabel("tracks", self), self.gen_tracks, QLabel("size", self), self.gen_size,
+                               QLabel("reframed", self), self.gen_reframe)), ("", self.gen_button))
 
-        form = QFormLayout()
-        form.addRow("Task", self.task_box)
-        form.addRow("Recipe", self.recipe_box)
-        form.addRow("", self.recipe_info)
-        form.addRow("Data", self._row(self.data_edit, data_browse))
-        gen_row = self._row(QLabel("tracks", self), self.gen_tracks, QLabel("size", self), self.gen_size,
-                            QLabel("reframed", self), self.gen_reframe)
-        form.addRow("", gen_row)
-        form.addRow("", self.gen_button)
-        form.addRow("Output", self._row(self.out_edit, out_browse))
-        form.addRow("Device", self.device_box)
-        form.addRow("Steps", self.steps_spin)
-        form.addRow("Start from", self.init_edit)
-        form.addRow("Options", self.options_edit)
-        form.addRow("Weights name", self.name_edit)
-
-        self.start_button = QPushButton("Start", self)
-        self.start_button.clicked.connect(lambda: self.start(resume=False))
-        self.resume_button = QPushButton("Resume", self)
-        self.resume_button.clicked.connect(lambda: self.start(resume=True))
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.use_button = QPushButton("Use these weights", self)
-        self.use_button.clicked.connect(self.use_weights)
+    def _buttons(self) -> QWidget:
+        self.start_button = make_button(self, "Start", "Train from the start", lambda: self.start(resume=False))
+        self.resume_button = make_button(self, "Resume", "Go on from the run's last checkpoint",
+                                         lambda: self.start(resume=True))
+        self.cancel_button = make_button(self, "Cancel", "Stop the run (it saves a checkpoint first)", self.cancel)
+        self.use_button = make_button(self, "Use these weights", "Install the run's weights for the other panels",
+                                      self.use_weights)
         buttons = QWidget(self)
         grid = QGridLayout(buttons)
         grid.setContentsMargins(0, 0, 0, 0)
         for i, b in enumerate((self.start_button, self.resume_button, self.cancel_button, self.use_button)):
             grid.addWidget(b, i // 2, i % 2)
-
-        self.progress = QProgressBar(self)
-        self.progress.setRange(0, 1000)
-        self.status = QLabel("", self)
-        self.status.setObjectName("trainStatus")
-        self.status.setWordWrap(True)
-
-        left = QWidget(self)
-        lv = QVBoxLayout(left)
-        lv.addLayout(form)
-        lv.addWidget(buttons)
-        lv.addWidget(self.progress)
-        lv.addWidget(self.status)
-        self.sample = QLabel("samples appear here at each evaluation", self)
-        self.sample.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.sample.setMinimumHeight(100)
-        box = QGroupBox("Samples", self)
-        QVBoxLayout(box).addWidget(self.sample)
-        lv.addWidget(box, 1)
-
-        # ------------------------------------------------------------ plots and log
-        self.loss_plot = pg.PlotWidget(self, title="loss")
-        self.loss_plot.addLegend(offset=(-10, 10))
-        self.loss_plot.setLabel("bottom", "step")
-        self.metric_plot = pg.PlotWidget(self, title="validation metrics")
-        self.metric_plot.addLegend(offset=(-10, 10))
-        self.metric_plot.setLabel("bottom", "step")
-        self.log_view = QPlainTextEdit(self)
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(2000)
-        self.log_view.setPlaceholderText("the training process's messages")
-        right = QSplitter(Qt.Orientation.Vertical, self)
-        right.addWidget(self.loss_plot)
-        right.addWidget(self.metric_plot)
-        right.addWidget(self.log_view)
-        right.setSizes([300, 200, 120])
-
-        scroll = QScrollArea(self)      # the form scrolls in a short window instead of forcing its height
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(left)
-        split = QSplitter(Qt.Orientation.Horizontal, self)
-        split.addWidget(scroll)
-        split.addWidget(right)
-        split.setSizes([480, 620])
-        split.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(split)
-
-        default_root = paths.data_dir() / "training"
-        self.data_edit.setText(str(default_root / "faces-synth"))
-        self.out_edit.setText(str(default_root / "runs" / "run-1"))
-        self._update_buttons()
+        return buttons
 
     def showEvent(self, event) -> None:  # noqa: N802
         """The task list comes from the training module (a child process): asked for on first show."""
@@ -292,7 +263,7 @@ class TrainPanel(Panel):
                     self._on_event(json.loads(text), replay=True)
                 except (ValueError, KeyError, TypeError):
                     continue
-            self._redraw()
+            self.charts.redraw()
         self._update_buttons()
 
     # ------------------------------------------------------------------ actions
@@ -395,7 +366,7 @@ class TrainPanel(Panel):
                 self.status.setText(f"{ev.get('message', '')} — {format_eta(ev.get('eta_s'))} left")
             return
         if kind == "train":
-            self._add_point("train loss", ev["step"], ev["losses"]["loss"])
+            self.charts.add_point("train loss", ev["step"], ev["losses"]["loss"])
             self.progress.setValue(int(1000 * ev["step"] / max(ev["total"], 1)))
             if not replay:
                 self.status.setText(f"step {ev['step']} / {ev['total']} · epoch {ev.get('epoch', 0) + 1} · "
@@ -403,7 +374,7 @@ class TrainPanel(Panel):
                                     f"{format_eta(ev.get('eta_s'))} left")
         elif kind == "eval":
             for name, value in ev.get("metrics", {}).items():
-                self._add_point(name.replace("_", " "), ev["step"], value)
+                self.charts.add_point(name.replace("_", " "), ev["step"], value)
             sample = ev.get("sample_image")
             if sample and Path(sample).is_file():
                 pix = QPixmap(sample)
@@ -433,38 +404,8 @@ class TrainPanel(Panel):
         super().resizeEvent(event)
         self._show_sample()
 
-    def _add_point(self, name: str, step: int, value: float) -> None:
-        """Add a point to a curve; the plots are redrawn by a timer (at most 5 times a second)."""
-        xs, ys = self.curves.setdefault(name, ([], []))
-        while xs and xs[-1] >= step:   # a resumed run repeats no steps, but a replay may overlap
-            xs.pop()
-            ys.pop()
-        xs.append(step)
-        ys.append(float(value))
-        self._dirty.add(name)
-        if not self._redraw_timer.isActive():
-            self._redraw_timer.start()
-
-    def _redraw(self) -> None:
-        for name in sorted(self._dirty):
-            xs, ys = self.curves[name]
-            item = self._plots.get(name)
-            if item is None:
-                plot = self.loss_plot if "loss" in name else self.metric_plot
-                color = COLORS[len(self._plots) % len(COLORS)]
-                symbol = None if name.startswith("train") else "o"
-                item = plot.plot([], [], name=name, pen=pg.mkPen(color, width=2), symbol=symbol, symbolSize=5,
-                                 symbolBrush=color)
-                self._plots[name] = item
-            item.setData(xs, ys)
-        self._dirty.clear()
-
     def _clear_curves(self) -> None:
-        self._dirty.clear()
-        self.curves.clear()
-        self._plots.clear()
-        for plot in (self.loss_plot, self.metric_plot):
-            plot.clear()
+        self.charts.clear()
         self.progress.setValue(0)
         self._sample_pix = None
         self.sample.setPixmap(QPixmap())
