@@ -38,7 +38,8 @@ from training.synth.render import preload_torch_compiler  # noqa: E402
 preload_torch_compiler()
 
 from training.data.faces import FaceFrames  # noqa: E402
-from training.loop import _Batches, _collate, _loader, _on_device, train  # noqa: E402
+from training.loop import train  # noqa: E402
+from training.run_support import Batches, collate, make_loader, on_device  # noqa: E402
 from training.tasks import TASKS  # noqa: E402
 from training.tasks.baselines import FrameTensors  # noqa: E402
 from x2studio.face.dataset import load_manifest  # noqa: E402
@@ -69,8 +70,8 @@ def bench_loader(root: Path, cache: Path, workers: int, batch: int, split: str =
     ds = FrameTensors(frames)
     task = TASKS["autoencoder"]
     per_epoch = len(ds) // batch
-    sampler = _Batches(len(ds), batch, 1, 0, 0, 0, limit=3 * per_epoch, endless=True)
-    it = iter(_loader(task, ds, sampler, workers, torch.device("cpu"), 0, 0))
+    sampler = Batches(len(ds), batch, 1, 0, 0, 0, limit=3 * per_epoch, endless=True)
+    it = iter(make_loader(task, ds, sampler, workers, torch.device("cpu"), 0, 0))
     next(it)
     n = 0
     t0 = time.perf_counter()
@@ -100,7 +101,7 @@ def bench_task(name: str, recipe_name: str, root: Path, out: Path, dev: str, ste
     rates.append(steps * recipe.batch_size / (t_mark["end"] - t_mark["t"]))
     # baseline: the bare model stepping on one batch held on the device (no loader, no logging)
     ds = task.dataset(root, "train", recipe, out / "cache")
-    x = _on_device(task, _collate(task, [ds[i] for i in range(recipe.batch_size)]), torch.device(dev))
+    x = on_device(task, collate(task, [ds[i] for i in range(recipe.batch_size)]), torch.device(dev))
     model = task.build_model(recipe).to(dev)
     opt = torch.optim.Adam(model.parameters()) if recipe.optimizer == "adam" else torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     model.train()

@@ -35,28 +35,26 @@
 
 from __future__ import annotations
 
-import csv
-import functools
 import json
 import logging
 import math
 import os
-import random
-import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from x2studio.core.atomic import atomic_path, atomic_write_text
+from x2studio.core.atomic import atomic_write_text
 from x2studio.core.errors import InputError
-from x2studio.media.image import write_image
-from x2studio.weights.registry import ModelCard, WeightsEntry, save_weights
+from x2studio.weights.registry import WeightsEntry
+
+from .run_support import (Batches, Events, RunLock, Stop, agree, dist_info, global_batches, make_loader,
+                          mean_loss, on_device, reduce_mean, save_best, save_checkpoint, seed_all, train_device,
+                          write_samples, export_weights)
 
 __all__ = ["Recipe", "Task", "TrainResult", "train", "evaluate_weights", "global_batches", "latest_checkpoint"]
 
@@ -131,210 +129,9 @@ class TrainResult:
     out: Path
 
 
-def global_batches(n: int, batch: int, world: int, rank: int, seed: int, epoch: int, start: int = 0):
-    """Indices of rank ``rank``'s share of each global batch of epoch ``epoch`` from global batch
-    ``start`` on (the last incomplete global batch is dropped)."""
-    g = np.random.default_rng([seed, epoch, 0xDA7A])
-    perm = g.permutation(n)
-    size = batch * world
-    for b in range(start, n // size):
-        yield perm[b * size + rank * batch: b * size + (rank + 1) * batch]
-
-
-class _Batches(torch.utils.data.Sampler):
-    """:func:`global_batches` as a ``DataLoader`` batch sampler: from batch ``start`` of ``epoch`` on,
-    through the following epochs too when ``endless`` (one loader, and one set of worker processes,
-    for the whole run), at most ``limit`` batches."""
-
-    def __init__(self, n, batch, world, rank, seed, epoch, start=0, limit=None, endless=False) -> None:
-        self.args = (n, batch, world, rank, seed, epoch, start)
-        self.limit, self.endless = limit, endless
-
-    def __iter__(self):
-        n, batch, world, rank, seed, epoch, start = self.args
-        b = 0
-        while True:
-            for idx in global_batches(n, batch, world, rank, seed, epoch, start):
-                if self.limit is not None and b >= self.limit:
-                    return
-                yield [int(i) for i in idx]
-                b += 1
-            if not self.endless or n // (batch * world) == 0:
-                return
-            epoch, start = epoch + 1, 0
-
-    def __len__(self) -> int:
-        n, batch, world, _, _, _, start = self.args
-        per_epoch = n // (batch * world)
-        k = (2**62 if per_epoch else 0) if self.endless else max(per_epoch - start, 0)
-        return k if self.limit is None else min(k, self.limit)
-
-
-def _loader(task, ds, sampler: _Batches, workers: int, dev, seed: int, epoch: int):
-    g = torch.Generator()
-    g.manual_seed(seed * 1000003 + epoch)
-    return torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=workers, generator=g,
-                                       collate_fn=functools.partial(_collate, task),
-                                       pin_memory=dev.type == "cuda")
-
-
 def latest_checkpoint(out: Path) -> Path | None:
     found = sorted(Path(out).glob("ckpt-*.pt"))
     return found[-1] if found else None
-
-
-class _Stop:
-    """SIGINT/SIGTERM set a flag; the loop saves and exits at the next step boundary."""
-
-    def __init__(self) -> None:
-        self.flag = False
-        self._old = {}
-
-    def __enter__(self):
-        for s in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[s] = signal.signal(s, self._handle)
-            except ValueError:   # not the main thread (tests): no handler
-                pass
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        self.flag = True
-
-    def __exit__(self, *exc) -> None:
-        for s, h in self._old.items():
-            signal.signal(s, h)
-
-
-class _Events:
-    """JSON-lines progress events, a CSV metrics log and (when installed) TensorBoard; rank 0 only."""
-
-    def __init__(self, out: Path, enabled: bool, stdout: bool, callback: Callable[[dict], None] | None = None) -> None:
-        self.enabled, self.stdout, self.callback = enabled, stdout, callback
-        self.out = out
-        self.tb = None
-        if enabled:
-            out.mkdir(parents=True, exist_ok=True)
-            self.jsonl = open(out / "progress.jsonl", "a", encoding="utf-8")
-            try:
-                from torch.utils.tensorboard import SummaryWriter  # optional
-                self.tb = SummaryWriter(str(out / "tensorboard"))
-            except Exception:  # noqa: BLE001 - tensorboard is optional; absent or broken means no TB logs
-                self.tb = None
-
-    def emit(self, kind: str, **data) -> None:
-        if not self.enabled:
-            return
-        ev = {"event": kind, "time": round(time.time(), 3), **data}
-        line = json.dumps(ev)
-        self.jsonl.write(line + "\n")
-        self.jsonl.flush()
-        if self.stdout:
-            print(line, flush=True)
-        if self.callback is not None:
-            self.callback(ev)
-        if kind in ("train", "eval"):
-            self._log_csv(ev)
-            if self.tb is not None:
-                for k, v in {**ev.get("losses", {}), **ev.get("metrics", {})}.items():
-                    self.tb.add_scalar(f"{kind}/{k}", v, ev["step"])
-
-    def _log_csv(self, ev: dict) -> None:
-        """Long format (one row per value), so new metric names never break the header."""
-        path = self.out / "metrics.csv"
-        new = not path.exists()
-        with open(path, "a", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            if new:
-                w.writerow(["event", "step", "epoch", "lr", "name", "value"])
-            for name, value in {**ev.get("losses", {}), **ev.get("metrics", {})}.items():
-                w.writerow([ev["event"], ev["step"], ev.get("epoch"), ev.get("lr"), name, value])
-
-    def close(self) -> None:
-        if self.enabled:
-            self.jsonl.close()
-            if self.tb is not None:
-                self.tb.close()
-
-
-def _dist_info() -> tuple[int, int, bool]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    return world, rank, world > 1
-
-
-def _seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _collate(task, items):
-    return task.collate(items) if hasattr(task, "collate") else torch.utils.data.default_collate(items)
-
-
-def _reduce_mean(values: dict[str, float], distributed: bool, device) -> dict[str, float]:
-    if not distributed or not values:
-        return values
-    keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    t /= dist.get_world_size()
-    return {k: float(v) for k, v in zip(keys, t.tolist())}
-
-
-def _save_checkpoint(out: Path, state: dict, keep: int) -> Path:
-    path = out / f"ckpt-{state['step']:08d}.pt"
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    for old in sorted(out.glob("ckpt-*.pt"))[:-keep]:
-        old.unlink(missing_ok=True)
-    return path
-
-
-class _RunLock:
-    """``out/.lock`` holding the writing process's pid: a second run into the same folder (which
-    would interleave checkpoints and logs) is refused; a lock left by a dead process is taken over."""
-
-    def __init__(self, out: Path, enabled: bool) -> None:
-        self.path, self.enabled, self.held = out / ".lock", enabled, False
-
-    def __enter__(self) -> "_RunLock":
-        if not self.enabled:
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _alive(pid):
-                    raise InputError(f"Another training process (pid {pid}) is writing to '{self.path.parent}'.",
-                                     "Wait for it to finish, stop it, or choose another folder.") from None
-                self.path.unlink(missing_ok=True)       # stale: its process is gone
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            self.held = True
-            return self
-        raise InputError(f"Could not lock '{self.path.parent}' for training.")
-
-    def __exit__(self, *exc) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resume: bool = False,
@@ -348,8 +145,8 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
     ``max_steps`` stops early (the run can be resumed); ``on_step`` is called after every step and
     ``on_event`` with every progress event (rank 0).  One process writes to ``out`` at a time.
     """
-    _, rank, _ = _dist_info()
-    with _RunLock(Path(out), rank == 0):
+    _, rank, _ = dist_info()
+    with RunLock(Path(out), rank == 0):
         return _train(task, recipe, data, out, resume=resume, device=device, events=events,
                       weights_dir=weights_dir, weights_name=weights_name, max_steps=max_steps,
                       on_step=on_step, on_event=on_event)
@@ -362,25 +159,12 @@ def _train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, res
     data, out = Path(data), Path(out)
     if recipe.optimizer == "lstsq" and not hasattr(task, "solve"):
         raise InputError(f"The task '{task.name}' has no closed-form solution.", "Use a recipe with 'adam' or 'sgd'.")
-    world, rank, distributed = _dist_info()
-    if distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
-    dev = train_device(device, int(os.environ.get("LOCAL_RANK", 0)), torch.cuda.is_available())
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"The device '{device}' was asked for, but CUDA is not available here.",
-                             "Use --device cpu.")
-        torch.cuda.set_device(dev)
+    world, rank, distributed = dist_info()
+    dev = _start_process(device, distributed)
     is_main = rank == 0
-    out.mkdir(parents=True, exist_ok=True)
-    if is_main:   # a process killed while writing a checkpoint leaves its temp file: drop it
-        for stale in out.glob(".ckpt-*.part*"):
-            stale.unlink(missing_ok=True)
-    ckpt = latest_checkpoint(out) if resume else None
-    if not resume and latest_checkpoint(out) is not None:
-        raise InputError(f"'{out}' already holds a training run.", "Add --resume to continue it, or choose a new folder.")
-    _seed_all(recipe.seed + rank)
-    ev = _Events(out, is_main, events == "stdout", on_event)
+    ckpt = _prepare_folder(out, resume, is_main)
+    seed_all(recipe.seed + rank)
+    ev = Events(out, is_main, events == "stdout", on_event)
     if is_main:
         atomic_write_text(out / "run.json", json.dumps({"task": task.name, "recipe": recipe.to_dict(),
                                                         "data": str(data), "world_size": world}, indent=2))
@@ -394,167 +178,196 @@ def _train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, res
     model = model.to(dev)
     if recipe.optimizer == "lstsq":
         return _solve(task, recipe, model, train_ds, val_ds, data, out, dev, ev, is_main, weights_dir, weights_name)
-    if recipe.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                              weight_decay=recipe.weight_decay)
-    elif recipe.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    else:
-        raise InputError(f"Unknown optimiser '{recipe.optimizer}'.", "Use 'sgd', 'adam' or 'lstsq'.")
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=recipe.plateau_patience,
-                                                       min_lr=recipe.min_lr)
-    amp = recipe.precision == "amp" and dev.type == "cuda"
-    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
-    step, epoch, pos = 0, 0, 0
-    best: dict = {"val_loss": math.inf, "step": 0}
+    run = _Run(task, recipe, model, (train_ds, val_ds), out, dev, ev)
     if ckpt is not None:
-        state = torch.load(ckpt, map_location=dev, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        step, epoch, pos = int(state["step"]), int(state["epoch"]), int(state["position"])
-        best = dict(state["best"])
-        torch.set_rng_state(state["rng_cpu"])
-        if hasattr(task, "load_task_state"):
-            task.load_task_state(json.loads(state.get("task_state", "{}")))
-        ev.emit("resume", step=step, checkpoint=ckpt.name)
-    net = nn.parallel.DistributedDataParallel(model) if distributed else model
-    n_train = len(train_ds)
-    per_epoch = n_train // (recipe.batch_size * world)
-    if per_epoch == 0:
-        raise InputError(f"The training split has {n_train} samples, fewer than one batch of "
-                         f"{recipe.batch_size * world}.", "Use more data or a smaller batch.")
-    # a validation split smaller than a batch is evaluated in smaller batches, never skipped
-    val_batch = min(recipe.batch_size, len(val_ds) // world)
-    if val_batch == 0:
-        raise InputError(f"The validation split has {len(val_ds)} samples, fewer than one per process "
-                         f"({world}).", "Use more data (every split needs at least one person).")
-    total = recipe.steps
-    stop_at = min(total, max_steps) if max_steps is not None else total
-    t0, s0 = time.perf_counter(), step
-    interrupted = False
+        run.load(ckpt)
+    interrupted = run.loop(max_steps, on_step)
+    return run.finish(interrupted, data, weights_dir, weights_name)
 
-    def checkpoint() -> None:
-        if is_main:
-            task_state = task.task_state() if hasattr(task, "task_state") else {}
-            _save_checkpoint(out, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                   "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                                   "step": step, "epoch": epoch, "position": pos, "best": best,
-                                   "rng_cpu": torch.get_rng_state(), "recipe": recipe.to_dict(),
-                                   "task_state": json.dumps(task_state)}, recipe.keep)
-        if distributed:
+
+def _start_process(device: str | None, distributed: bool) -> torch.device:
+    """Join the process group (under torchrun) and pick this process's device."""
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
+    dev = train_device(device, int(os.environ.get("LOCAL_RANK", 0)), torch.cuda.is_available())
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"The device '{device}' was asked for, but CUDA is not available here.",
+                             "Use --device cpu.")
+        torch.cuda.set_device(dev)
+    return dev
+
+
+def _prepare_folder(out: Path, resume: bool, is_main: bool) -> Path | None:
+    """The run folder made, a killed writer's temp files dropped; the checkpoint to resume from."""
+    out.mkdir(parents=True, exist_ok=True)
+    if is_main:
+        for stale in out.glob(".ckpt-*.part*"):
+            stale.unlink(missing_ok=True)
+    if not resume and latest_checkpoint(out) is not None:
+        raise InputError(f"'{out}' already holds a training run.", "Add --resume to continue it, or choose a new folder.")
+    return latest_checkpoint(out) if resume else None
+
+
+def _optimiser(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                               weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise InputError(f"Unknown optimiser '{recipe.optimizer}'.", "Use 'sgd', 'adam' or 'lstsq'.")
+
+
+class _Run:
+    """One gradient-descent run: the model, its optimiser, plateau schedule and AMP scaler, and the
+    counters a checkpoint saves (step, epoch, position in the epoch, best validation)."""
+
+    def __init__(self, task: Task, recipe: Recipe, model: nn.Module, splits: tuple, out: Path, dev, ev) -> None:
+        self.task, self.recipe, self.model, self.out, self.dev, self.ev = task, recipe, model, out, dev, ev
+        self.train_ds, self.val_ds = splits
+        self.world, self.rank, self.distributed = dist_info()
+        self.is_main = self.rank == 0
+        self.opt = _optimiser(model, recipe)
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=0.1, patience=recipe.plateau_patience,
+                                                                min_lr=recipe.min_lr)
+        self.amp = recipe.precision == "amp" and dev.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.step, self.epoch, self.pos = 0, 0, 0
+        self.best: dict = {"val_loss": math.inf, "step": 0}
+        self.net = nn.parallel.DistributedDataParallel(model) if self.distributed else model
+        self.per_epoch = len(self.train_ds) // (recipe.batch_size * self.world)
+        if self.per_epoch == 0:
+            raise InputError(f"The training split has {len(self.train_ds)} samples, fewer than one batch of "
+                             f"{recipe.batch_size * self.world}.", "Use more data or a smaller batch.")
+        # a validation split smaller than a batch is evaluated in smaller batches, never skipped
+        self.val_batch = min(recipe.batch_size, len(self.val_ds) // self.world)
+        if self.val_batch == 0:
+            raise InputError(f"The validation split has {len(self.val_ds)} samples, fewer than one per process "
+                             f"({self.world}).", "Use more data (every split needs at least one person).")
+        self.t0 = time.perf_counter()
+
+    # ------------------------------------------------------------------ checkpoints
+    def load(self, ckpt: Path) -> None:
+        state = torch.load(ckpt, map_location=self.dev, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.epoch, self.pos = int(state["step"]), int(state["epoch"]), int(state["position"])
+        self.best = dict(state["best"])
+        torch.set_rng_state(state["rng_cpu"])
+        if hasattr(self.task, "load_task_state"):
+            self.task.load_task_state(json.loads(state.get("task_state", "{}")))
+        self.ev.emit("resume", step=self.step, checkpoint=ckpt.name)
+
+    def checkpoint(self) -> None:
+        if self.is_main:
+            task_state = self.task.task_state() if hasattr(self.task, "task_state") else {}
+            save_checkpoint(self.out, {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                                       "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
+                                       "step": self.step, "epoch": self.epoch, "position": self.pos,
+                                       "best": self.best, "rng_cpu": torch.get_rng_state(),
+                                       "recipe": self.recipe.to_dict(), "task_state": json.dumps(task_state)},
+                            self.recipe.keep)
+        if self.distributed:
             dist.barrier()
 
-    def evaluate() -> tuple[dict[str, float], str | None]:
-        sampler = _Batches(len(val_ds), val_batch, world, rank, recipe.seed, 0, limit=recipe.eval_batches)
-        metrics = _evaluate(task, net, _loader(task, val_ds, sampler, recipe.num_workers, dev, recipe.seed, 0),
-                            dev, amp, amp_dtype)
-        net.train()
+    # ------------------------------------------------------------------ the loop
+    def loop(self, max_steps: int | None, on_step: Callable[[int], None] | None) -> bool:
+        """Train up to the recipe's steps (or ``max_steps``); True when a signal stopped it."""
+        recipe, total = self.recipe, self.recipe.steps
+        stop_at = min(total, max_steps) if max_steps is not None else total
+        s0 = self.step
+        with Stop() as stopper:
+            self.net.train()
+            self.ev.emit("start", step=self.step, total=total, epoch=self.epoch, samples=len(self.train_ds),
+                         world_size=self.world, task=self.task.name, recipe=recipe.name)
+            sampler = Batches(len(self.train_ds), recipe.batch_size, self.world, self.rank, recipe.seed + 1,
+                              self.epoch, self.pos, endless=True)
+            batches = iter(make_loader(self.task, self.train_ds, sampler, recipe.num_workers, self.dev,
+                                       recipe.seed + 1, self.epoch))
+            while self.step < stop_at:
+                self._train_step(next(batches), s0)
+                if self.step % recipe.eval_every == 0 or self.step == total:
+                    self._evaluate()
+                if on_step is not None:
+                    on_step(self.step)
+                stop_now = agree(stopper.flag, self.distributed, self.dev)
+                if self.step % recipe.ckpt_every == 0 or self.step >= stop_at or stop_now:
+                    self.checkpoint()
+                if stop_now:
+                    return True
+            del batches   # ends the loader's worker processes
+        return False
+
+    def _train_step(self, batch, s0: int) -> None:
+        recipe = self.recipe
+        batch = on_device(self.task, batch, self.dev)
+        with torch.autocast(self.dev.type, dtype=self.amp_dtype, enabled=self.amp):
+            loss, logs = self.task.loss(self.net, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"The loss became {float(loss)} at step {self.step}.")
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if recipe.clip_grad:
+            self.scaler.unscale_(self.opt)
+            nn.utils.clip_grad_norm_(self.model.parameters(), recipe.clip_grad)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.step += 1
+        self.pos += 1
+        if self.pos == self.per_epoch:
+            self.epoch, self.pos = self.epoch + 1, 0
+        losses = reduce_mean({"loss": float(loss.detach()), **logs}, self.distributed, self.dev)
+        rate = (self.step - s0) / max(time.perf_counter() - self.t0, 1e-9)
+        self.ev.emit("train", step=self.step, total=recipe.steps, epoch=self.epoch, lr=self.opt.param_groups[0]["lr"],
+                     losses=losses, samples_per_s=rate * recipe.batch_size * self.world,
+                     eta_s=(recipe.steps - self.step) / max(rate, 1e-9))
+
+    def _evaluate(self) -> None:
+        """Validation metrics, the plateau schedule, the best weights, a sample image and the event."""
+        recipe = self.recipe
+        sampler = Batches(len(self.val_ds), self.val_batch, self.world, self.rank, recipe.seed, 0,
+                          limit=recipe.eval_batches)
+        loader = make_loader(self.task, self.val_ds, sampler, recipe.num_workers, self.dev, recipe.seed, 0)
+        metrics = mean_loss(self.task, self.net, loader, self.dev, self.amp, self.amp_dtype)
+        self.net.train()
         sample = None
-        if is_main and hasattr(task, "samples") and len(val_ds) > 0:
-            sample = _write_samples(out, step, task, model, val_ds, recipe, dev)
-        return _reduce_mean(metrics, distributed, dev), sample
+        if self.is_main and hasattr(self.task, "samples") and len(self.val_ds) > 0:
+            sample = write_samples(self.out, self.step, self.task, self.model, self.val_ds, recipe, self.dev)
+        metrics = reduce_mean(metrics, self.distributed, self.dev)
+        # a task whose curriculum changes the objective (another level, say) returns True: the losses
+        # before are not comparable, so the plateau schedule and the best weights start afresh (and
+        # the learning rate is not cut for the jump)
+        changed = bool(self.task.on_eval(self.step, metrics)) if hasattr(self.task, "on_eval") else False
+        if changed:
+            self.sched.best, self.sched.num_bad_epochs = self.sched.mode_worse, 0
+            self.best = {"val_loss": math.inf, "step": self.step}
+            if self.is_main:
+                (self.out / "best.safetensors").unlink(missing_ok=True)
+        else:
+            self.sched.step(metrics["val_loss"])
+        if not changed and metrics["val_loss"] < self.best["val_loss"]:
+            self.best = {**metrics, "step": self.step}
+            if self.is_main:
+                save_best(self.out, self.model)
+        self.ev.emit("eval", step=self.step, total=recipe.steps, epoch=self.epoch, lr=self.opt.param_groups[0]["lr"],
+                     metrics=metrics, **({"sample_image": sample} if sample else {}))
 
-    with _Stop() as stopper:
-        net.train()
-        ev.emit("start", step=step, total=total, epoch=epoch, samples=n_train, world_size=world,
-                task=task.name, recipe=recipe.name)
-        sampler = _Batches(n_train, recipe.batch_size, world, rank, recipe.seed + 1, epoch, pos, endless=True)
-        batches = iter(_loader(task, train_ds, sampler, recipe.num_workers, dev, recipe.seed + 1, epoch))
-        while step < stop_at:
-            batch = _on_device(task, next(batches), dev)
-            with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
-                loss, logs = task.loss(net, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"The loss became {float(loss)} at step {step}.")
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if recipe.clip_grad:
-                scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad)
-            scaler.step(opt)
-            scaler.update()
-            step += 1
-            pos += 1
-            if pos == per_epoch:
-                epoch, pos = epoch + 1, 0
-            losses = _reduce_mean({"loss": float(loss.detach()), **logs}, distributed, dev)
-            rate = (step - s0) / max(time.perf_counter() - t0, 1e-9)
-            ev.emit("train", step=step, total=total, epoch=epoch, lr=opt.param_groups[0]["lr"],
-                    losses=losses, samples_per_s=rate * recipe.batch_size * world,
-                    eta_s=(total - step) / max(rate, 1e-9))
-            if step % recipe.eval_every == 0 or step == total:
-                metrics, sample = evaluate()
-                # a task whose curriculum changes the objective (another level, say) returns True: the
-                # losses before are not comparable, so the plateau schedule and the best weights start
-                # afresh (and the learning rate is not cut for the jump)
-                changed = bool(task.on_eval(step, metrics)) if hasattr(task, "on_eval") else False
-                if changed:
-                    sched.best, sched.num_bad_epochs = sched.mode_worse, 0
-                    best = {"val_loss": math.inf, "step": step}
-                    if is_main:
-                        (out / "best.safetensors").unlink(missing_ok=True)
-                else:
-                    sched.step(metrics["val_loss"])
-                if not changed and metrics["val_loss"] < best["val_loss"]:
-                    best = {**metrics, "step": step}
-                    if is_main:
-                        _save_best(out, model)
-                ev.emit("eval", step=step, total=total, epoch=epoch, lr=opt.param_groups[0]["lr"],
-                        metrics=metrics, **({"sample_image": sample} if sample else {}))
-            if on_step is not None:
-                on_step(step)
-            stop_now = _agree(stopper.flag, distributed, dev)
-            if step % recipe.ckpt_every == 0 or step >= stop_at or stop_now:
-                checkpoint()
-            if stop_now:
-                interrupted = True
-                break
-        del batches   # ends the loader's worker processes
-    weights = None
-    if step >= total and not interrupted and is_main:
-        weights = _export(task, recipe, model, out, data, best, weights_dir, weights_name)
-        ev.emit("done", step=step, total=total, weights=str(weights.weights_path), card=str(weights.card_path),
-                name=weights.name, best=best, wall_s=round(time.perf_counter() - t0, 1))
-    elif is_main:
-        ev.emit("stopped", step=step, total=total, interrupted=interrupted)
-    ev.close()
-    return TrainResult(step, best, interrupted or step < total, weights, out)
-
-
-def _evaluate(task, net, loader, dev, amp: bool = False, amp_dtype=torch.float16) -> dict[str, float]:
-    """Mean loss and logged metrics over ``loader`` (``val_``-prefixed), in eval mode."""
-    net.eval()
-    sums: dict[str, float] = {}
-    n = 0
-    with torch.no_grad():
-        for batch in loader:
-            with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp):
-                loss, logs = task.loss(net, _on_device(task, batch, dev))
-            for k, v in {"val_loss": float(loss.detach()), **{f"val_{k}": v for k, v in logs.items()}}.items():
-                sums[k] = sums.get(k, 0.0) + v
-            n += 1
-    return {k: v / max(n, 1) for k, v in sums.items()}
-
-
-def _write_samples(out: Path, step: int, task, model, val_ds, recipe: Recipe, dev) -> str | None:
-    """The task's sample image for the first validation batch → ``samples/step-<step>.png`` (last 20 kept)."""
-    idx = next(global_batches(len(val_ds), min(recipe.batch_size, len(val_ds), 8), 1, 0, recipe.seed, 0), None)
-    if idx is None:
-        return None
-    model.eval()
-    with torch.no_grad():
-        image = task.samples(model, _on_device(task, _collate(task, [val_ds[int(i)] for i in idx]), dev))
-    model.train()
-    folder = out / "samples"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"step-{step:08d}.png"
-    write_image(path, image)
-    for old in sorted(folder.glob("step-*.png"))[:-20]:
-        old.unlink(missing_ok=True)
-    return str(path)
+    def finish(self, interrupted: bool, data: Path, weights_dir, weights_name) -> TrainResult:
+        """Export the best weights when the run is complete; the closing event."""
+        step, total = self.step, self.recipe.steps
+        weights = None
+        if step >= total and not interrupted and self.is_main:
+            weights = export_weights(self.task, self.recipe, self.model, self.out, data, self.best, weights_dir, weights_name)
+            self.ev.emit("done", step=step, total=total, weights=str(weights.weights_path),
+                         card=str(weights.card_path), name=weights.name, best=self.best,
+                         wall_s=round(time.perf_counter() - self.t0, 1))
+        elif self.is_main:
+            self.ev.emit("stopped", step=step, total=total, interrupted=interrupted)
+        self.ev.close()
+        return TrainResult(step, self.best, interrupted or step < total, weights, self.out)
 
 
 def evaluate_weights(task: Task, weights: str | Path, data: str | Path, *, split: str = "test",
@@ -590,9 +403,9 @@ def evaluate_weights(task: Task, weights: str | Path, data: str | Path, *, split
         samples = min(samples, len(ds))
         bs = math.gcd(bs, samples)          # whole batches covering exactly the first `samples` items
         batches = samples // bs
-    sampler = _Batches(len(ds), bs, 1, 0, recipe.seed, 0, limit=batches)
+    sampler = Batches(len(ds), bs, 1, 0, recipe.seed, 0, limit=batches)
     t0 = time.perf_counter()
-    metrics = _evaluate(task, model, _loader(task, ds, sampler, 0, dev, recipe.seed, 0), dev)
+    metrics = mean_loss(task, model, make_loader(task, ds, sampler, 0, dev, recipe.seed, 0), dev)
     return {"weights": entry.name, "split": split, "samples": len(sampler) * bs,
             "metrics": {k.removeprefix("val_"): v for k, v in metrics.items()},
             "seconds": round(time.perf_counter() - t0, 2)}
@@ -620,15 +433,6 @@ def _init_from(task, model: nn.Module, weights: str) -> None:
                          "Use weights trained with the same model settings.") from exc
 
 
-def _agree(flag: bool, distributed: bool, dev) -> bool:
-    """Any rank asked to stop → all stop (so no rank waits in a collective forever)."""
-    if not distributed:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=dev)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
 def _solve(task, recipe: Recipe, model: nn.Module, train_ds, val_ds, data: Path, out: Path, dev, ev, is_main: bool,
            weights_dir, weights_name) -> TrainResult:
     """``optimizer="lstsq"``: the task sets a linear model to the exact minimiser of its loss
@@ -643,82 +447,15 @@ def _solve(task, recipe: Recipe, model: nn.Module, train_ds, val_ds, data: Path,
     task.solve(model, train_ds, val_ds, recipe)
     model.eval()
     batch = max(1, min(recipe.batch_size, len(val_ds)))
-    sampler = _Batches(len(val_ds), batch, 1, 0, recipe.seed, 0, limit=recipe.eval_batches)
-    metrics = _evaluate(task, model, _loader(task, val_ds, sampler, 0, dev, recipe.seed, 0), dev)
+    sampler = Batches(len(val_ds), batch, 1, 0, recipe.seed, 0, limit=recipe.eval_batches)
+    metrics = mean_loss(task, model, make_loader(task, val_ds, sampler, 0, dev, recipe.seed, 0), dev)
     best = {**metrics, "step": 0}
     weights = None
     if is_main:
-        _save_best(out, model)
-        weights = _export(task, recipe, model, out, data, best, weights_dir, weights_name)
+        save_best(out, model)
+        weights = export_weights(task, recipe, model, out, data, best, weights_dir, weights_name)
         ev.emit("eval", step=0, total=0, epoch=0, lr=0.0, metrics=metrics)
         ev.emit("done", step=0, total=0, weights=str(weights.weights_path), card=str(weights.card_path),
                 name=weights.name, best=best, wall_s=round(time.perf_counter() - t0, 1))
     ev.close()
     return TrainResult(0, best, False, weights, out)
-
-
-def train_device(device: str | None, local_rank: int = 0, cuda: bool = False) -> torch.device:
-    """The device a training process uses: ``cuda:LOCAL_RANK`` by default when CUDA is there, and
-    always an indexed one for CUDA (``torch.cuda.set_device`` refuses a bare ``cuda`` since torch
-    2.11: ``--device cuda`` failed on a GPU machine before this)."""
-    if device is None:
-        device = "cuda" if cuda else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", local_rank)
-    return dev
-
-
-def _on_device(task, batch, dev):
-    """Move a batch to the device, then let the task finish it there (``task.on_device``: e.g. uint8
-    → float, so loader workers ship a quarter of the bytes and the GPU does the conversion)."""
-    batch = _to(batch, dev)
-    return task.on_device(batch) if hasattr(task, "on_device") else batch
-
-
-def _to(batch, dev):
-    if isinstance(batch, torch.Tensor):
-        return batch.to(dev, non_blocking=True)
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(_to(b, dev) for b in batch)
-    if isinstance(batch, dict):
-        return {k: _to(v, dev) for k, v in batch.items()}
-    return batch
-
-
-def _save_best(out: Path, model: nn.Module) -> None:
-    from safetensors.torch import save_file
-
-    with atomic_path(out / "best.safetensors") as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
-
-
-def _export(task, recipe, model, out, data, best, weights_dir, weights_name) -> WeightsEntry:
-    from safetensors.torch import load_file
-
-    from .data.faces import manifest_hash
-
-    best_path = out / "best.safetensors"
-    if best_path.exists():
-        model.load_state_dict(load_file(str(best_path)))
-    tensors, config = task.export(model, recipe)
-    if recipe.export_dtype == "float16":
-        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
-    name = weights_name or f"{task.name}-{recipe.name}"
-    try:
-        manifest = json.loads((data / "manifest.json").read_text(encoding="utf-8"))
-        data_info = {"path": str(data), "manifest_sha256": manifest_hash(data), "source": manifest.get("source"),
-                     "generator": manifest.get("config"), "tracks": len(manifest.get("tracks", [])),
-                     "videos": len(manifest.get("videos", [])),
-                     "size": manifest.get("size")}
-    except (OSError, ValueError, AttributeError):
-        data_info = {"path": str(data)}
-    metrics = {k: v for k, v in best.items() if not (isinstance(v, float) and not math.isfinite(v))}
-    if hasattr(task, "export_metrics"):     # e.g. post-processing settings picked on validation data
-        metrics.update(task.export_metrics(model, recipe))
-    card = ModelCard(name=name, architecture=task.architecture, config=config, data=data_info,
-                     recipe=recipe.to_dict(), metrics=metrics)
-    folder = Path(weights_dir) if weights_dir is not None else out / "weights"
-    folder.mkdir(parents=True, exist_ok=True)
-    return save_weights(tensors, card, folder)
-

@@ -208,7 +208,7 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from training.loop import _RunLock
+    from training.run_support import RunLock
 
     out = tmp_path / "run"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
@@ -216,12 +216,12 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path: Path) -> None:
         out.mkdir()
         (out / ".lock").write_text(str(sleeper.pid))           # a live process holds it
         with pytest.raises(InputError, match="Another training process"):
-            with _RunLock(out, True):
+            with RunLock(out, True):
                 pass
     finally:
         sleeper.kill()
         sleeper.wait()
-    with _RunLock(out, True) as lock:                           # its process is gone: taken over
+    with RunLock(out, True) as lock:                           # its process is gone: taken over
         assert lock.held and (out / ".lock").read_text() == str(os.getpid())
     assert not (out / ".lock").exists()
 
