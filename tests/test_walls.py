@@ -89,13 +89,11 @@ def test_no_import_cycles() -> None:
 # Functions over 80 lines and modules over 500 lines that are still to be split (the panels'
 # constructors, the training module's parser and loop, …): this list may only shrink.
 LONG_FUNCTIONS = {
-    "training/__main__.py:build_parser": 132,
     "training/synth/piano_music.py:_exercise": 105, "training/synth/texture.py:paint_texture": 99,
-    "training/__main__.py:cmd_train": 87, "training/__main__.py:cmd_eval": 87,
     "training/synth/faces.py:generate_faces": 87,
 }
 LONG_MODULES = {
-    "training/__main__.py": 774, "x2studio/pipelines/retrieval.py": 683,
+    "x2studio/pipelines/retrieval.py": 683,
     "x2studio/media/video.py": 530, "training/synth/head.py": 513,
 }
 
