@@ -233,3 +233,27 @@ def test_an_index_where_nothing_can_be_written_is_a_clear_error(embedder, media:
     blocker.write_text("not a folder")
     with pytest.raises(OutputError, match="Cannot write the gallery index"):
         Gallery(blocker / "idx", embedder, create=True).add([media])
+
+
+def test_a_damaged_index_never_deletes_or_reads_outside_its_shards(tmp_path: Path) -> None:
+    """An index.json that names a shard outside the gallery (hand-edited or damaged) is refused with a
+    sentence; the file it names is left alone."""
+    import json
+
+    from x2studio.core.errors import InputError
+    from x2studio.pipelines.retrieval import Gallery
+
+    victim = tmp_path / "precious.npz"
+    victim.write_bytes(b"not yours")
+    g = Gallery(tmp_path / "gallery", create=True, model={"name": "test", "sha256": "0", "dim": 4, "input": 64})
+    g.add_vectors("a.mp4", np.eye(4, dtype=np.float32))
+    index = tmp_path / "gallery" / "index.json"
+    meta = json.loads(index.read_text())
+    meta["files"]["a.mp4"]["shard"] = "../precious.npz"
+    index.write_text(json.dumps(meta))
+    g = Gallery(tmp_path / "gallery")
+    with pytest.raises(InputError, match="damaged"):
+        g.search(np.eye(4, dtype=np.float32)[0], k=2)
+    with pytest.raises(InputError, match="damaged"):
+        g.add_vectors("a.mp4", np.eye(4, dtype=np.float32))
+    assert victim.read_bytes() == b"not yours"

@@ -313,17 +313,7 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
         reframe: share of tracks (0-1) in which the background slides once through the face crop, as
             when a person shifts in the frame (:func:`_reframing`; 0, a static background, by default).
     """
-    if not 64 <= int(size) <= 1024:
-        raise InputError(f"Size {size} is out of range.", "Use a frame size between 64 and 1024 pixels.")
-    if tracks < 0 or stills < 0 or (tracks == 0 and stills == 0):
-        raise InputError("Nothing to generate.", "Ask for at least one track (--tracks) or still (--stills).")
-    if face_model not in FACE_MODELS:
-        raise InputError(f"There is no face model {face_model}.",
-                         f"Use one of {', '.join(map(str, FACE_MODELS))} (the latest, {FACE_MODEL}, by default).")
-    if frames_fps is not None and not 0 < frames_fps <= FPS:
-        raise InputError(f"Cannot sample frames at {frames_fps} fps.", f"Use a rate in (0, {FPS:g}].")
-    if not 0.0 <= float(reframe) <= 1.0:
-        raise InputError(f"Cannot reframe {reframe} of the tracks.", "Give --reframe as a share between 0 and 1.")
+    _check_request(size, tracks, stills, face_model, frames_fps, reframe)
     n_id = int(identities or max(tracks, 1))
     if n_id < 1:
         raise InputError("At least one identity is needed.")
@@ -352,29 +342,8 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
                 plan_track(seed, j, j % n_id, size, max_seconds=max_seconds, face_model=face_model,
                            reframe=reframe)
                 continue
-            ident = j % n_id
-            plan = plan_track(seed, j, ident, size, max_seconds=max_seconds, face_model=face_model,
-                              reframe=reframe)
-            truths = []
-            step = None if frames_fps is None else FPS / frames_fps
-            fdir = writer.frames_dir(tid)
-            with VideoWriter(writer.video_path(tid), FPS, (size, size), audio_rate=plan.sample_rate) as vw:
-                for k, (rgb, truth) in enumerate(render_track(renderer, plan, seed)):
-                    vw.write(rgb)
-                    truths.append(truth)
-                    if step is not None and (k % step) < 1:
-                        fdir.mkdir(parents=True, exist_ok=True)
-                        _write_png(fdir / f"{k:05d}.png", rgb)
-                    if k % 10 == 0:
-                        job.check()
-                vw.write_audio(plan.audio)
-            labels = _stack(truths)
-            labels.update(identity=np.int32(ident), fps=np.float32(FPS))
-            save_npz(writer.labels_path(tid), **labels)
-            writer.add(TrackEntry(id=tid, identity=names[ident], split=splits[names[ident]], frames=plan.n_frames,
-                                  fps=FPS, video=f"tracks/{tid}.mp4", labels=f"tracks/{tid}.npz", audio=True,
-                                  frames_dir=f"frames/{tid}" if step else None,
-                                  extra={"text": plan.text, "voice": plan.voice}), splits)
+            _write_track(writer, renderer, tid, (seed, j, j % n_id), size, names, splits, job,
+                         max_seconds=max_seconds, face_model=face_model, reframe=reframe, frames_fps=frames_fps)
         if stills:
             _write_stills(writer, renderer, seed, stills, n_id, names, splits, job, done=tracks, total=total,
                           face_model=face_model)
@@ -384,6 +353,51 @@ def generate_faces(out: str | Path, *, tracks: int, size: int = 256, seed: int =
         speech.close()
         renderer.release()
     return writer.root
+
+
+def _check_request(size: int, tracks: int, stills: int, face_model: int, frames_fps: float | None,
+                   reframe: float) -> None:
+    if not 64 <= int(size) <= 1024:
+        raise InputError(f"Size {size} is out of range.", "Use a frame size between 64 and 1024 pixels.")
+    if tracks < 0 or stills < 0 or (tracks == 0 and stills == 0):
+        raise InputError("Nothing to generate.", "Ask for at least one track (--tracks) or still (--stills).")
+    if face_model not in FACE_MODELS:
+        raise InputError(f"There is no face model {face_model}.",
+                         f"Use one of {', '.join(map(str, FACE_MODELS))} (the latest, {FACE_MODEL}, by default).")
+    if frames_fps is not None and not 0 < frames_fps <= FPS:
+        raise InputError(f"Cannot sample frames at {frames_fps} fps.", f"Use a rate in (0, {FPS:g}].")
+    if not 0.0 <= float(reframe) <= 1.0:
+        raise InputError(f"Cannot reframe {reframe} of the tracks.", "Give --reframe as a share between 0 and 1.")
+
+
+def _write_track(writer: DatasetWriter, renderer: Renderer, tid: str, which: tuple[int, int, int], size: int,
+                 names: list[str], splits: dict, job: Job, *, max_seconds: float, face_model: int, reframe: float,
+                 frames_fps: float | None) -> None:
+    """Render track ``tid`` (``which``: the dataset's seed, the track's number, its identity's) with its
+    speech, labels and (at ``frames_fps``) PNG frames, and add it to the dataset."""
+    seed, j, ident = which
+    plan = plan_track(seed, j, ident, size, max_seconds=max_seconds, face_model=face_model,
+                      reframe=reframe)
+    truths = []
+    step = None if frames_fps is None else FPS / frames_fps
+    fdir = writer.frames_dir(tid)
+    with VideoWriter(writer.video_path(tid), FPS, (size, size), audio_rate=plan.sample_rate) as vw:
+        for k, (rgb, truth) in enumerate(render_track(renderer, plan, seed)):
+            vw.write(rgb)
+            truths.append(truth)
+            if step is not None and (k % step) < 1:
+                fdir.mkdir(parents=True, exist_ok=True)
+                _write_png(fdir / f"{k:05d}.png", rgb)
+            if k % 10 == 0:
+                job.check()
+        vw.write_audio(plan.audio)
+    labels = _stack(truths)
+    labels.update(identity=np.int32(ident), fps=np.float32(FPS))
+    save_npz(writer.labels_path(tid), **labels)
+    writer.add(TrackEntry(id=tid, identity=names[ident], split=splits[names[ident]], frames=plan.n_frames,
+                          fps=FPS, video=f"tracks/{tid}.mp4", labels=f"tracks/{tid}.npz", audio=True,
+                          frames_dir=f"frames/{tid}" if step else None,
+                          extra={"text": plan.text, "voice": plan.voice}), splits)
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:

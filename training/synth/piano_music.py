@@ -119,111 +119,139 @@ def _degrees(tonic: int, mode: tuple[int, ...], lo: int, hi: int) -> list[int]:
     return [p for p in range(lo, hi + 1) if (p - tonic) % 12 in mode]
 
 
+def _scale(tonic: int, mode: list, mode_name: str, rh_base: int, octaves: int, rng: np.random.Generator) -> tuple:
+    """A scale up and down, hands an octave apart or in contrary motion."""
+    notes: list[tuple[float, float, int]] = []
+    step = [0.5, 0.25][int(rng.integers(0, 2))]
+    contrary = bool(rng.integers(0, 2))
+    up = _degrees(tonic, mode, rh_base, rh_base + 12 * octaves)
+    line = up + up[-2::-1]
+    for i, p in enumerate(line):
+        notes.append((i * step, step, p))
+        lh = p - 12 if not contrary else (rh_base - 12) - (p - rh_base)
+        notes.append((i * step, step, lh))
+    pid = f"ex/scale/{tonic}/{mode_name}/{octaves}/{int(contrary)}"
+    return pid, notes
+
+
+def _arpeggio(tonic: int, mode: list, mode_name: str, rh_base: int, octaves: int, rng: np.random.Generator) -> tuple:
+    """The tonic triad's arpeggio up and down, hands an octave apart."""
+    notes: list[tuple[float, float, int]] = []
+    step = 0.25 if rng.random() < 0.5 else 1 / 3
+    triad = [0, 4, 7] if mode is _MAJOR else [0, 3, 7]
+    up = [p for p in range(rh_base, rh_base + 12 * octaves + 1) if (p - rh_base) % 12 in triad]
+    line = up + up[-2::-1]
+    for i, p in enumerate(line):
+        notes.append((i * step, step, p))
+        notes.append((i * step, step, p - 12))
+    pid = f"ex/arpeggio/{tonic}/{mode_name}/{octaves}"
+    return pid, notes
+
+
+def _chords(tonic: int, mode: list, mode_name: str, rh_base: int, octaves: int, rng: np.random.Generator) -> tuple:
+    """A cadence pattern in block chords, left hand bass octaves, 1–2 beats each."""
+    notes: list[tuple[float, float, int]] = []
+    prog = [[0, 3, 4, 0], [0, 5, 3, 4, 0], [0, 4, 5, 3, 0, 4, 0], [0, 1, 4, 0]][int(rng.integers(0, 4))]
+    t = 0.0
+    scale = _degrees(tonic, mode, 36, 96)
+    root_idx = scale.index(next(p for p in scale if p >= 60 + tonic - (12 if tonic > 5 else 0)))
+    for _rep in range(2):
+        for deg in prog:
+            dur = float(rng.choice([1.0, 2.0]))
+            r = root_idx + deg
+            chord = [scale[r], scale[r + 2], scale[r + 4]]
+            if rng.random() < 0.5:
+                chord.append(scale[r + 7])
+            for p in chord:
+                notes.append((t, dur, p))
+            bass = scale[r] - 12
+            notes.append((t, dur, bass))
+            if rng.random() < 0.5:
+                notes.append((t, dur, bass - 12))
+            t += dur
+    pid = f"ex/chords/{tonic}/{mode_name}/{'-'.join(map(str, prog))}"
+    return pid, notes
+
+
+def _hanon(tonic: int, mode: list, mode_name: str, rh_base: int, octaves: int, rng: np.random.Generator) -> tuple:
+    """Hanon no. 1: 1-3-4-5-6-5-4-3 from each degree, up and back, hands an octave apart."""
+    notes: list[tuple[float, float, int]] = []
+    scale = _degrees(tonic, _MAJOR, 24, 108)
+    start = scale.index(next(p for p in scale if p >= rh_base - 7))
+    octaves = min(octaves, 2)
+    pattern = [0, 2, 3, 4, 5, 4, 3, 2]
+    t = 0.0
+    degrees = list(range(0, 7 * octaves)) + list(range(7 * octaves, -1, -1))
+    for d in degrees:
+        for k in pattern:
+            p = scale[start + d + k]
+            notes.append((t, 0.25, p))
+            notes.append((t, 0.25, p - 12))
+            t += 0.25
+    pid = f"ex/hanon/{tonic}/{octaves}"
+    return pid, notes
+
+
+def _fast(tonic: int, mode: list, mode_name: str, rh_base: int, octaves: int, rng: np.random.Generator) -> tuple:
+    """Runs, trills and repeated notes in sixteenths over a left-hand pedal of fifths."""
+    notes: list[tuple[float, float, int]] = []
+    t = 0.0
+    scale = _degrees(tonic, mode, 48, 96)
+    pos = scale.index(next(p for p in scale if p >= rh_base))
+    for _ in range(int(rng.integers(6, 12))):
+        figure = int(rng.integers(0, 3))
+        if figure == 0:      # run of 8
+            d = 1 if rng.random() < 0.5 else -1
+            for k in range(8):
+                pos = int(np.clip(pos + d, 3, len(scale) - 4))
+                notes.append((t, 0.25, scale[pos]))
+                t += 0.25
+        elif figure == 1:    # trill
+            for k in range(8):
+                notes.append((t, 0.25, scale[pos + (k % 2)]))
+                t += 0.25
+        else:                # repeated notes / broken thirds
+            for k in range(8):
+                notes.append((t, 0.25, scale[pos + 2 * (k % 2)]))
+                t += 0.25
+        notes.append((t - 2.0, 2.0, 36 + tonic))
+        notes.append((t - 2.0, 2.0, 43 + tonic))
+    pid = f"ex/fast/{tonic}/{mode_name}/{int(rng.integers(0, 1000))}"
+    return pid, notes
+
+
+def _alberti(tonic: int, mode: list, mode_name: str, rh_base: int, octaves: int, rng: np.random.Generator) -> tuple:
+    """Alberti bass under a stepwise melody."""
+    notes: list[tuple[float, float, int]] = []
+    scale = _degrees(tonic, mode, 36, 96)
+    t = 0.0
+    mel = scale.index(next(p for p in scale if p >= 67 + tonic - (12 if tonic > 5 else 0)))
+    for bar in range(int(rng.integers(4, 9))):
+        r = scale.index(next(p for p in scale if p >= 48 + tonic - (12 if tonic > 5 else 0))) + [0, 3, 4, 0][bar % 4]
+        lo, mid, hi = scale[r], scale[r + 2], scale[r + 4]
+        for k, p in enumerate([lo, hi, mid, hi] * 2):
+            notes.append((t + k * 0.5, 0.5, p))
+        for k in range(4):
+            mel = int(np.clip(mel + int(rng.integers(-2, 3)), r + 7, r + 14))
+            notes.append((t + k, 1.0, scale[mel]))
+        t += 4.0
+    pid = f"ex/alberti/{tonic}/{mode_name}/{int(rng.integers(0, 1000))}"
+    return pid, notes
+
+
+_EXERCISES = {"scale": _scale, "arpeggio": _arpeggio, "chords": _chords, "hanon": _hanon, "fast": _fast, "alberti": _alberti}
+
+
 def _exercise(kind: str, rng: np.random.Generator) -> tuple[str, list[tuple[float, float, int]]]:
     """A generated exercise as (piece id, [(onset, duration, pitch) in quarter notes])."""
+    if kind not in _EXERCISES:
+        raise ValueError(f"unknown exercise {kind!r}")
     tonic = int(rng.integers(0, 12))
     mode = [_MAJOR, _MINOR, _HARMONIC][int(rng.integers(0, 3))]
     mode_name = {_MAJOR: "maj", _MINOR: "min", _HARMONIC: "harm"}[mode]
-    notes: list[tuple[float, float, int]] = []
     rh_base = 60 + tonic if tonic < 6 else 48 + tonic
     octaves = int(rng.integers(1, 4))
-    if kind == "scale":
-        step = [0.5, 0.25][int(rng.integers(0, 2))]
-        contrary = bool(rng.integers(0, 2))
-        up = _degrees(tonic, mode, rh_base, rh_base + 12 * octaves)
-        line = up + up[-2::-1]
-        for i, p in enumerate(line):
-            notes.append((i * step, step, p))
-            lh = p - 12 if not contrary else (rh_base - 12) - (p - rh_base)
-            notes.append((i * step, step, lh))
-        pid = f"ex/scale/{tonic}/{mode_name}/{octaves}/{int(contrary)}"
-    elif kind == "arpeggio":
-        step = 0.25 if rng.random() < 0.5 else 1 / 3
-        triad = [0, 4, 7] if mode is _MAJOR else [0, 3, 7]
-        up = [p for p in range(rh_base, rh_base + 12 * octaves + 1) if (p - rh_base) % 12 in triad]
-        line = up + up[-2::-1]
-        for i, p in enumerate(line):
-            notes.append((i * step, step, p))
-            notes.append((i * step, step, p - 12))
-        pid = f"ex/arpeggio/{tonic}/{mode_name}/{octaves}"
-    elif kind == "chords":
-        # a cadence pattern in block chords, left hand bass octaves, 1–2 beats each
-        prog = [[0, 3, 4, 0], [0, 5, 3, 4, 0], [0, 4, 5, 3, 0, 4, 0], [0, 1, 4, 0]][int(rng.integers(0, 4))]
-        t = 0.0
-        scale = _degrees(tonic, mode, 36, 96)
-        root_idx = scale.index(next(p for p in scale if p >= 60 + tonic - (12 if tonic > 5 else 0)))
-        for _rep in range(2):
-            for deg in prog:
-                dur = float(rng.choice([1.0, 2.0]))
-                r = root_idx + deg
-                chord = [scale[r], scale[r + 2], scale[r + 4]]
-                if rng.random() < 0.5:
-                    chord.append(scale[r + 7])
-                for p in chord:
-                    notes.append((t, dur, p))
-                bass = scale[r] - 12
-                notes.append((t, dur, bass))
-                if rng.random() < 0.5:
-                    notes.append((t, dur, bass - 12))
-                t += dur
-        pid = f"ex/chords/{tonic}/{mode_name}/{'-'.join(map(str, prog))}"
-    elif kind == "hanon":
-        # Hanon no. 1: 1-3-4-5-6-5-4-3 from each degree, up and back, hands an octave apart
-        scale = _degrees(tonic, _MAJOR, 24, 108)
-        start = scale.index(next(p for p in scale if p >= rh_base - 7))
-        octaves = min(octaves, 2)
-        pattern = [0, 2, 3, 4, 5, 4, 3, 2]
-        t = 0.0
-        degrees = list(range(0, 7 * octaves)) + list(range(7 * octaves, -1, -1))
-        for d in degrees:
-            for k in pattern:
-                p = scale[start + d + k]
-                notes.append((t, 0.25, p))
-                notes.append((t, 0.25, p - 12))
-                t += 0.25
-        pid = f"ex/hanon/{tonic}/{octaves}"
-    elif kind == "fast":
-        # runs, trills and repeated notes in sixteenths over a left-hand pedal of fifths
-        t = 0.0
-        scale = _degrees(tonic, mode, 48, 96)
-        pos = scale.index(next(p for p in scale if p >= rh_base))
-        for _ in range(int(rng.integers(6, 12))):
-            figure = int(rng.integers(0, 3))
-            if figure == 0:      # run of 8
-                d = 1 if rng.random() < 0.5 else -1
-                for k in range(8):
-                    pos = int(np.clip(pos + d, 3, len(scale) - 4))
-                    notes.append((t, 0.25, scale[pos]))
-                    t += 0.25
-            elif figure == 1:    # trill
-                for k in range(8):
-                    notes.append((t, 0.25, scale[pos + (k % 2)]))
-                    t += 0.25
-            else:                # repeated notes / broken thirds
-                for k in range(8):
-                    notes.append((t, 0.25, scale[pos + 2 * (k % 2)]))
-                    t += 0.25
-            notes.append((t - 2.0, 2.0, 36 + tonic))
-            notes.append((t - 2.0, 2.0, 43 + tonic))
-        pid = f"ex/fast/{tonic}/{mode_name}/{int(rng.integers(0, 1000))}"
-    elif kind == "alberti":
-        # Alberti bass under a stepwise melody
-        scale = _degrees(tonic, mode, 36, 96)
-        t = 0.0
-        mel = scale.index(next(p for p in scale if p >= 67 + tonic - (12 if tonic > 5 else 0)))
-        for bar in range(int(rng.integers(4, 9))):
-            r = scale.index(next(p for p in scale if p >= 48 + tonic - (12 if tonic > 5 else 0))) + [0, 3, 4, 0][bar % 4]
-            lo, mid, hi = scale[r], scale[r + 2], scale[r + 4]
-            for k, p in enumerate([lo, hi, mid, hi] * 2):
-                notes.append((t + k * 0.5, 0.5, p))
-            for k in range(4):
-                mel = int(np.clip(mel + int(rng.integers(-2, 3)), r + 7, r + 14))
-                notes.append((t + k, 1.0, scale[mel]))
-            t += 4.0
-        pid = f"ex/alberti/{tonic}/{mode_name}/{int(rng.integers(0, 1000))}"
-    else:
-        raise ValueError(f"unknown exercise {kind!r}")
-    return pid, notes
+    return _EXERCISES[kind](tonic, mode, mode_name, rh_base, octaves, rng)
 
 
 # ------------------------------------------------------------------------------ two-hand reduction

@@ -88,6 +88,20 @@ def paint_texture(ident: Identity) -> np.ndarray:
     rng = np.random.default_rng(ident.texture_seed)
     T, P = _grid()
     skin = np.array(ident.skin_tone, np.float32)
+    out = np.clip(_skin(ident, rng, T, P, skin) * 255, 0, 255).astype(np.uint8)
+    lm, _ = landmark_params(ident)
+    pix = to_pixels(lm[:, 0], lm[:, 1])
+    out = _nose_and_lips(out, ident, pix, skin)
+    out = _hair(out, ident, rng, T, P)
+    _brows(out, ident, rng, pix)
+    _moles(out, ident, skin)
+    if ident.glasses:
+        _glasses(out, ident)
+    return out
+
+
+def _skin(ident: Identity, rng: np.random.Generator, T: np.ndarray, P: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """Blotches, redness, pores, darker skin round the eyes and the shading folds (float RGB 0-1)."""
     img = np.empty((TEX_H, TEX_W, 3), np.float32)
     img[:] = skin
     # blotches, redness and pores
@@ -100,7 +114,6 @@ def paint_texture(ident: Identity) -> np.ndarray:
     pores = rng.standard_normal((TEX_H, TEX_W)).astype(np.float32)
     img *= (1 + 0.018 * cv2.GaussianBlur(pores, (3, 3), 0.7))[..., None]
     # darker skin around the eyes; shading folds
-    lm, _ = landmark_params(ident)
     es, ew = ident.eye_spacing, ident.eye_width
     under = np.exp(-0.5 * (((np.abs(T) - es) / (ew * 1.1)) ** 2 + ((P + 0.10) / 0.05) ** 2))
     socket = np.exp(-0.5 * (((np.abs(T) - es * 0.95) / (ew * 1.3)) ** 2 + ((P - 0.06) / 0.07) ** 2))
@@ -114,9 +127,10 @@ def paint_texture(ident: Identity) -> np.ndarray:
             ph = ident.brow_height + 0.12 + 0.06 * k
             line = np.exp(-0.5 * ((P - ph - 0.01 * np.sin(T * 7 + k)) / 0.006) ** 2) * _smooth(0.55, 0.3, np.abs(T))
             img *= (1 - 0.12 * (age - 0.5) * line)[..., None]
-    out = np.clip(img * 255, 0, 255).astype(np.uint8)
+    return img
 
-    pix = to_pixels(lm[:, 0], lm[:, 1])
+
+def _nose_and_lips(out: np.ndarray, ident: Identity, pix: np.ndarray, skin: np.ndarray) -> np.ndarray:
     # nose: darker sides and nostrils
     nw, nl = ident.nose_width, ident.nose_length
     for sgn in (-1, 1):
@@ -131,6 +145,10 @@ def paint_texture(ident: Identity) -> np.ndarray:
     out = cv2.addWeighted(cv2.GaussianBlur(layer, (5, 5), 1.2), 0.85, out, 0.15, 0)
     inner = np.round(pix[[60, 61, 62, 63, 64]] * 16).astype(np.int32)
     cv2.polylines(out, [inner], False, tuple(float(v) for v in lip * 0.3), 3, cv2.LINE_AA, 4)
+    return out
+
+
+def _hair(out: np.ndarray, ident: Identity, rng: np.random.Generator, T: np.ndarray, P: np.ndarray) -> np.ndarray:
     # beard and scalp hair
     hc = np.array(ident.hair_color, np.float32) * 255
     strands = _streaks(rng)
@@ -144,6 +162,11 @@ def paint_texture(ident: Identity) -> np.ndarray:
     cover = np.clip(np.maximum(bm, hm), 0, 1)[..., None]
     hair_img = hc * (1 + 0.35 * strands[..., None])
     out = (out * (1 - cover) + np.clip(hair_img, 0, 255) * cover).astype(np.uint8)
+    return out
+
+
+def _brows(out: np.ndarray, ident: Identity, rng: np.random.Generator, pix: np.ndarray) -> None:
+    hc = np.array(ident.hair_color, np.float32) * 255
     # eyebrows: many short hair strokes along the brow curve
     # brows are darker than the scalp hair, and stay dark-ish on fair and grey people
     brow = np.minimum(hc * 0.7, np.array([120.0, 95.0, 80.0]) * (0.6 + 0.4 * hc.mean() / 255))
@@ -162,26 +185,31 @@ def paint_texture(ident: Identity) -> np.ndarray:
                 x0, y0 = x + rng.normal(0, 1), y + oy
                 x1, y1 = x0 + np.cos(ang) * ln * (1 if rng_side.start == 17 else -1), y0 - abs(np.sin(ang)) * ln
                 cv2.line(out, (int(x0 * 16), int(y0 * 16)), (int(x1 * 16), int(y1 * 16)), bc, 1, cv2.LINE_AA, 4)
+
+
+def _moles(out: np.ndarray, ident: Identity, skin: np.ndarray) -> None:
     # moles
     for th, ph, sz in ident.moles:
         c = to_pixels(np.array([th]), np.array([ph]))[0]
         cv2.circle(out, (int(c[0] * 16), int(c[1] * 16)), int(max(1.0, sz / np.pi * TEX_H) * 16),
                    tuple(float(v) for v in skin * 255 * 0.45), -1, cv2.LINE_AA, 4)
-    # glasses: rims round the eyes, a bridge and temples towards the ears
-    if ident.glasses:
-        gc = tuple(float(v) * 255 for v in ident.glasses_color)
-        w = 2 if ident.glasses == 1 else 4
-        for sgn in (-1, 1):
-            c = to_pixels(np.array([sgn * es]), np.array([0.01]))[0]
-            ax = (int((ew * 1.9) / (2 * np.pi) * TEX_W * 16), int(0.13 / np.pi * TEX_H * 16))
-            cv2.ellipse(out, (int(c[0] * 16), int(c[1] * 16)), ax, 0, 0, 360, gc, w, cv2.LINE_AA, 4)
-            t0 = to_pixels(np.array([sgn * (es + ew * 1.9)]), np.array([0.04]))[0]
-            t1 = to_pixels(np.array([sgn * 1.45]), np.array([0.0]))[0]
-            cv2.line(out, (int(t0[0] * 16), int(t0[1] * 16)), (int(t1[0] * 16), int(t1[1] * 16)), gc, w, cv2.LINE_AA, 4)
-        b0 = to_pixels(np.array([-es + ew * 1.9, es - ew * 1.9]), np.array([0.04, 0.04]))
-        cv2.line(out, (int(b0[0, 0] * 16), int(b0[0, 1] * 16)), (int(b0[1, 0] * 16), int(b0[1, 1] * 16)),
-                 gc, w, cv2.LINE_AA, 4)
-    return out
+
+
+def _glasses(out: np.ndarray, ident: Identity) -> None:
+    es, ew = ident.eye_spacing, ident.eye_width
+    # rims round the eyes, a bridge and temples towards the ears
+    gc = tuple(float(v) * 255 for v in ident.glasses_color)
+    w = 2 if ident.glasses == 1 else 4
+    for sgn in (-1, 1):
+        c = to_pixels(np.array([sgn * es]), np.array([0.01]))[0]
+        ax = (int((ew * 1.9) / (2 * np.pi) * TEX_W * 16), int(0.13 / np.pi * TEX_H * 16))
+        cv2.ellipse(out, (int(c[0] * 16), int(c[1] * 16)), ax, 0, 0, 360, gc, w, cv2.LINE_AA, 4)
+        t0 = to_pixels(np.array([sgn * (es + ew * 1.9)]), np.array([0.04]))[0]
+        t1 = to_pixels(np.array([sgn * 1.45]), np.array([0.0]))[0]
+        cv2.line(out, (int(t0[0] * 16), int(t0[1] * 16)), (int(t1[0] * 16), int(t1[1] * 16)), gc, w, cv2.LINE_AA, 4)
+    b0 = to_pixels(np.array([-es + ew * 1.9, es - ew * 1.9]), np.array([0.04, 0.04]))
+    cv2.line(out, (int(b0[0, 0] * 16), int(b0[0, 1] * 16)), (int(b0[1, 0] * 16), int(b0[1, 1] * 16)),
+             gc, w, cv2.LINE_AA, 4)
 
 
 def _streaks(rng: np.random.Generator) -> np.ndarray:

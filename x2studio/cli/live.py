@@ -82,7 +82,7 @@ def _live_synth(args: argparse.Namespace, settings):
 def _play_live(live, args: argparse.Namespace, synth) -> list[Exception]:
     """Read the frames on a thread of their own and print each note as it is decided, until the
     source ends, ``--seconds`` pass or Ctrl-C; the errors that stopped the source."""
-    from ..media.video import camera_frames, paced_frames
+    from ..media.live_frames import camera_frames, paced_frames
 
     stop, done, errors = threading.Event(), threading.Event(), []
 

@@ -22,7 +22,7 @@ from ..core.atomic import atomic_path
 from ..core.errors import InputError, MediaError, OutputError
 
 __all__ = ["StreamInfo", "MediaInfo", "VideoFrame", "VideoReader", "VideoWriter", "EndOfStream", "probe", "open_container",
-           "replace_audio", "paced_frames", "camera_frames"]
+           "replace_audio"]
 
 log = logging.getLogger(__name__)
 
@@ -290,51 +290,6 @@ class VideoReader:
             self.close()
         except Exception:  # noqa: BLE001 - never raise from a finaliser
             pass
-
-
-def paced_frames(path: str | os.PathLike[str], running=lambda: True):
-    """A video's frames (RGB arrays) at the pace they were filmed, as a camera would give them (live
-    modes on a recording); frames that are already late (a slow decoder) come at once.  Stops early
-    when ``running()`` turns false."""
-    import time
-
-    with VideoReader(path) as rd:
-        start, first = time.perf_counter(), None
-        for f in rd.frames():
-            if not running():
-                return
-            first = f.time_s if first is None else first
-            wait = start + (f.time_s - first) - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            yield f.image
-
-
-def camera_frames(index: int = 0, running=lambda: True):
-    """A webcam's frames (RGB arrays) through OpenCV, as they come, until ``running()`` turns false.
-    Raises :class:`MediaError` when the camera cannot be opened or stops sending frames."""
-    import time
-
-    import cv2
-
-    cap = cv2.VideoCapture(index)
-    try:
-        if not cap.isOpened():
-            raise MediaError(f"No webcam could be opened (camera {index}): it is absent or busy.",
-                             "Connect one or choose another; a video can be played live instead.")
-        misses = 0
-        while running():
-            ok, bgr = cap.read()
-            if not ok:
-                misses += 1
-                if misses > 30:
-                    raise MediaError("The webcam stopped sending frames.")
-                time.sleep(0.03)
-                continue
-            misses = 0
-            yield np.ascontiguousarray(bgr[:, :, ::-1])
-    finally:
-        cap.release()
 
 
 class EndOfStream(MediaError):

@@ -214,7 +214,7 @@ class _Grabber(QObject):
 
     @Slot()
     def run(self) -> None:
-        from ..media.video import camera_frames
+        from ..media.live_frames import camera_frames
 
         try:
             for rgb in camera_frames(self.index, lambda: self.running):
@@ -240,7 +240,7 @@ class _FileGrabber(QObject):
 
     @Slot()
     def run(self) -> None:
-        from ..media.video import paced_frames
+        from ..media.live_frames import paced_frames
 
         try:
             for image in paced_frames(self.path, lambda: self.running):
