@@ -27,19 +27,19 @@ def panel(qtbot):
 def test_demo_gallery_is_built_and_queried_on_show(qtbot, panel: RetrievePanel) -> None:
     hits = panel.results
     assert panel.grid.count() == len(hits) >= 5
-    assert all(not h["source"].endswith("face_2.png") for h in hits)          # the query's own file left out
-    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
-    assert panel.query_view.image() is not None and "pose" in panel.query_info["query_attrs"]
+    assert all(not h.source.endswith("face_2.png") for h in hits)          # the query's own file left out
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert panel.query_view.image() is not None and "pose" in panel.result.query_attributes
     assert "nearest of" in panel.status.text()
     # a result in context: its picture with the face's box, and its attributes
     panel.grid.setCurrentRow(0)
     qtbot.waitUntil(lambda: panel.context_view.image() is not None, timeout=30000)
     assert "similarity" in panel.context_text.text()
     # a video result opens in the Media panel at its frame
-    row = next(i for i, h in enumerate(hits) if h["source"].endswith(".mp4"))
+    row = next(i for i, h in enumerate(hits) if h.source.endswith(".mp4"))
     with qtbot.waitSignal(panel.openRequested, timeout=5000) as sig:
         panel.grid.itemDoubleClicked.emit(panel.grid.item(row))
-    assert sig.args == [hits[row]["source"], hits[row]["frame"]]
+    assert sig.args == [hits[row].source, hits[row].frame]
 
 
 def test_query_a_video_frame_and_keep_its_own_file(qtbot, panel: RetrievePanel) -> None:
@@ -48,8 +48,8 @@ def test_query_a_video_frame_and_keep_its_own_file(qtbot, panel: RetrievePanel) 
     panel.exclude_box.blockSignals(False)
     with qtbot.waitSignal(panel.resultsShown, timeout=60000):
         panel.query_file(str(DEMO / "talking_3.mp4"), time_s=2.0)
-    own = [h for h in panel.results if h["source"].endswith("talking_3.mp4")]
-    assert own and own[0]["score"] > 0.99 and own[0]["time_s"] == pytest.approx(2.0, abs=0.05)
+    own = [h for h in panel.results if h.source.endswith("talking_3.mp4")]
+    assert own and own[0].score > 0.99 and own[0].time_s == pytest.approx(2.0, abs=0.05)
 
 
 def test_bad_gallery_and_query_reach_the_user(qtbot, panel: RetrievePanel, tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_a_demo_gallery_holding_another_installs_faces_is_built_again(qtbot, tmp
     qtbot.addWidget(p)
     with qtbot.waitSignal(p.resultsShown, timeout=120000):
         p.show()
-    assert p.results and not any(h["source"].startswith(str(other)) for h in p.results)
-    assert all(h["score"] < 0.999 for h in p.results)
+    assert p.results and not any(h.source.startswith(str(other)) for h in p.results)
+    assert all(h.score < 0.999 for h in p.results)
     assert not any(k.startswith(str(other)) for k in json.loads((demo / "index.json").read_text())["files"])
     p.shutdown()

@@ -50,9 +50,6 @@ def main(argv: Sequence[str] | None = None, launch_app: Callable[[list[str]], in
     parser = build_parser()
     args = _routed(argv) or parser.parse_args(argv)
     args.launch_app = launch_app
-    if getattr(args, "func", None) is embeddings.cmd_embed:
-        args.model_given = args.model is not None
-        args.model = args.model or "fabnet-lite"
     if getattr(args, "func", None) is system.cmd_data_faces:
         if len(args.paths) < 2:
             parser.error("data faces needs at least one VIDEO and the OUT folder")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Callable
 
 from ..core.choices import DETECTORS
@@ -20,16 +21,20 @@ def job_and_bar() -> tuple[Job, TerminalProgress]:
     return Job(bar, min_interval_s=0.1), bar
 
 
-def with_progress(work: Callable[[Job], object]):
-    """Run ``work(job)`` with a terminal progress bar; print its report's lines; return the report."""
+def with_progress(work: Callable[[Job], object], as_json: bool = False):
+    """Run ``work(job)`` with a terminal progress bar; print its result's lines, or with ``as_json``
+    its ``to_json()``; return the result."""
     job, bar = job_and_bar()
     try:
-        report = work(job)
+        result = work(job)
     finally:
         bar.close()
-    for line in report.lines():
-        print(line)
-    return report
+    if as_json:
+        print(json.dumps(result.to_json()))
+    else:
+        for line in result.lines():
+            print(line)
+    return result
 
 
 

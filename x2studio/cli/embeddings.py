@@ -6,131 +6,35 @@ import argparse
 import json
 from pathlib import Path
 
-from ..core.errors import X2Error
 from .common import add_face_options, device_of, job_and_bar, with_progress
 
 __all__ = ["add_parsers", "cmd_embed"]
 
 
-def _embedder(args: argparse.Namespace, weights: str | None = None):
-    from ..pipelines.retrieval import FaceEmbedder
-
-    device = device_of(args)
-    return FaceEmbedder(weights or args.model, device=device, detector=args.detector)
-
-
-def _index_model(index: Path) -> str | None:
-    """The weights name a gallery index was built with (None when it cannot be read: Gallery says why)."""
-    try:
-        return json.loads((index / "index.json").read_text()).get("model", {}).get("name")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
 def cmd_embed(args: argparse.Namespace) -> int:
-    from ..pipelines.retrieval import Gallery
+    from ..pipelines.find_faces import GalleryRequest, build_gallery
 
-    index = Path(args.output).expanduser()
-    if (index / "index.json").is_file():
-        built_with = _index_model(index)
-        emb = _embedder(args, args.model if args.model_given else (built_with or args.model))
-        gallery = Gallery(index, emb)
-    else:
-        emb = _embedder(args)
-        gallery = Gallery(index, emb, create=True, fps=args.fps, max_faces=args.max_faces)
-    rep = with_progress(lambda job: gallery.add(args.inputs, job=job, prune=args.prune))
-    if args.json:
-        print(json.dumps({"index": str(index), "faces": rep.faces, "files": rep.files, "added": rep.added,
-                          "kept": rep.kept, "no_face": rep.no_face, "failed": rep.failed,
-                          "approximate": rep.approximate}))
-    else:
-        print(f"index: {index} (model {gallery.model['name']})")
+    request = GalleryRequest(args.output, tuple(args.inputs), args.model, args.fps, args.max_faces, args.prune,
+                             device_of(args), args.detector)
+    with_progress(lambda job: build_gallery(request, job), as_json=args.json)
     return 0
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:
-    from ..media.image import IMAGE_SUFFIXES
-    from ..pipelines.retrieval import Gallery, query_faces
+    from ..pipelines.find_faces import RetrieveRequest, retrieve
 
-    if args.k < 1:
-        raise X2Error("-k must be at least 1.")
-    index = Path(args.index).expanduser()
-    emb = _embedder(args, args.model or _index_model(index) or "fabnet-lite")
-    gallery = Gallery(index, emb)
-    face, _ = query_faces(emb, args.query, args.time)
-    q = emb.embed([face.image])[0]
-    exclude = [] if args.same_source else [face.source]
-    hits = gallery.search(q, args.k, exclude_sources=exclude, exact=args.exact or None)
-    attrs = emb.attributes([face.image])[0] if args.attributes else None
-    if args.json:
-        out = {"query": {"source": face.source, "frame": face.frame, "time_s": round(face.time_s, 3),
-                         "box": [round(float(v), 1) for v in face.box]},
-               "index": str(index), "model": gallery.model["name"], "faces": gallery.size,
-               "results": [h.to_dict() for h in hits]}
-        if attrs is not None:
-            out["query"]["attributes"] = _attrs_json(attrs)
-        print(json.dumps(out))
-        return 0
-    print(f"{len(hits)} nearest of {gallery.size} faces to the face in {Path(args.query).name}"
-          + (f" at {face.time_s:.2f} s" if args.time is not None else "")
-          + ("" if args.same_source else " (its own file left out)") + ":")
-    for i, h in enumerate(hits, 1):
-        where = f" at {h.time_s:7.2f} s (frame {h.frame})" if Path(h.source).suffix.lower() not in IMAGE_SUFFIXES else ""
-        print(f"  {i:>3}. {h.score:6.3f}  {h.source}{where}")
-    if attrs is not None:
-        for line in _attr_lines(attrs):
-            print(f"  query {line}")
+    request = RetrieveRequest(args.index, args.query, time_s=args.time, k=args.k, exclude_own=not args.same_source,
+                              exact=args.exact, attributes=args.attributes, model=args.model, device=device_of(args),
+                              detector=args.detector)
+    with_progress(lambda job: retrieve(request, job), as_json=args.json)
     return 0
 
 
-def _attrs_json(a: dict) -> dict:
-    out = {k: v for k, v in a.items() if k != "landmarks"}
-    if "landmarks" in a:
-        out["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in a["landmarks"]]
-    if "expression" in out:
-        out["expression"] = {k: round(v, 3) for k, v in out["expression"].items()}
-    if "pose" in out:
-        out["pose"] = {k: round(v, 2) for k, v in out["pose"].items()}
-    return out
-
-
-def _attr_lines(a: dict) -> list[str]:
-    out = []
-    if "pose" in a:
-        p = a["pose"]
-        out.append(f"pose: yaw {p['yaw']:+.1f}°, pitch {p['pitch']:+.1f}°, roll {p['roll']:+.1f}°")
-    if "expression" in a:
-        out.append("expression: " + ", ".join(f"{k} {v:.2f}" for k, v in a["expression"].items()))
-    if "landmarks" in a:
-        out.append("landmarks: 68 points (--json prints them)")
-    return out
-
-
 def cmd_attributes(args: argparse.Namespace) -> int:
-    import numpy as np
+    from ..pipelines.find_faces import AttributesRequest, read_attributes
 
-    from ..pipelines.retrieval import query_faces
-
-    emb = _embedder(args)
-    rows = []
-    for path in args.images:
-        face, rgb = query_faces(emb, path, args.time)
-        a = emb.attributes([face.image])[0]
-        if "landmarks" in a:      # crop pixels → the picture's pixels
-            x0, y0, x1, y1 = face.box
-            a["landmarks"] = a["landmarks"] * ((x1 - x0) / face.image.shape[1]) + np.array([x0, y0], np.float32)
-        rows.append((face, a))
-    if args.json:
-        print(json.dumps([{"source": f.source, "time_s": round(f.time_s, 3), "box": [round(float(v), 1) for v in f.box],
-                           "weights": emb.model["name"], "expression_from": emb.expression_source,
-                           **_attrs_json(a)} for f, a in rows]))
-        return 0
-    for f, a in rows:
-        print(f"{Path(f.source).name}: face at {', '.join(f'{v:.0f}' for v in f.box)} (read by {emb.model['name']})")
-        for line in _attr_lines(a):
-            print(f"  {line}")
-        if "expression" in a:
-            print(f"  (expression from {emb.expression_source})")
+    request = AttributesRequest(tuple(args.images), args.time, args.model, device_of(args), args.detector)
+    with_progress(lambda job: read_attributes(request, job), as_json=args.json)
     return 0
 
 

@@ -53,8 +53,8 @@ class RetrievePanel(Panel):
         self._embedder = None                # built in a job, used by one job at a time
         self._busy = None                    # the running JobHandle
         self.query_path: str | None = None
-        self.results: list[dict] = []
-        self.query_info: dict | None = None
+        self.result = None                   # the last RetrieveResult
+        self.results: tuple = ()             # its hits (retrieval.Hit), best first
         self._camera = None
 
         self.status = QLabel("", self)
@@ -204,7 +204,7 @@ class RetrievePanel(Panel):
     # ------------------------------------------------------------------ jobs
     def _embedder_for(self, weights: str):
         """(Job thread) the embedder, kept between jobs while weights and device stay the same."""
-        from ...pipelines.retrieval import FaceEmbedder
+        from ...pipelines.face_embedding import FaceEmbedder
 
         e = self._embedder
         if e is None or e.model["name"] != weights or str(e.device) != self.device:
@@ -213,12 +213,9 @@ class RetrievePanel(Panel):
         return e
 
     def _gallery_weights(self, root: Path) -> str:
-        import json
+        from ...pipelines.find_faces import index_model
 
-        try:
-            return json.loads((root / "index.json").read_text())["model"]["name"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return self.weights_box.currentText() or "fabnet-lite"
+        return index_model(root) or self.weights_box.currentText() or "fabnet-lite"
 
     def _run(self, title: str, work, on_success, status: str) -> None:
         if self._busy is not None and self._busy.is_working():     # (a query started from a build's success
@@ -257,17 +254,15 @@ class RetrievePanel(Panel):
 
     def build_gallery(self, inputs: list[Path], then_query: str | None = None) -> None:
         """Embed the faces of ``inputs`` into the gallery folder (new or changed files only), as a job."""
-        from ...pipelines.retrieval import Gallery
+        from ...pipelines.find_faces import GalleryRequest, build_gallery
 
         root = Path(self.gallery_edit.text().strip()).expanduser()
         new = not (root / "index.json").is_file()
         weights = self.weights_box.currentText() if new else self._gallery_weights(root)
-        fps = self.fps_spin.value()
+        request = GalleryRequest(root, tuple(inputs), weights, self.fps_spin.value(), device=self.device)
 
         def work(job):
-            emb = self._embedder_for(weights)
-            g = Gallery(root, emb, create=new, fps=fps)
-            return g.add(inputs, job=job)
+            return build_gallery(request, job, self._embedder_for(weights)).report
 
         def done(rep) -> None:
             self.status.setText(f"Gallery {root.name}: " + "; ".join(rep.lines()))
@@ -296,13 +291,12 @@ class RetrievePanel(Panel):
         self.time_spin.setEnabled(is_video)
         if time_s is not None:
             self.time_spin.setValue(time_s)
-        t = self.time_spin.value() if is_video else None
-        self._query(lambda emb: _face_of_file(emb, path, t), Path(path).name + (f" at {t:.2f} s" if is_video else ""))
+        self._query(dict(query=Path(path), time_s=self.time_spin.value() if is_video else None))
 
     def query_rgb(self, rgb: np.ndarray, label: str = "webcam frame") -> None:
         """Query with the largest face of a picture (the webcam's, say)."""
         self.query_path = None
-        self._query(lambda emb: (emb.face(rgb, f"the {label}"), rgb), label)
+        self._query(dict(picture=np.asarray(rgb), label=label))
 
     def query_webcam(self, index: int = 0) -> None:
         from ...workers.reenact import CameraReader
@@ -319,53 +313,44 @@ class RetrievePanel(Panel):
             self._camera.stop()
         self.query_rgb(np.asarray(rgb), "webcam frame")
 
-    def _query(self, find_face, label: str) -> None:
-        from ...pipelines.retrieval import Gallery
+    def _query(self, query: dict) -> None:
+        """Search the gallery for the face of ``query`` (a file and time, or a picture and its label)."""
+        from ...core.errors import X2Error
+        from ...pipelines.find_faces import RetrieveRequest, retrieve
 
         root = Path(self.gallery_edit.text().strip()).expanduser()
         weights = self._gallery_weights(root)
-        k, exclude = self.k_spin.value(), self.exclude_box.isChecked()
+        try:
+            request = RetrieveRequest(root, **query, k=self.k_spin.value(), exclude_own=self.exclude_box.isChecked(),
+                                      attributes=True, thumbnails=True, model=weights, device=self.device)
+        except X2Error as exc:
+            self._on_failed(str(exc))
+            return
+        self._run("Searching the gallery", lambda job: retrieve(request, job, self._embedder_for(weights)),
+                  self._on_results, f"Searching for {request.name}…")
 
-        def work(job):
-            emb = self._embedder_for(weights)
-            g = Gallery(root, emb)
-            face, _picture = find_face(emb)
-            job.check()
-            q = emb.embed([face.image])[0]
-            hits = g.search(q, k, exclude_sources=[face.source] if exclude and face.source else [])
-            thumbs = [_grey_if_none(g.thumb(h.row)) for h in hits]
-            big = [cv2.resize(t, (emb.crop_size, emb.crop_size), interpolation=cv2.INTER_CUBIC) for t in thumbs]
-            attrs = emb.attributes([face.image] + big)
-            return {"face": face.image, "query_attrs": attrs[0], "label": label, "faces": g.size,
-                    "hits": [{**h.to_dict(), "row": h.row, "thumb": t, "attrs": a}
-                             for h, t, a in zip(hits, big, attrs[1:])],
-                    "expression_source": emb.expression_source, "model": emb.model["name"]}
-
-        self._run("Searching the gallery", work, self._on_results, f"Searching for {label}…")
-
-    def _on_results(self, out: dict) -> None:
-        self.query_info = out
-        self.results = out["hits"]
+    def _on_results(self, result) -> None:
+        self.result = result
+        self.results = result.hits
         self._show_results()
-        n = len(self.results)
-        self.status.setText(f"{n} nearest of {out['faces']} faces to the face in {out['label']} "
-                            f"(embedding {out['model']}, cosine similarity).")
+        self.status.setText(f"{len(result.hits)} nearest of {result.faces} faces to the face in "
+                            f"{result.request.name} (embedding {result.model}, cosine similarity).")
         self.resultsShown.emit(self.results)
 
     def _show_results(self) -> None:
-        out = self.query_info
-        if out is None:
+        r = self.result
+        if r is None:
             return
         overlay = self.overlay_box.isChecked()
-        self.query_view.set_image(to_qimage(draw_attributes(out["face"], out["query_attrs"] if overlay else None, 256)))
-        self.query_attrs.setText(attributes_html(out["query_attrs"], out.get("expression_source", "")))
-        self.query_bars.set_values(out["query_attrs"].get("expression"))
+        self.query_view.set_image(to_qimage(draw_attributes(r.face.image, r.query_attributes if overlay else None,
+                                                            256)))
+        self.query_attrs.setText(attributes_html(r.query_attributes, r.expression_source))
+        self.query_bars.set_values(r.query_attributes.get("expression"))
         self.grid.clear()
-        for h in self.results:
-            img = draw_attributes(h["thumb"], h["attrs"] if overlay else None, TILE, pose_text=False)
-            item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(img))), f"{h['score']:.3f}\n{_short(h)}")
-            item.setToolTip(f"{h['source']}" + (f"\n{h['time_s']:.2f} s (frame {h['frame']})"
-                                                 if not _is_image(h["source"]) else ""))
+        for h, thumb, attrs in zip(r.hits, r.thumbs, r.hit_attributes):
+            img = draw_attributes(thumb, attrs if overlay else None, TILE, pose_text=False)
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(img))), f"{h.score:.3f}\n{_short(h)}")
+            item.setToolTip(h.source + ("" if _is_image(h.source) else f"\n{h.time_s:.2f} s (frame {h.frame})"))
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.grid.addItem(item)
 
@@ -373,36 +358,22 @@ class RetrievePanel(Panel):
     def _on_pick(self, row: int) -> None:
         if not 0 <= row < len(self.results):
             return
-        h = self.results[row]
-
-        def work(job):
-            from ...media.image import read_image
-            from ...media.video import VideoReader
-
-            if _is_image(h["source"]):
-                rgb = read_image(h["source"])
-            else:
-                with VideoReader(h["source"]) as rd:
-                    rgb = rd.read(int(h["frame"])).image
-            rgb = np.ascontiguousarray(rgb)
-            x0, y0, x1, y1 = (int(round(v)) for v in h["box"])
-            cv2.rectangle(rgb, (x0, y0), (x1, y1), (255, 200, 0), max(2, rgb.shape[1] // 300), cv2.LINE_AA)
-            return rgb
+        h, attrs = self.results[row], self.result.hit_attributes[row]
+        where = "" if _is_image(h.source) else f" at {h.time_s:.2f} s (frame {h.frame})"
 
         def done(rgb) -> None:
             self.context_view.set_image(to_qimage(rgb))
-            where = "" if _is_image(h["source"]) else f" at {h['time_s']:.2f} s (frame {h['frame']})"
-            self.context_text.setText(f"<b>{Path(h['source']).name}</b>{where} — similarity {h['score']:.3f}<br>"
-                                      + attributes_html(h["attrs"], (self.query_info or {}).get("expression_source", "")))
-            self.context_bars.set_values(h["attrs"].get("expression"))
-            self.status.setText(f"Result {row + 1}: {Path(h['source']).name}{where}.")
+            self.context_text.setText(f"<b>{Path(h.source).name}</b>{where} — similarity {h.score:.3f}<br>"
+                                      + attributes_html(attrs, self.result.expression_source))
+            self.context_bars.set_values(attrs.get("expression"))
+            self.status.setText(f"Result {row + 1}: {Path(h.source).name}{where}.")
 
-        self._run("Reading the frame", work, done, "Reading the frame…")
+        self._run("Reading the frame", lambda job: _in_context(h), done, "Reading the frame…")
 
     def _on_open(self, item: QListWidgetItem) -> None:
         row = self.grid.row(item)
-        if 0 <= row < len(self.results) and not _is_image(self.results[row]["source"]):
-            self.openRequested.emit(self.results[row]["source"], int(self.results[row]["frame"]))
+        if 0 <= row < len(self.results) and not _is_image(self.results[row].source):
+            self.openRequested.emit(self.results[row].source, int(self.results[row].frame))
 
     # ------------------------------------------------------------------ state
     def _update_buttons(self) -> None:
@@ -417,22 +388,27 @@ class RetrievePanel(Panel):
         self.jobs.shutdown()
 
 
-def _grey_if_none(thumb):
-    """A stored thumbnail, or a grey tile for embeddings that came without pictures."""
-    return thumb if thumb is not None else np.full((64, 64, 3), 128, np.uint8)
-
-
 def _is_image(source: str) -> bool:
     return Path(source).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _short(h: dict) -> str:
-    name = Path(h["source"]).name
+def _short(h) -> str:
+    name = Path(h.source).name
     name = name if len(name) <= 16 else name[:13] + "…"
-    return name if _is_image(h["source"]) else f"{name} {h['time_s']:.1f}s"
+    return name if _is_image(h.source) else f"{name} {h.time_s:.1f}s"
 
 
-def _face_of_file(emb, path: str, t: float | None):
-    from ...pipelines.retrieval import query_faces
+def _in_context(h) -> np.ndarray:
+    """(Job thread) the picture a hit's face came from, its box drawn."""
+    from ...media.image import read_image
+    from ...media.video import VideoReader
 
-    return query_faces(emb, path, t)
+    if _is_image(h.source):
+        rgb = read_image(h.source)
+    else:
+        with VideoReader(h.source) as rd:
+            rgb = rd.read(int(h.frame)).image
+    rgb = np.ascontiguousarray(rgb)
+    x0, y0, x1, y1 = (int(round(v)) for v in h.box)
+    cv2.rectangle(rgb, (x0, y0), (x1, y1), (255, 200, 0), max(2, rgb.shape[1] // 300), cv2.LINE_AA)
+    return rgb
