@@ -141,3 +141,27 @@ def no_webcam_then_stand_in(qtbot, panel, monkeypatch, errors: list, n_frames: i
     monkeypatch.setattr(panel.camera, "is_running", lambda: True)
     with VideoReader(panel.video) as rd:
         return [f.image for _, f in zip(range(n_frames), rd.frames())]
+
+
+class CliRun:
+    """What ``x2studio ARGS`` returned and printed (the fields of a ``subprocess.CompletedProcess``)."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run_cli(*args) -> CliRun:
+    """``x2studio ARGS`` run in this process: a child process would spend seconds importing torch and
+    the models again for every call (the tests that are about the process itself still start one)."""
+    import contextlib
+    import io
+
+    from x2studio.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:          # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    return CliRun(code, out.getvalue(), err.getvalue())

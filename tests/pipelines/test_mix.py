@@ -3,8 +3,6 @@ the mixed video export and the CLI with bad input."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ from x2studio.core.errors import InputError
 from x2studio.media.audio import AudioClip, load_audio, save_audio
 from x2studio.media.video import VideoReader, probe
 from x2studio.pipelines.mix import DriverMixer, Mix, mix_video
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
@@ -97,9 +96,8 @@ def test_mix_video_length_sound_and_bad_input(mixer: DriverMixer, tmp_path: Path
     assert not (tmp_path / "none.mp4").exists() and not (tmp_path / "m2.mp4").exists()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "x2studio", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
+def _cli(*args: str):
+    return run_cli(*args)
 
 
 def test_mix_cli(tmp_path: Path) -> None:

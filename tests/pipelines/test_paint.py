@@ -3,8 +3,6 @@ round trip, bad layers), the reenactor with a layer, the `paint` CLI, and the Pa
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from x2studio.models.x2face import X2Face
 from x2studio.pipelines.paint import PaintLayer, composite
 from x2studio.pipelines.reenact import Reenactor
 from x2studio.weights import ModelCard, WeightsRegistry, save_weights
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
@@ -109,9 +108,8 @@ def test_reenactor_draws_the_layer_and_keeps_it_for_another_face(tmp_path: Path)
         r.set_paint(PaintLayer(32))
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "x2studio", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+def _cli(*args: str):
+    return run_cli(*args)
 
 
 def test_paint_cli_exports_the_edited_video_and_refuses_bad_layers(tmp_path: Path) -> None:

@@ -6,8 +6,6 @@ bundled fusion weights on held-out renders with their sound mixed with other pia
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import torch
 from x2studio.core.errors import InputError
 from x2studio.media.midi import load_midi
 from x2studio.pipelines.piano_fusion import fusion_inputs, fusion_windows, mix_at_snr
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo" / "piano_4.mp4"
@@ -90,9 +89,8 @@ def test_piano_fusion_trains_evaluates_and_transcribes_on_tiny_data(tiny_piano: 
     assert t.renotes(0.99) is not None
     # the CLI's fused mode with these weights
     mid = tmp_path / "fused.mid"
-    r = subprocess.run([sys.executable, "-m", "x2studio", "transcribe", "piano", str(tiny_piano / e["video"]),
-                        "--mode", "fused", "--fusion-weights", w, "--crop", ",".join(str(c) for c in e["crop"]),
-                        "-o", str(mid), "--json"], capture_output=True, text=True, timeout=300)
+    r = run_cli("transcribe", "piano", tiny_piano / e["video"], "--mode", "fused", "--fusion-weights", w,
+                "--crop", ",".join(str(c) for c in e["crop"]), "-o", mid, "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["weights"] == "piano-fusion-lite" or mid.is_file()
 
@@ -136,8 +134,7 @@ def test_cli_fused_mode_on_the_demo(tmp_path: Path) -> None:
     from x2studio.pipelines.piano import note_metrics
 
     out = tmp_path / "fused.mid"
-    r = subprocess.run([sys.executable, "-m", "x2studio", "transcribe", "piano", str(DEMO), "--mode", "fused",
-                        "-o", str(out), "--json"], capture_output=True, text=True, timeout=300)
+    r = run_cli("transcribe", "piano", DEMO, "--mode", "fused", "-o", out, "--json")
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout.strip().splitlines()[-1])
     assert info["weights"] == "piano-fusion-lite" and info["notes"] > 0

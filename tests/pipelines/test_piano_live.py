@@ -128,7 +128,7 @@ def test_frames_are_dropped_not_queued_and_bad_input_is_refused(transcriber, dem
         live.add(frames[k], k / fps)
     assert live.pending == 8 and live.dropped == 42
     out = live.step()
-    assert out["frames"] == 8 - transcriber.frames // 2 and out["dropped"] == 42
+    assert out.frames == 8 - transcriber.frames // 2 and out.dropped == 42
     with pytest.raises(MediaError, match="not an RGB picture"):
         live.add(np.zeros((4, 4), np.uint8), 3.0)
     with pytest.raises(InputError, match="outside"):
@@ -142,7 +142,7 @@ def test_the_keyboard_is_found_in_the_picture(transcriber, demo_frames):
     blank = np.full_like(frames[0], 40)
     live.add(blank, 0.0)
     out = live.step()
-    assert out["searching"] and live.corners is None and out["frames"] == 0
+    assert out.searching and live.corners is None and out.frames == 0
     for k, rgb in enumerate(frames[:30]):
         now[0] = 1.0 + k / fps
         live.add(rgb, now[0])

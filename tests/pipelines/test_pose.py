@@ -4,8 +4,6 @@ the pose pipeline (render, sweep export, closed loop), the CLI and bad input."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ from x2studio.models.x2face import X2Face
 from x2studio.pipelines.pose import PoseController, export_sweep, sweep_poses
 from x2studio.pipelines.reenact import Reenactor
 from x2studio.weights import ModelCard, WeightsRegistry, save_weights
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
@@ -237,9 +236,8 @@ def test_mappings_must_match_the_x2face_weights(tmp_path: Path) -> None:
         PoseController(r, registry=WeightsRegistry([folder]))
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "x2studio", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+def _cli(*args: str):
+    return run_cli(*args)
 
 
 def test_pose_cli_writes_a_posed_photo_and_refuses_bad_input(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from x2studio.models.x2face import X2Face
 from x2studio.pipelines.reenact import Reenactor
 from x2studio.pipelines.reenactment import reenact_video
 from x2studio.weights import ModelCard, WeightsRegistry, save_weights
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
@@ -137,8 +138,7 @@ def test_reenact_video_exports_frames_and_audio(registry, tmp_path) -> None:
 
 def test_reenact_cli_bad_input(tmp_path) -> None:
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "x2studio", "reenact", *args], cwd=ROOT, capture_output=True,
-                              text=True, timeout=300)
+        return run_cli("reenact", *args)
 
     p = run("--source", str(tmp_path / "missing.png"), "--driving", str(DEMO / "talking_3.mp4"), "-o", str(tmp_path / "o.mp4"))
     assert p.returncode == 2 and "does not exist" in p.stderr

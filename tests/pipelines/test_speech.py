@@ -3,8 +3,6 @@ MFCC baseline, f_a→v, the speech driver, the talking-video export, the CLI and
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from x2studio.media.audio import AudioClip, frame_windows, load_audio, save_audi
 from x2studio.models.audiomap import VectorFromAudio
 from x2studio.models.avsync import AVSync, contrastive_loss, mouth_regions
 from x2studio.pipelines.speech import MfccFeatures, check_speech
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
@@ -194,9 +193,8 @@ def test_speak_video_writes_the_talking_face_with_the_speech(driver, speech_wav:
     assert not (tmp_path / "t2.mp4").exists()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "x2studio", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
+def _cli(*args: str):
+    return run_cli(*args)
 
 
 def test_speak_cli_and_its_bad_input(speech_wav: Path, tmp_path: Path) -> None:

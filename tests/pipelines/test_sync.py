@@ -5,8 +5,6 @@ evaluation (distance curve, offset accuracy) on tiny held-out data."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from x2studio.core.errors import InputError, OutputError
 from x2studio.media.audio import load_audio
 from x2studio.media.video import VideoReader, VideoWriter, probe, replace_audio
 from x2studio.pipelines.sync import estimate_offset, fix_offset, offset_curve
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TALK = ROOT / "resources" / "demo" / "talking_3.mp4"
@@ -109,9 +108,8 @@ def test_an_offset_beyond_the_range_is_said_not_guessed(tmp_path: Path) -> None:
     assert any("beyond the search range" in n for n in res.notes) and "not found" in res.lines()[0]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "x2studio", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
+def _cli(*args: str):
+    return run_cli(*args)
 
 
 def test_sync_cli(late: Path, tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ sound, training the task on tiny data, the pipeline and the CLI with piano weigh
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 
 from x2studio.core.errors import InputError
 from x2studio.media.audio import frame_windows
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo" / "piano_4.mp4"
@@ -97,8 +96,7 @@ def test_piano_sync_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="No keyboard was found"):
         estimate_offset(blank, kind="piano")
     # --crop belongs to the piano
-    r = subprocess.run([sys.executable, "-m", "x2studio", "sync", str(DEMO), "--crop", "10,50,0,300"],
-                       capture_output=True, text=True, timeout=120)
+    r = run_cli("sync", DEMO, "--crop", "10,50,0,300")
     assert r.returncode != 0 and "--kind piano" in r.stderr
 
 
@@ -113,8 +111,7 @@ def test_bundled_piano_sync_finds_a_known_shift_on_the_demo(tmp_path: Path) -> N
     assert res.offset_frames is not None and abs(res.offset_frames) <= 1 and res.confidence > 0.15
     late = fix_offset(DEMO, -0.4, tmp_path / "late.mp4")            # the sound 400 ms late
     shutil.copy(DEMO.with_suffix(".json"), late.with_suffix(".json"))
-    r = subprocess.run([sys.executable, "-m", "x2studio", "sync", str(late), "--kind", "piano", "--json",
-                        "-o", str(tmp_path / "fixed.mp4")], capture_output=True, text=True, timeout=300)
+    r = run_cli("sync", late, "--kind", "piano", "--json", "-o", tmp_path / "fixed.mp4")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert abs(out["offset_s"] - 0.4) <= 1.01 / out["fps"] and out["fixed"]

@@ -195,10 +195,10 @@ def test_piano_live_mode_plays_the_video_in_real_time(qtbot, panel: PianoPanel, 
     panel.live_button.setChecked(True)
     qtbot.waitUntil(lambda: panel.piano_live is not None, timeout=5000)
     panel.piano_live.result.connect(results.append)
-    qtbot.waitUntil(lambda: any(r["new"] for r in results), timeout=60000)
+    qtbot.waitUntil(lambda: any(r.new for r in results), timeout=60000)
     assert panel.status.text().startswith("Live:") and "ms" in panel.status.text() and "dropped" in panel.status.text()
     assert panel._live_bar_item is not None and not panel.transcribe_button.isEnabled()
-    lat = [r["latency"] for r in results if r["latency"] is not None]
+    lat = [r.latency for r in results if r.latency is not None]
     assert lat and all(0.0 <= x < 2.0 for x in lat)
     qtbot.waitUntil(lambda: not panel.live_button.isChecked(), timeout=60000)      # the demo's 10 s are over
     assert not errors, errors

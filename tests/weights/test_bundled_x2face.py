@@ -4,8 +4,6 @@ Fails if a retrained bundle regresses."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from training.loop import evaluate_weights  # noqa: E402
 from training.tasks import TASKS  # noqa: E402
 from x2studio.media.video import probe  # noqa: E402
 from x2studio.weights.registry import WeightsRegistry  # noqa: E402
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo"
@@ -56,9 +55,8 @@ def test_bundled_x2face_generates_unseen_faces(held_out: Path, tmp_path: Path) -
 
 def test_reenact_cli_with_the_bundled_weights(tmp_path: Path) -> None:
     out = tmp_path / "reenacted.mp4"
-    proc = subprocess.run([sys.executable, "-m", "x2studio", "reenact", "--source", str(DEMO / "face_2.png"),
-                           "--driving", str(DEMO / "talking_3.mp4"), "-o", str(out), "--detector", "haar"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = run_cli("reenact", "--source", DEMO / "face_2.png", "--driving", DEMO / "talking_3.mp4", "-o", out,
+                   "--detector", "haar")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "generated" in proc.stdout and "with audio" in proc.stdout
     assert probe(out).video.frames == probe(DEMO / "talking_3.mp4").video.frames

@@ -123,17 +123,17 @@ def _show_step(out: dict | None, args: argparse.Namespace, synth, elapsed: float
     if out is None:
         time.sleep(0.005)
         return
-    if out.get("searching"):
+    if out.searching:
         if "searching" not in said and elapsed > 3.0:
             print("looking for the keyboard… (or give --crop)", file=sys.stderr)
             said.add("searching")
         time.sleep(0.02)
         return
-    if out.get("found"):
-        print("keyboard found at " + ", ".join(f"({x:.0f}, {y:.0f})" for x, y in out["corners"]), file=sys.stderr)
+    if out.found:
+        print("keyboard found at " + ", ".join(f"({x:.0f}, {y:.0f})" for x, y in out.corners), file=sys.stderr)
     if synth is not None:
-        synth.strike([n.pitch for n in out["new"]], out["ended"], out["held"])
-    for n in out["new"]:
+        synth.strike([n.pitch for n in out.new], out.ended, out.held)
+    for n in out.new:
         if args.json:
             print(json.dumps({"onset": round(n.onset, 3), "pitch": n.pitch,
                               "latency_ms": round(1000 * n.latency, 1)}), flush=True)

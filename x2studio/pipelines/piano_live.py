@@ -38,7 +38,7 @@ from ..core.errors import InputError, MediaError
 from ..core.keyboard import LOWEST, N_KEYS
 from .piano import PRESS_FRAMES, LiveStats, PianoTranscriber, Rectifier, Transcription, probabilities_to_notes
 
-__all__ = ["LivePiano", "LiveNote", "StreamingOnsets"]
+__all__ = ["LivePiano", "LiveNote", "LiveStep", "StreamingOnsets"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,23 @@ class LiveNote:
     onset: float
     pitch: int
     latency: float
+
+
+@dataclass(frozen=True, eq=False)
+class LiveStep:
+    """What one read of the queued frames decided."""
+
+    t: float                              # the newest frame read, s since the take began
+    new: tuple = ()                       # LiveNote: the notes that began
+    ended: tuple = ()                     # pitches whose notes ended
+    held: tuple = ()                      # pitches held down now
+    latency: float | None = None          # the new notes' mean latency (s)
+    ms: float = 0.0                       # the model's time for this read
+    dropped: int = 0                      # frames dropped so far (the model fell behind)
+    frames: int = 0                       # frames in the take
+    corners: np.ndarray | None = None     # the keyboard's
+    found: bool = False                   # the keyboard was just found in the picture
+    searching: bool = False               # no keyboard yet
 
 
 class StreamingOnsets:
@@ -267,19 +284,14 @@ class LivePiano:
         self.set_corners(corners)
         return True
 
-    def _report(self, t_start: float, **kw) -> dict:
-        out = {"t": self.times[-1] if self.times else 0.0, "new": [], "ended": [],
-               "held": sorted(LOWEST + k for k in self._held), "latency": None, "dropped": self.dropped,
-               "frames": len(self.times), "corners": self.corners, "found": False, "searching": False}
-        out.update(kw)
-        out["ms"] = (time.perf_counter() - t_start) * 1000
-        return out
+    def _report(self, t_start: float, new=(), ended=(), **kw) -> LiveStep:
+        return LiveStep(self.times[-1] if self.times else 0.0, tuple(new), tuple(ended),
+                        tuple(sorted(LOWEST + k for k in self._held)), dropped=self.dropped, frames=len(self.times),
+                        corners=kw.pop("corners", self.corners), ms=(time.perf_counter() - t_start) * 1000, **kw)
 
-    def step(self) -> dict | None:
-        """Read what is queued (the model's thread).  Returns ``{"t" (the newest frame read, s since
-        the take began), "new" [LiveNote], "ended" [pitch], "held" [pitch], "latency" (s: the new
-        notes' mean, or None), "ms", "dropped", "frames", "corners", "found" (the keyboard was just
-        found), "searching"}``, or ``None`` when there was nothing new."""
+    def step(self) -> LiveStep | None:
+        """Read what is queued (the model's thread): what it decided, or ``None`` when there was
+        nothing new."""
         t_start = time.perf_counter()
         with self._step_lock:
             found = False
@@ -300,7 +312,7 @@ class LivePiano:
                 seq = [(batch[0][0], None)] * self._half + seq
             return self._read(seq, t_start, found)
 
-    def _read(self, seq: list, t_start: float, found: bool = False) -> dict:
+    def _read(self, seq: list, t_start: float, found: bool = False) -> LiveStep:
         """Run the network on ``seq`` ((crop, clock time) pairs; the first frames already answered for
         are context) and decide what is settled."""
         import torch

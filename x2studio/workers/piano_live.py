@@ -13,6 +13,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 
 from .latest import LatestWins, LatestWinsServer
+from .messages import LiveReady
 
 __all__ = ["LivePianoServer"]
 
@@ -51,8 +52,7 @@ class _Live(LatestWins):
                 self.synth, note = synth, synth.engine
             except X2Error as exc:
                 note = f"off ({exc.message})"
-        self.ready.emit({"weights": tr.entry.name, "sound": note,
-                         "output_latency": self.synth.output_latency if self.synth is not None else None})
+        self.ready.emit(LiveReady(tr.entry.name, note, self.synth.output_latency if self.synth is not None else None))
 
     @Slot()
     def close_synth(self) -> None:
@@ -74,7 +74,7 @@ class _Live(LatestWins):
         out = self.live.step()
         synth = self.synth
         if out is not None and synth is not None:      # struck here, not via the GUI's event loop
-            synth.strike([n.pitch for n in out["new"]], out["ended"], out["held"])
+            synth.strike([n.pitch for n in out.new], out.ended, out.held)
         return out
 
 

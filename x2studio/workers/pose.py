@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from .latest import LatestWins, LatestWinsServer
 from .media import to_qimage
+from .messages import SourceReady
 
 __all__ = ["PoseServer"]
 
@@ -39,9 +40,8 @@ class _PoseWorker(LatestWins):
         self.reenactor.set_sources(self.reenactor.load_sources([source]))
         self.controller = PoseController(self.reenactor)
         pose = self.controller.source_pose()
-        self.ready.emit({"source": to_qimage(self.reenactor.sources[0].crop),
-                         "embedded": to_qimage(self.reenactor.embedded_face()),
-                         "pose": [float(x) for x in pose], "weights": weights})
+        self.ready.emit(SourceReady(weights, to_qimage(self.reenactor.sources[0].crop),
+                                    tuple(float(x) for x in pose), to_qimage(self.reenactor.embedded_face())))
 
     def ready_to_serve(self) -> bool:
         return self.controller is not None

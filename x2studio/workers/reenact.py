@@ -20,6 +20,7 @@ from ..face.tracks import crop
 from ..media.video import VideoReader
 from .latest import LatestWins, LatestWinsServer
 from .media import to_qimage
+from .messages import SourcesReady
 from .threads import hand_back, make_thread
 
 __all__ = ["ReenactServer", "CameraReader"]
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 class _Driver(LatestWins):
     ready = Signal(object)                   # dict: embedded (QImage), sources [QImage], origins, weights
     drivingOpened = Signal(int, float)       # frames, fps
+    tracking = Signal(float)                 # the share of the driving video tracked so far (0…1)
     # result: dict: index, driving, generated, composite (QImage), found
 
     def __init__(self) -> None:
@@ -62,10 +64,9 @@ class _Driver(LatestWins):
 
     def _emit_ready(self) -> None:
         r = self.reenactor
-        self.ready.emit({"embedded": to_qimage(r.embedded_face()),
-                         "embedded_plain": to_qimage(r.embedded_face(painted=False)),
-                         "sources": [to_qimage(s.crop) for s in r.sources], "origins": [s.origin for s in r.sources],
-                         "weights": r.weights, "size": r.size, "fusion": r.fusion})
+        self.ready.emit(SourcesReady(r.weights, r.size, r.fusion, to_qimage(r.embedded_face()),
+                                     to_qimage(r.embedded_face(painted=False)),
+                                     tuple(to_qimage(s.crop) for s in r.sources), tuple(s.origin for s in r.sources)))
 
     def apply_offers(self, offers: dict) -> None:
         from ..pipelines.paint import PaintLayer
@@ -99,8 +100,11 @@ class _Driver(LatestWins):
 
         if self.reenactor is None:
             return None
+        from ..core.jobs import Job
+
+        job = Job(lambda ev: self.tracking.emit(float(ev.fraction or 0.0)), min_interval_s=0.25)
         try:
-            return track_driving(path, self.reenactor.detector)
+            return track_driving(path, self.reenactor.detector, job)
         except X2Error as exc:
             log.info("driving video %s not tracked: %s", path, exc)
             return None
@@ -166,10 +170,11 @@ class ReenactServer(LatestWinsServer):
 
     ready = Signal(object)
     drivingOpened = Signal(int, float)
+    tracking = Signal(float)
     _setup = Signal(str, str, object)
     _open = Signal(str)
     _relative = Signal(bool)
-    forwarded = ("ready", "drivingOpened")
+    forwarded = ("ready", "drivingOpened", "tracking")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(_Driver(), "reenactment", parent)

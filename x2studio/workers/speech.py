@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from .latest import LatestWins, LatestWinsServer
 from .media import to_qimage
+from .messages import SourceReady
 
 __all__ = ["SpeechServer"]
 
@@ -52,9 +53,9 @@ class _SpeechWorker(LatestWins):
         if self.video is not None:
             mixer.v_first = self.video[:1]
         self.mixer = mixer
-        self.ready.emit({"source": to_qimage(self.reenactor.sources[0].crop), "weights": weights,
-                         "features": mixer.speech.features.name,
-                         "pose": [float(x) for x in mixer.poses.source_pose()]})
+        self.ready.emit(SourceReady(weights, to_qimage(self.reenactor.sources[0].crop),
+                                    tuple(float(x) for x in mixer.poses.source_pose()),
+                                    features=mixer.speech.features.name))
 
     @Slot(object, str)
     def load(self, audio, name: str) -> None:

@@ -216,15 +216,15 @@ class AudioPanel(SpeechSyncMixin, ClockedPlayback, PhotoSource, Panel):
         return [n for n in reg.names("x2face") if {f"{n}-a2v", f"{n}-v2p", f"{n}-p2v"} <= have]
 
     # ------------------------------------------------------------------ source and speech
-    def _on_ready(self, info: dict) -> None:
+    def _on_ready(self, info) -> None:
         self.ready = True
-        for axis, value in zip(AXES, info["pose"]):       # the pose box starts at the source's own pose
+        for axis, value in zip(AXES, info.pose):       # the pose box starts at the source's own pose
             spin = self.angle_spins[axis]
             spin.blockSignals(True)
             spin.setValue(value)
             spin.blockSignals(False)
-        self.source_view.set_image(info["source"])
-        self._model_status = (f"Weights '{info['weights']}' ({info['features']} speech features) on "
+        self.source_view.set_image(info.source)
+        self._model_status = (f"Weights '{info.weights}' ({info.features} speech features) on "
                               f"{self.device.upper()}.")
         self._show_status()
         self._update_buttons()

@@ -61,6 +61,8 @@ class PaintPanel(PhotoSource, Panel):
         self.server = ReenactServer(self)
         self.server.ready.connect(self._on_ready)
         self.server.drivingOpened.connect(self._on_driving_opened)
+        self.server.tracking.connect(
+            lambda share: self.status.setText(f"Tracking the face through the driving video: {100 * share:.0f}%"))
         self.server.result.connect(self._on_result)
         self.server.failed.connect(self._on_failed)
 
@@ -165,16 +167,16 @@ class PaintPanel(PhotoSource, Panel):
     def _source_arg(self):
         return [self.source]
 
-    def _on_ready(self, info: dict) -> None:
-        if self.layer is None or self.layer.size != info["size"]:
+    def _on_ready(self, info) -> None:
+        if self.layer is None or self.layer.size != info.size:
             if self.layer is not None and self.layer.rgba[..., 3].any():
-                self.status.setText(f"These weights' embedded face is {info['size']}²: a new, empty layer.")
-            self.layer = PaintLayer(info["size"])
+                self.status.setText(f"These weights' embedded face is {info.size}²: a new, empty layer.")
+            self.layer = PaintLayer(info.size)
             self.server.set_layer(None)
         self.ready = True
-        self.plain = info["embedded_plain"]
+        self.plain = info.embedded_plain
         self._show_layer()
-        self.status.setText(f"Weights '{info['weights']}' on {self.device.upper()}. Paint on the embedded face.")
+        self.status.setText(f"Weights '{info.weights}' on {self.device.upper()}. Paint on the embedded face.")
         self._update_buttons()
         self._request()
 

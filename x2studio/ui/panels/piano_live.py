@@ -24,8 +24,8 @@ class PianoLiveMixin:
         self.piano_live = None            # LivePianoServer, made the first time
         self._live_notes: list[list] = []   # [onset, pitch, end or None] of the take's notes
         self._live_bar_item = None
-        self._live_info: dict = {}
-        self._live_last: dict = {}
+        self._live_info = None            # the worker's LiveReady
+        self._live_last = None            # the last LiveStep
 
     def _live_source_is_video(self) -> bool:
         return self.live_source.currentIndex() == 1
@@ -66,19 +66,19 @@ class PianoLiveMixin:
                 self._polys = {}
             else:
                 self.result, self.notes = None, []
-            self._live_notes, self._live_last, self._live_started = [], {}, None
+            self._live_notes, self._live_last, self._live_started = [], None, None
             self._draw_roll()
             self.status.setText("Loading the model and the sound…")
             self._live_pending_source = str(self.video) if from_video else 0
         else:
-            was = self.camera.is_running() or bool(self._live_notes) or bool(self._live_last)
+            was = self.camera.is_running() or bool(self._live_notes) or self._live_last is not None
             self.camera.stop()
             take = None
             if self.piano_live is not None:
                 self.piano_live.stop_sound()
                 take = self.piano_live.take() if was else None
             self._clear_live_bars()
-            self._live_notes, self._live_last = [], {}
+            self._live_notes, self._live_last = [], None
             self.view.set_lit([])
             if take is not None and len(take.onset) >= 2:
                 from ...pipelines.transcribe_piano import PianoResult
@@ -91,7 +91,7 @@ class PianoLiveMixin:
                 self.status.setText("Live mode stopped before any frame was read.")
         self._update_buttons()
 
-    def _on_piano_live_ready(self, info: dict) -> None:
+    def _on_piano_live_ready(self, info) -> None:
         if not self.live_button.isChecked():
             return
         self._live_info = info
@@ -118,7 +118,7 @@ class PianoLiveMixin:
             self.roll.removeItem(self._live_bar_item)
             self._live_bar_item = None
 
-    def _on_piano_live_result(self, out: dict) -> None:
+    def _on_piano_live_result(self, out) -> None:
         import time
 
         from ...pipelines.piano import key_polygons
@@ -126,7 +126,7 @@ class PianoLiveMixin:
         if not self.live_button.isChecked():
             return
         self._live_last = out
-        if out.get("searching"):
+        if out.searching:
             waited = time.perf_counter() - (self._live_started or time.perf_counter())
             if waited > _SEARCH_HINT_S and self.view.corners is None and self.view.image() is not None:
                 img = self.view.image()
@@ -137,21 +137,21 @@ class PianoLiveMixin:
                                 "its corners, A0 at the left)" if self.view.corners is not None else
                                 "Live: looking for the keyboard in the picture…")
             return
-        if out.get("found") and out.get("corners") is not None:
-            self.view.set_corners(out["corners"])
-            self._polys = key_polygons(out["corners"])
-        t = float(out["t"])
-        for p in out["ended"]:
+        if out.found and out.corners is not None:
+            self.view.set_corners(out.corners)
+            self._polys = key_polygons(out.corners)
+        t = float(out.t)
+        for p in out.ended:
             for n in reversed(self._live_notes):
                 if n[1] == p and n[2] is None:
                     n[2] = t
                     break
-        for n in out["new"]:
-            self._live_notes.append([n.onset, n.pitch, None if n.pitch in out["held"] else n.onset + 0.1])
+        for n in out.new:
+            self._live_notes.append([n.onset, n.pitch, None if n.pitch in out.held else n.onset + 0.1])
         keep = next((i for i, n in enumerate(self._live_notes) if (n[2] or t) >= t - 20.0), len(self._live_notes))
         del self._live_notes[:keep]                     # the last 20 s are drawn
         self._draw_live_bars(t)
-        self.view.set_lit([self._polys[p] for p in out["held"] if p in self._polys])
+        self.view.set_lit([self._polys[p] for p in out.held if p in self._polys])
         self.time_label.setText(f"{t:.2f} s")
         self.status.setText(self._live_message(out))
 
@@ -165,18 +165,18 @@ class PianoLiveMixin:
             self.roll.addItem(self._live_bar_item)
         self.roll.setXRange(max(0.0, t - 10.0), max(10.0, t), padding=0)
 
-    def _live_message(self, out: dict) -> str:
+    def _live_message(self, out) -> str:
         live = self.piano_live.live if self.piano_live is not None else None
         count = len(live.notes) if live is not None else 0
         lat = live.latency if live is not None else None
-        sound = self._live_info.get("sound", "off")
-        out_lat = self._live_info.get("output_latency")
+        sound = self._live_info.sound if self._live_info is not None else "off"
+        out_lat = self._live_info.output_latency if self._live_info is not None else None
         msg = f"Live: {count} notes"
         if lat is not None:
             msg += f", heard {1000 * lat:.0f} ms after they are played"
             if out_lat:
                 msg += f" (+{1000 * out_lat:.0f} ms sound output)"
-        msg += f"; the model read the last frames in {out['ms']:.0f} ms; {out['dropped']} frames dropped"
+        msg += f"; the model read the last frames in {out.ms:.0f} ms; {out.dropped} frames dropped"
         msg += f"; sound: {sound}. Press Live again to stop and keep the take."
         return msg
 

@@ -158,14 +158,14 @@ class PosePanel(PhotoSource, Panel):
         return [n for n in reg.names("x2face") if f"{n}-v2p" in have and f"{n}-p2v" in have]
 
     # ------------------------------------------------------------------ source
-    def _on_ready(self, info: dict) -> None:
+    def _on_ready(self, info) -> None:
         self.ready = True
-        self.source_pose = list(info["pose"])
-        self.source_view.set_image(info["source"])
-        self.embedded_view.set_image(info["embedded"])
+        self.source_pose = list(info.pose)
+        self.source_view.set_image(info.source)
+        self.embedded_view.set_image(info.embedded)
         y, p, r = self.source_pose
         self.source_pose_label.setText(f"Source pose (read by f_v→p): yaw {y:+.1f}°, pitch {p:+.1f}°, roll {r:+.1f}°")
-        self.status.setText(f"Weights '{info['weights']}' on {self.device.upper()}. Move the sliders.")
+        self.status.setText(f"Weights '{info.weights}' on {self.device.upper()}. Move the sliders.")
         self._update_buttons()
         self.reset()
 

@@ -59,6 +59,8 @@ class ReenactPanel(Panel):
         self.server = ReenactServer(self)
         self.server.ready.connect(self._on_ready)
         self.server.drivingOpened.connect(self._on_driving_opened)
+        self.server.tracking.connect(
+            lambda share: self.status.setText(f"Tracking the face through the driving video: {100 * share:.0f}%"))
         self.server.result.connect(self._on_result)
         self.server.failed.connect(self._on_failed)
         self.camera = CameraReader(self)
@@ -189,16 +191,16 @@ class ReenactPanel(Panel):
         self.server.setup(self.weights_box.currentText(), self.device, self.sources)
         self._update_buttons()
 
-    def _on_ready(self, info: dict) -> None:
+    def _on_ready(self, info) -> None:
         self.ready = True
-        self.embedded_view.set_image(info["embedded"])
+        self.embedded_view.set_image(info.embedded)
         self.source_strip.clear()
-        for img, origin in zip(info["sources"], info["origins"]):
+        for img, origin in zip(info.sources, info.origins):
             item = QListWidgetItem(QPixmap.fromImage(img).scaled(72, 72), "")
             item.setToolTip(origin)
             self.source_strip.addItem(item)
-        self.status.setText(f"{len(info['sources'])} source face(s); weights '{info['weights']}' "
-                            f"({info['size']}²) on {self.device.upper()}.")
+        self.status.setText(f"{len(info.sources)} source face(s); weights '{info.weights}' "
+                            f"({info.size}²) on {self.device.upper()}.")
         self._update_buttons()
         self._request()
 
