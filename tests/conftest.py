@@ -165,3 +165,44 @@ def run_cli(*args) -> CliRun:
         except SystemExit as exc:          # argparse's usage errors
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     return CliRun(code, out.getvalue(), err.getvalue())
+
+
+def _rendered(tmp_path_factory, name: str, **kwargs) -> Path:
+    render = pytest.importorskip("training.synth.render")
+    if not render.gl_available():  # pragma: no cover
+        pytest.skip("no OpenGL context")
+    from training.synth.faces import generate_faces
+
+    return generate_faces(tmp_path_factory.mktemp(name) / "faces", **kwargs)
+
+
+@pytest.fixture(scope="session")
+def tiny_faces(tmp_path_factory) -> Path:
+    """8 rendered talking-face tracks of 2 s at 64 px (seed 1), shared by the tiny training runs
+    (read only: a run writes into its own folder)."""
+    return _rendered(tmp_path_factory, "tinyfaces", tracks=8, size=64, seed=1, max_seconds=2.0)
+
+
+@pytest.fixture(scope="session")
+def talking_stills(tmp_path_factory) -> Path:
+    """8 rendered talking-face tracks of 1.5 s and 40 labelled stills of 8 people at 64 px (seed 5),
+    shared by the pose and speech tasks' tiny runs (read only)."""
+    return _rendered(tmp_path_factory, "talk", tracks=8, stills=40, size=64, seed=5, identities=8, max_seconds=1.5)
+
+
+@pytest.fixture(scope="session")
+def held_out_stills(tmp_path_factory):
+    """``held_out_stills(weights)``: 60 labelled stills at 128 px of 40 people no bundled weights saw
+    (seed 99), with the head shape ``weights`` were trained on; made once per shape."""
+    from training.synth.faces import face_model_of
+
+    made: dict[int, Path] = {}
+
+    def stills(weights: str) -> Path:
+        model = face_model_of(weights)
+        if model not in made:
+            made[model] = _rendered(tmp_path_factory, f"stills{model}", tracks=0, stills=60, size=128, seed=99,
+                                    identities=40, face_model=model)
+        return made[model]
+
+    return stills

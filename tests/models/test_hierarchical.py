@@ -86,15 +86,8 @@ def test_level_curriculum_moves_and_resumes() -> None:
 
 
 @pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    render = pytest.importorskip("training.synth.render")
-    if not render.gl_available():  # pragma: no cover
-        pytest.skip("no OpenGL context")
-    from training.synth.faces import generate_faces
-
-    out = tmp_path_factory.mktemp("faces") / "ds"
-    generate_faces(out, tracks=8, size=64, seed=1, max_seconds=2.0)
-    return out
+def faces(tiny_faces):
+    return tiny_faces
 
 
 @pytest.mark.slow

@@ -222,13 +222,8 @@ render = pytest.importorskip("training.synth.render")
 
 
 @pytest.fixture(scope="module")
-def talking_data(tmp_path_factory) -> Path:
-    if not render.gl_available():  # pragma: no cover
-        pytest.skip("no OpenGL context")
-    from training.synth.faces import generate_faces
-
-    return generate_faces(tmp_path_factory.mktemp("talk") / "faces", tracks=8, stills=40, size=64, seed=5,
-                          identities=8, max_seconds=1.5)
+def talking_data(talking_stills) -> Path:
+    return talking_stills
 
 
 @pytest.mark.slow

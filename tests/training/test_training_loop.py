@@ -18,7 +18,6 @@ if not render.gl_available():  # pragma: no cover
     pytest.skip("no OpenGL context", allow_module_level=True)
 
 from training.loop import latest_checkpoint, train  # noqa: E402
-from training.synth.faces import generate_faces  # noqa: E402
 from training.tasks import TASKS  # noqa: E402
 from x2studio.core.errors import InputError  # noqa: E402
 from x2studio.models.fabnet import Autoencoder, RotationNet  # noqa: E402
@@ -28,10 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    out = tmp_path_factory.mktemp("faces") / "ds"
-    generate_faces(out, tracks=8, size=64, seed=1, max_seconds=2.0)
-    return out
+def faces(tiny_faces):
+    return tiny_faces
 
 
 def _losses(run: Path, kind: str = "train") -> dict[int, float]:

@@ -21,11 +21,8 @@ MAX_POSE_MAE = 5.8
 
 
 @pytest.fixture(scope="module")
-def held_out(tmp_path_factory) -> Path:
-    from training.synth.faces import face_model_of, generate_faces
-
-    return generate_faces(tmp_path_factory.mktemp("fabheld") / "faces", tracks=0, stills=60, size=128, seed=99,
-                          identities=40, face_model=face_model_of("fabnet-lite"))
+def held_out(held_out_stills) -> Path:
+    return held_out_stills("fabnet-lite")
 
 
 def test_bundled_fabnet_pose_readout(held_out: Path, tmp_path: Path) -> None:

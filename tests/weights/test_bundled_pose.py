@@ -26,11 +26,8 @@ MIN_SLOPE = 0.45
 
 
 @pytest.fixture(scope="module")
-def held_out(tmp_path_factory) -> Path:
-    from training.synth.faces import face_model_of, generate_faces
-
-    return generate_faces(tmp_path_factory.mktemp("poseheld") / "faces", tracks=0, stills=60, size=128, seed=99,
-                          identities=40, face_model=face_model_of("headpose-lite"))
+def held_out(held_out_stills) -> Path:
+    return held_out_stills("headpose-lite")
 
 
 def test_bundled_pose_readouts(held_out: Path, tmp_path: Path) -> None:
