@@ -9,6 +9,7 @@ for the fused mode which source alone also finds each note.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,7 @@ class PianoResult:
     notes: tuple[NoteEvent, ...]
     transcription: Transcription | None = None
     heard_by: str = "Basic Pitch"
+    remark: str = ""                      # said first (e.g. why the sound was used)
 
     @property
     def threshold(self) -> float | None:
@@ -115,7 +117,8 @@ class PianoResult:
         notes = self.notes if notes is None else notes
         tr = self.transcription
         if tr is None:
-            return [f"{len(notes)} notes{_FROM['audio']} of {self.video.name} ({self.heard_by})."]
+            return [self.remark] * bool(self.remark) + [f"{len(notes)} notes{_FROM['audio']} of {self.video.name} "
+                                                         f"({self.heard_by})."]
         thr = tr.threshold if threshold is None else threshold
         rules = "; a key struck again must come up first" if tr.rules.on else ""
         out = [f"{len(notes)} notes{_FROM[tr.mode]} from {tr.frames} frames at {tr.fps:g} fps "
@@ -142,9 +145,13 @@ class PianoResult:
 
 
 def transcribe_piano(request: PianoRequest, job: Job | None = None) -> PianoResult:
-    """Transcribe ``request.video`` (seconds to minutes: pass a ``job`` for progress and cancel)."""
+    """Transcribe ``request.video`` (seconds to minutes: pass a ``job`` for progress and cancel).  A
+    recording with no picture is transcribed from its sound, whatever the mode."""
     if request.mode == "audio":
         return _by_ear(request, job)
+    if _has_no_picture(request.video):
+        remark = f"'{request.video.name}' has no picture: its notes come from its sound."
+        return dataclasses.replace(_by_ear(request, job), remark=remark)
     from ..core.device import resolve_device
 
     device = str(request.device or resolve_device().torch_device)
@@ -162,6 +169,12 @@ def transcribe_piano(request: PianoRequest, job: Job | None = None) -> PianoResu
     return PianoResult(request.video, request.mode, tuple(res.notes), res)
 
 
+def _has_no_picture(path: Path) -> bool:
+    from ..media.video import probe
+
+    return probe(path).video is None
+
+
 def _sound(request: PianoRequest):
     from ..media.audio import shifted_sound
 
@@ -173,6 +186,9 @@ def _by_ear(request: PianoRequest, job: Job | None) -> PianoResult:
     from .piano_audio import AudioTranscriber
 
     if probe(request.video).audio is None:
+        if _has_no_picture(request.video):
+            raise InputError(f"'{request.video.name}' has neither a picture nor a sound to transcribe.",
+                             "Open a video of a keyboard filmed from above, or a recording.")
         raise InputError(f"'{request.video.name}' has no sound, so it cannot be transcribed by ear.",
                          "Transcribe from the picture: --mode visual.")
     progress_of(job, 0, None, "listening")

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = "violin-lite"
 MODES = ("visual", "audio", "fused")
 VIOLIN_PROGRAM = 40
+SOUND_FPS = 100.0              # pitch frames per second of a recording with no picture (10-ms steps)
 AUDIO_TRACKER = "yin"          # the best of the trackers measured on our data, and the fastest
 _DEFAULT_THRESHOLD = 0.5
 
@@ -269,11 +270,16 @@ def transcribe_video(video: str | os.PathLike[str], mode: str = "visual", thresh
         raise InputError(f"Unknown mode '{mode}'.", f"Use one of: {', '.join(MODES)}.")
     path = Path(video)
     info = probe(path)
-    if info.video is None:
-        raise InputError(f"'{path.name}' has no picture.", "Open a video of a violinist.")
     warnings: list[str] = []
+    if info.video is None:                   # a recording: its pitch from its sound, whatever the mode
+        if info.audio is None:
+            raise InputError(f"'{path.name}' has neither a picture nor a sound.",
+                             "Open a video of a violinist, or a recording.")
+        if mode != "audio":
+            warnings.append(f"'{path.name}' has no picture: its pitch comes from its sound.")
+        mode = "audio"
     probs = None
-    fps = float(info.video.fps) or 25.0
+    fps = (float(info.video.fps) or 25.0) if info.video is not None else SOUND_FPS
     frames = None
     if mode != "audio":
         tr = transcriber or ViolinTranscriber(weights, device)
@@ -284,7 +290,10 @@ def transcribe_video(video: str | os.PathLike[str], mode: str = "visual", thresh
         if not frames:
             raise MediaError(f"'{path.name}' has no video frames.")
         probs = tr.probabilities(frames, job)
-    n = len(probs) if probs is not None else int(info.video.frames)
+    if probs is not None:
+        n = len(probs)
+    else:
+        n = int(info.video.frames) if info.video is not None else max(1, int(round(info.duration_s * fps)))
     audio = None
     if mode != "visual":
         progress_of(job, 0, None, "listening")

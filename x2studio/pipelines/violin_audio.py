@@ -178,7 +178,7 @@ def audio_pitch_of_video(video: str | os.PathLike[str], n_frames: int | None = N
     from ..media.video import probe
 
     info = probe(Path(video))
-    if info.video is None:
+    if info.video is None and (n_frames is None or fps is None):
         raise InputError(f"'{Path(video).name}' has no picture to align the pitch with.")
     fps = float(fps or info.video.fps)
     n_frames = int(n_frames or info.video.frames)
