@@ -261,3 +261,23 @@ def test_fused_notes_are_marked_by_source_on_the_roll(qtbot, panel: PianoPanel) 
     assert "1 seen and heard, 1 seen only, 1 heard only, 1 found by neither alone" in panel.status.text()
     panel.threshold.setValue(70)                  # the weakest (fused-only) note goes, and its mark with it
     assert len(panel.notes) == 3 and panel._sources == ["both", "picture", "sound"]
+
+
+def test_a_recording_is_transcribed_from_its_sound(qtbot, panel: PianoPanel, tmp_path: Path) -> None:
+    """A piano recording with no picture: no keyboard to mark, the notes come from the sound."""
+    from x2studio.media.audio import save_audio
+    from x2studio.media.midi import NoteEvent
+    from x2studio.media.synth import render_notes
+    from x2studio.pipelines.piano import note_metrics
+
+    notes = [NoteEvent(0.3 + 0.4 * k, 0.6 + 0.4 * k, p, 90) for k, p in enumerate((60, 64, 67, 72, 76))]
+    wav = save_audio(tmp_path / "rec.wav", render_notes(notes))
+    qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
+    panel.open_video(wav)
+    qtbot.waitUntil(lambda: panel.recording, timeout=30000)
+    assert panel.view.corners is None and not panel.sync_button.isEnabled()
+    done = []
+    panel.transcribed.connect(done.append)
+    assert panel.transcribe() is not None
+    qtbot.waitUntil(lambda: bool(done), timeout=60000)
+    assert note_metrics(notes, panel.notes)["f1"] > 0.6 and "heard in the sound" in panel.status.text()

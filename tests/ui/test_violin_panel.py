@@ -15,6 +15,8 @@ from tests.conftest import no_webcam_then_stand_in
 
 pytestmark = pytest.mark.gui
 
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
+
 
 @pytest.fixture
 def panel(qtbot, x2_home):
@@ -102,3 +104,31 @@ def test_violin_live_mode_with_a_camera_stand_in(qtbot, panel: ViolinPanel, monk
     panel._export("midi", out)
     qtbot.waitUntil(lambda: out.is_file(), timeout=20000)
     assert load_midi(out).notes
+
+
+def test_a_recording_is_transcribed_from_its_sound(qtbot, panel: ViolinPanel, tmp_path: Path) -> None:
+    """A WAV (no picture) opens as a recording: the source is the sound, Transcribe finds its notes,
+    they play and export like a video's."""
+    from x2studio.media.audio import save_audio
+    from x2studio.media.midi import NoteEvent
+    from x2studio.media.synth import render_notes
+    from x2studio.pipelines.piano import note_metrics
+
+    notes = [NoteEvent(0.3 + 0.5 * k, 0.7 + 0.5 * k, p, 90, program=40) for k, p in enumerate((62, 66, 69, 74))]
+    wav = save_audio(tmp_path / "tune.wav", render_notes(notes, sample_rate=22050))
+    errors = []
+    panel.errorRaised.connect(lambda m, d: errors.append(m))
+    qtbot.waitUntil(lambda: panel.n_frames > 0, timeout=30000)
+    panel.open_video(wav)
+    qtbot.waitUntil(lambda: panel.recording and panel.n_frames > 0, timeout=30000)
+    assert panel.source_box.currentText() == "Sound" and not panel.source_box.isEnabled()
+    assert "no picture" in panel.status.text() and panel.transcribe_button.isEnabled()
+    done = []
+    panel.transcribed.connect(done.append)
+    assert panel.transcribe() is not None
+    qtbot.waitUntil(lambda: bool(done), timeout=60000)
+    assert not errors and note_metrics(notes, panel.notes)["f1"] > 0.6
+    panel._export("midi", tmp_path / "o.mid")
+    qtbot.waitUntil(lambda: (tmp_path / "o.mid").is_file(), timeout=20000)
+    panel.open_video(sorted(DEMO.glob("violin_*.mp4"))[0])          # a video again: the picture is back
+    qtbot.waitUntil(lambda: not panel.recording and panel.source_box.isEnabled(), timeout=30000)

@@ -11,16 +11,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QStyle,
                                QWidget)
 
-from ...core.choices import IMAGE_SUFFIXES, VIDEO_SUFFIXES, dialog_filter
+from ...core.choices import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES, dialog_filter
 from ...core.errors import AudioDeviceError
 
 __all__ = ["make_button", "make_check", "hrow", "view_grid", "compact", "fill_weights_box", "start_export", "PhotoSource", "ClockedPlayback", "SOURCE_FILTER", "PHOTO_FILTER",
-           "VIDEO_FILTER", "MP4_FILTER"]
+           "VIDEO_FILTER", "MP4_FILTER", "MUSIC_FILTER"]
 
 PHOTO_FILTER = dialog_filter("Images", IMAGE_SUFFIXES)
 SOURCE_FILTER = dialog_filter("Images and videos", IMAGE_SUFFIXES, VIDEO_SUFFIXES)
 VIDEO_FILTER = dialog_filter("Videos", VIDEO_SUFFIXES)
 MP4_FILTER = dialog_filter("MP4 video", (".mp4",), all_files=False)
+MUSIC_FILTER = dialog_filter("Videos and recordings", VIDEO_SUFFIXES, AUDIO_SUFFIXES)
 
 
 def make_button(parent: QWidget, text: str, tip: str = "", on_click: Callable | None = None,

@@ -28,7 +28,7 @@ from ...workers.media import FrameServer
 from ...workers.reenact import CameraReader
 from ..widgets.video_view import VideoView
 from .base import Panel
-from .common import VIDEO_FILTER, compact, make_button
+from .common import MUSIC_FILTER, compact, make_button
 from .notes_playback import NotesPlayback
 
 __all__ = ["NotesPanel", "SOURCE_MODES", "dark_plot"]
@@ -36,6 +36,7 @@ __all__ = ["NotesPanel", "SOURCE_MODES", "dark_plot"]
 log = logging.getLogger(__name__)
 
 SOURCE_MODES = {"Picture": "visual", "Sound": "audio", "Picture + sound": "fused"}
+RECORDING_FPS = 25.0            # the playhead's steps through a recording with no picture
 
 
 def dark_plot(parent: QWidget, left: str) -> pg.PlotWidget:
@@ -66,6 +67,7 @@ class NotesPanel(NotesPlayback, Panel):
         self.notes: list = []
         self.reference: list | None = None
         self.original = None
+        self.recording = False               # the open file has no picture: its notes come from its sound
         self._handle = None
         self._synth_dirty = True
         self._synth_job = None
@@ -238,7 +240,7 @@ class NotesPanel(NotesPlayback, Panel):
             self.open_video(demo)
 
     def _choose_video(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, f"{self.instrument.title()} video", "", VIDEO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, f"{self.instrument.title()} video or recording", "", MUSIC_FILTER)
         if path:
             self.open_video(path)
 
@@ -271,12 +273,32 @@ class NotesPanel(NotesPlayback, Panel):
 
     def _on_opened(self, info, video) -> None:
         if video is None:
-            self._fail(f"'{info.path.name}' has no picture: the {self.instrument} is transcribed from the video.")
+            self._open_recording(info)
+            return
+        self.recording = False
+        self.view.set_hint(self.open_tip + ".")
+        self.width_px, self.height_px, self.fps, self.n_frames = int(video[0]), int(video[1]), float(video[2]), int(video[3])
+        self._after_opening()
+        self.seek_frame(0)
+        self._draw_roll()
+        self._update_buttons()
+
+    def _open_recording(self, info) -> None:
+        """A file with no picture (a WAV, say): its notes come from its sound."""
+        name = info.path.name
+        if info.audio is None:
+            self._fail(f"'{name}' has neither a picture nor a sound.")
             self.video = None
             self._update_buttons()
             return
-        self.width_px, self.height_px, self.fps, self.n_frames = int(video[0]), int(video[1]), float(video[2]), int(video[3])
-        self._after_opening()
+        self.recording = True
+        self.fps, self.width_px, self.height_px = RECORDING_FPS, 0, 0
+        self.n_frames = max(1, int(round((info.duration_s or 0.0) * self.fps)))
+        self.source_box.setCurrentText("Sound")
+        self.view.set_image(None)
+        self.view.set_hint(f"{name}: a recording with no picture.")
+        self.status.setText(f"{name}: a recording of {info.duration_s or 0.0:.1f} s with no picture: Transcribe "
+                            "finds its notes in its sound.")
         self.seek_frame(0)
         self._draw_roll()
         self._update_buttons()
@@ -410,8 +432,9 @@ class NotesPanel(NotesPlayback, Panel):
         self.transcribe_button.setToolTip("" if has_weights else
                                           f"No {self.instrument} weights: train some with "
                                           f"'x2studio train {self.instrument}', or transcribe from the sound.")
-        self.live_button.setEnabled(has_weights and not busy)
+        self.live_button.setEnabled(has_weights and not busy and not self.recording)
         self.weights_box.setEnabled(not by_ear)
+        self.source_box.setEnabled(not self.recording)
         self.threshold.setEnabled(not by_ear)
         self.cancel_button.setEnabled(busy)
         for b in (self.export_midi, self.export_xml, self.export_csv):

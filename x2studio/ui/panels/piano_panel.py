@@ -74,6 +74,8 @@ class PianoPanel(PianoSyncMixin, PianoLiveMixin, NotesPanel):
 
         self._reset_sync()
         self._corners_known = keyboard_of(path)
+        self.view.set_corners(None)          # the last video's keyboard is not this one's
+        self._polys = {}
 
     def _after_opening(self) -> None:
         corners = self._corners_known
@@ -133,14 +135,16 @@ class PianoPanel(PianoSyncMixin, PianoLiveMixin, NotesPanel):
         from ...pipelines.transcribe_piano import PianoRequest, transcribe_piano
 
         mode = self._source_mode()
-        if self.view.corners is None or not (mode == "audio" or self.weights_box.currentText()):
+        if mode != "audio" and (self.view.corners is None or not self.weights_box.currentText()):
             return None
+        if self.view.corners is not None:
+            try:
+                remember_keyboard(self.video, self.view.corners)
+            except (OSError, X2Error) as exc:
+                log.warning("could not remember the keyboard of %s: %s", self.video, exc)
         try:
-            remember_keyboard(self.video, self.view.corners)
-        except (OSError, X2Error) as exc:
-            log.warning("could not remember the keyboard of %s: %s", self.video, exc)
-        try:
-            request = PianoRequest(self.video, mode, self.view.corners.copy(), weights=self.weights_box.currentText(),
+            corners = None if self.view.corners is None else self.view.corners.copy()
+            request = PianoRequest(self.video, mode, corners, weights=self.weights_box.currentText(),
                                    device=self.device, audio_shift_s=self.audio_shift)
         except X2Error as exc:
             self._fail(f"Transcription failed: {exc}")
