@@ -162,7 +162,7 @@ def _train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, res
     world, rank, distributed = dist_info()
     dev = _start_process(device, distributed)
     is_main = rank == 0
-    ckpt = _prepare_folder(out, resume, is_main)
+    ckpts = _prepare_folder(out, resume, is_main)
     seed_all(recipe.seed + rank)
     ev = Events(out, is_main, events == "stdout", on_event)
     if is_main:
@@ -171,7 +171,7 @@ def _train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, res
     train_ds = task.dataset(data, "train", recipe, out / "cache")
     val_ds = task.dataset(data, "val", recipe, out / "cache")
     model = task.build_model(recipe)
-    if recipe.init and ckpt is None:
+    if recipe.init and not ckpts:
         _init_from(task, model, recipe.init)
         if is_main:
             log.info("initialised from %s", recipe.init)
@@ -179,8 +179,8 @@ def _train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, res
     if recipe.optimizer == "lstsq":
         return _solve(task, recipe, model, train_ds, val_ds, data, out, dev, ev, is_main, weights_dir, weights_name)
     run = _Run(task, recipe, model, (train_ds, val_ds), out, dev, ev)
-    if ckpt is not None:
-        run.load(ckpt)
+    if ckpts:
+        run.load(ckpts)
     interrupted = run.loop(max_steps, on_step)
     return run.finish(interrupted, data, weights_dir, weights_name)
 
@@ -198,15 +198,16 @@ def _start_process(device: str | None, distributed: bool) -> torch.device:
     return dev
 
 
-def _prepare_folder(out: Path, resume: bool, is_main: bool) -> Path | None:
-    """The run folder made, a killed writer's temp files dropped; the checkpoint to resume from."""
+def _prepare_folder(out: Path, resume: bool, is_main: bool) -> list[Path]:
+    """The run folder made, a killed writer's temp files dropped; the checkpoints to resume from,
+    newest first (none: a new run)."""
     out.mkdir(parents=True, exist_ok=True)
     if is_main:
         for stale in out.glob(".ckpt-*.part*"):
             stale.unlink(missing_ok=True)
     if not resume and latest_checkpoint(out) is not None:
         raise InputError(f"'{out}' already holds a training run.", "Add --resume to continue it, or choose a new folder.")
-    return latest_checkpoint(out) if resume else None
+    return sorted(out.glob("ckpt-*.pt"), reverse=True) if resume else []
 
 
 def _optimiser(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -248,8 +249,22 @@ class _Run:
         self.t0 = time.perf_counter()
 
     # ------------------------------------------------------------------ checkpoints
-    def load(self, ckpt: Path) -> None:
-        state = torch.load(ckpt, map_location=self.dev, weights_only=True)
+    def load(self, ckpts: list[Path]) -> None:
+        """Resume from the newest checkpoint that can be read (a damaged one is skipped, and said)."""
+        for ckpt in ckpts:
+            try:
+                state = torch.load(ckpt, map_location=self.dev, weights_only=True)
+                self._restore(state)
+            except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: try the one before
+                log.warning("checkpoint %s cannot be read (%s); trying the one before", ckpt.name, exc)
+                self.ev.emit("damaged", checkpoint=ckpt.name, error=str(exc)[:200])
+                continue
+            self.ev.emit("resume", step=self.step, checkpoint=ckpt.name)
+            return
+        raise InputError(f"None of the checkpoints in '{self.out}' can be read.",
+                         "Start the run again in a new folder (or without --resume in an empty one).")
+
+    def _restore(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
@@ -259,7 +274,6 @@ class _Run:
         torch.set_rng_state(state["rng_cpu"])
         if hasattr(self.task, "load_task_state"):
             self.task.load_task_state(json.loads(state.get("task_state", "{}")))
-        self.ev.emit("resume", step=self.step, checkpoint=ckpt.name)
 
     def checkpoint(self) -> None:
         if self.is_main:

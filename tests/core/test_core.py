@@ -81,3 +81,24 @@ def test_device_selection(monkeypatch) -> None:
         monkeypatch.setenv("X2STUDIO_DEVICE", "cuda")
         with pytest.raises(InputError, match="not available"):
             resolve_device()
+
+
+def test_atomic_writes_never_replace_a_special_file_or_cut_a_link(tmp_path: Path) -> None:
+    """An output that is a device or a pipe is refused (a file renamed over /dev/null would destroy it);
+    an output that is a symbolic link is written where it points, and the link stays."""
+    import os
+
+    from x2studio.core.errors import OutputError
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for special in (fifo, Path("/dev/null")):
+        with pytest.raises(OutputError, match="not a regular file"):
+            atomic_write_text(special, "x")
+    assert fifo.exists() and not fifo.is_file() and Path("/dev/null").is_char_device()
+    target = tmp_path / "real.txt"
+    target.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"

@@ -82,6 +82,26 @@ def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(faces, tmp_pa
     assert not list(run.glob("*.part*"))
 
 
+def test_a_damaged_newest_checkpoint_resumes_from_the_one_before(faces, tmp_path):
+    """A newest checkpoint that cannot be read (a disk error, a copy cut short) is skipped and said; the
+    run resumes from the one before and finishes; with none readable, a sentence, not a traceback."""
+    task = TASKS["rotation"]
+    run = tmp_path / "run"
+    train(task, task.recipes["tiny"], faces, run, max_steps=8)
+    newest = latest_checkpoint(run)
+    assert newest.name == "ckpt-00000008.pt"
+    newest.write_bytes(b"PK\x03\x04 not a checkpoint any more")
+    events = []
+    res = train(task, task.recipes["tiny"], faces, run, resume=True, on_event=events.append)
+    assert res.step == 12 and res.weights is not None
+    assert [e["checkpoint"] for e in events if e["event"] == "damaged"] == ["ckpt-00000008.pt"]
+    assert [e["step"] for e in events if e["event"] == "resume"] == [4]
+    for ckpt in run.glob("ckpt-*.pt"):
+        ckpt.write_bytes(b"junk")
+    with pytest.raises(InputError, match="None of the checkpoints"):
+        train(task, task.recipes["tiny"], faces, run, resume=True)
+
+
 def test_exported_embeddings_load_through_the_registry(faces, tmp_path):
     for name, cls in (("autoencoder", Autoencoder), ("rotation", RotationNet)):
         task = TASKS[name]

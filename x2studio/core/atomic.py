@@ -20,9 +20,14 @@ __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "check_writ
 def check_writable(target: str | os.PathLike[str]) -> Path:
     """Raise :class:`OutputError` unless ``target``'s folder exists and is writable."""
     path = Path(target).expanduser()
+    if path.is_symlink():           # write where the link points (replacing the link would cut it)
+        path = path.resolve()
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(f"The output '{path}' is a folder.", "Give a file name, e.g. out.wav.")
+    if path.exists() and not path.is_file():
+        # a device, a pipe or a socket: a file renamed over it would destroy it (/dev/null, say)
+        raise OutputError(f"The output '{path}' is not a regular file.", "Give the name of a file to write.")
     if not folder.is_dir():
         raise OutputError(f"The output folder '{folder}' does not exist.", "Create it or choose another folder.")
     if not os.access(folder, os.W_OK | os.X_OK):
