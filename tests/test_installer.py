@@ -162,6 +162,21 @@ def test_import_refuses_damaged_unknown_misfitting_and_pickled_files(tmp_path: P
     with pytest.raises(InputError, match="do not fit"):
         import_weights(misfit)
 
+    diverged = _entry_copy(tmp_path / "d")           # a run that diverged, its checksum made to match
+    from safetensors.torch import load_file, save_file
+
+    from x2studio.weights.registry import sha256_of
+
+    tensors = load_file(str(diverged))
+    first = sorted(k for k, t in tensors.items() if t.is_floating_point())[0]
+    tensors[first] = tensors[first].clone().fill_(float("nan"))
+    save_file(tensors, str(diverged))
+    card = json.loads(diverged.with_suffix(".json").read_text())
+    card["sha256"] = sha256_of(diverged)
+    diverged.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(MediaError, match="NaN"):
+        import_weights(diverged)
+
     pickled = tmp_path / "model.pt"
     pickled.write_bytes(b"\x80\x04not opened")
     with pytest.raises(InputError, match="never opens pickled"):

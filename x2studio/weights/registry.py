@@ -106,9 +106,14 @@ class WeightsEntry:
         if verify:
             self.verify()
         try:
-            return load_file(str(self.weights_path), device=device)
+            tensors = load_file(str(self.weights_path), device=device)
         except (SafetensorError, OSError, ValueError) as exc:
             raise MediaError(f"The weights file '{self.weights_path.name}' cannot be read ({exc}).") from exc
+        bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(t.isfinite().all())]
+        if bad:          # a run that diverged: its model would only ever answer NaN
+            raise MediaError(f"The weights '{self.name}' hold NaN or infinite values (in {bad[0]}).",
+                             "Train them again (a lower learning rate), or use other weights.")
+        return tensors
 
 
 def _bundled_dir() -> Path | None:
