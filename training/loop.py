@@ -146,6 +146,7 @@ def train(task: Task, recipe: Recipe, data: str | Path, out: str | Path, *, resu
     ``on_event`` with every progress event (rank 0).  One process writes to ``out`` at a time.
     """
     _, rank, _ = dist_info()
+    _make_folder(Path(out))
     with RunLock(Path(out), rank == 0):
         return _train(task, recipe, data, out, resume=resume, device=device, events=events,
                       weights_dir=weights_dir, weights_name=weights_name, max_steps=max_steps,
@@ -198,10 +199,20 @@ def _start_process(device: str | None, distributed: bool) -> torch.device:
     return dev
 
 
+def _make_folder(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"The run folder '{out}' is a file.", "Give --out a folder (it is made when new).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"Cannot make the run folder '{out}': {exc.strerror or exc}.",
+                         "Choose a folder you can write to.") from exc
+
+
 def _prepare_folder(out: Path, resume: bool, is_main: bool) -> list[Path]:
     """The run folder made, a killed writer's temp files dropped; the checkpoints to resume from,
     newest first (none: a new run)."""
-    out.mkdir(parents=True, exist_ok=True)
+    _make_folder(out)
     if is_main:
         for stale in out.glob(".ckpt-*.part*"):
             stale.unlink(missing_ok=True)

@@ -102,3 +102,17 @@ def test_atomic_writes_never_replace_a_special_file_or_cut_a_link(tmp_path: Path
     link.symlink_to(target)
     atomic_write_text(link, "new")
     assert link.is_symlink() and target.read_text() == "new"
+
+
+def test_an_empty_or_damaged_image_is_a_sentence(tmp_path: Path) -> None:
+    from x2studio.core.errors import MediaError
+    from x2studio.media.image import read_image, read_image_rgba
+
+    empty, damaged = tmp_path / "empty.png", tmp_path / "damaged.png"
+    empty.write_bytes(b"")
+    damaged.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    for read in (read_image, read_image_rgba):
+        with pytest.raises(MediaError, match="empty"):
+            read(empty)
+        with pytest.raises(MediaError, match="not a readable image"):
+            read(damaged)

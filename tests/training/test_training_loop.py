@@ -102,6 +102,16 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_one_before(faces, tmp_path
         train(task, task.recipes["tiny"], faces, run, resume=True)
 
 
+def test_a_run_folder_that_is_a_file_or_cannot_be_made_is_a_sentence(faces, tmp_path):
+    task = TASKS["rotation"]
+    a_file = tmp_path / "run.txt"
+    a_file.write_text("mine")
+    for out, msg in ((a_file, "is a file"), (Path("/dev/null"), "is a file"), (a_file / "run", "Cannot make")):
+        with pytest.raises(InputError, match=msg):
+            train(task, task.recipes["tiny"], faces, out)
+    assert a_file.read_text() == "mine" and Path("/dev/null").is_char_device()
+
+
 def test_exported_embeddings_load_through_the_registry(faces, tmp_path):
     for name, cls in (("autoencoder", Autoencoder), ("rotation", RotationNet)):
         task = TASKS[name]

@@ -15,12 +15,23 @@ __all__ = ["read_image", "read_image_rgba", "write_image", "IMAGE_SUFFIXES"]
 
 
 
+def _decode(path: Path, flags: int) -> np.ndarray | None:
+    """OpenCV's decoding of the file's bytes (None: not an image it reads)."""
+    if not path.is_file():
+        raise InputError(f"The file '{path}' does not exist.")
+    data = np.fromfile(str(path), np.uint8)
+    if data.size == 0:
+        raise MediaError(f"'{path.name}' is empty (0 bytes).", "Use a PNG or JPEG image.")
+    try:
+        return cv2.imdecode(data, flags)
+    except cv2.error:          # OpenCV asserts on some damaged headers instead of returning None
+        return None
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """``(H, W, 3) uint8`` RGB; a clear error for a missing, empty or undecodable file."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"The file '{path}' does not exist.")
-    bgr = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_COLOR)
+    bgr = _decode(path, cv2.IMREAD_COLOR)
     if bgr is None:
         raise MediaError(f"'{path.name}' is not a readable image.", "Use PNG or JPEG.")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -29,9 +40,7 @@ def read_image(path: str | Path) -> np.ndarray:
 def read_image_rgba(path: str | Path) -> np.ndarray:
     """``(H, W, 4) uint8`` RGBA (opaque alpha when the file has none)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"The file '{path}' does not exist.")
-    img = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
+    img = _decode(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise MediaError(f"'{path.name}' is not a readable image.", "Use PNG (with transparency) or JPEG.")
     if img.dtype != np.uint8:
