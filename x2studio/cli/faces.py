@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.atomic import check_video_output
 from ..core.errors import X2Error
 from .common import add_detector_option, device_of, with_progress
 
@@ -49,13 +48,11 @@ def _pose_check(args: argparse.Namespace) -> int:
 
 
 def cmd_paint(args: argparse.Namespace) -> int:
-    from ..pipelines.paint import paint_video
+    from ..pipelines.paint import PaintRequest, paint_face
 
-    check_video_output(args.output, protect=(args.source, args.layer, args.driving))
-    device = device_of(args)
-    with_progress(lambda job: paint_video(args.source, args.layer, args.driving, args.output, weights=args.weights,
-                                           device=device, detector=args.detector, relative=args.relative,
-                                           paste=not args.no_paste_back, job=job))
+    request = PaintRequest(args.source, args.layer, args.driving, args.output, args.weights, device_of(args),
+                           args.detector, args.relative, not args.no_paste_back)
+    with_progress(lambda job: paint_face(request, job))
     return 0
 
 

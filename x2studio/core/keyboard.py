@@ -7,7 +7,7 @@ its width equally (the back of a real keyboard, where all twelve keys are equall
 left of the C/D boundary and F♯/A♯ right of theirs, as on a real piano.
 
 Used by the synthetic renderer, the transcription pipeline (key columns in the 145×800 crop) and
-the Transcribe panel (highlighting keys).
+the Piano panel (highlighting keys).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ hides when the face turns away; the same layer fits any other person's embedded 
   undo/redo (one stroke or stamp = one step), PNG save/load (atomic; a layer of the wrong size is
   refused).
 - :func:`composite` — the layer over an embedded face; :meth:`Reenactor.set_paint` drives with it.
-- :func:`paint_video` — the CLI's ``paint``: a source, a layer and a driving video → MP4.
+- :class:`PaintRequest` → :func:`paint_face` — ``x2studio paint`` and the Paint panel's export: a
+  source, a layer and a driving video → MP4.
 
 A stroke is the union (per-pixel maximum) of round brush dabs spaced a quarter of the brush apart,
 then laid over the layer once, so that a stroke crossing itself does not darken; the dab profile is
@@ -17,6 +18,7 @@ then laid over the layer once, so that a stroke crossing itself does not darken;
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -26,7 +28,7 @@ from ..core.errors import InputError
 from ..core.jobs import Job
 from ..media.image import read_image_rgba, write_image
 
-__all__ = ["PaintLayer", "composite", "paint_video"]
+__all__ = ["PaintLayer", "composite", "PaintRequest", "paint_face"]
 
 MAX_HISTORY = 100
 
@@ -195,18 +197,39 @@ def composite(embedded: np.ndarray, layer: PaintLayer) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def paint_video(source: str | Path, layer: str | Path, driving: str | Path, out: str | Path, *,
-                weights: str = "x2face-lite", device: str = "cpu", detector: str = "auto", relative: bool = False,
-                paste: bool = True, job: Job | None = None):
-    """Drive ``source`` with ``driving`` after painting ``layer`` on its embedded face → ``out`` (MP4)."""
+@dataclass(frozen=True, eq=False)
+class PaintRequest:
+    """Drive the face of ``source`` with ``driving`` after painting ``layer`` (a PNG the embedded
+    face's size, or a :class:`PaintLayer` drawn in the Paint panel) on its embedded face → ``output``."""
+
+    source: Path
+    layer: Path | PaintLayer
+    driving: Path
+    output: Path
+    weights: str = "x2face-lite"
+    device: str = "cpu"
+    detector: str = "auto"
+    relative: bool = False
+    paste: bool = True
+
+    def __post_init__(self) -> None:
+        from ..core.atomic import check_video_output
+
+        files = [self.source, self.driving] + ([] if isinstance(self.layer, PaintLayer) else [self.layer])
+        for p in files:
+            if not Path(p).is_file():
+                raise InputError(f"The file '{p}' does not exist.")
+        check_video_output(self.output, protect=tuple(files), what="the painted video")
+
+
+def paint_face(request: PaintRequest, job: Job | None = None):
+    """Write the painted video; returns :class:`~.reenactment.ReenactReport`."""
     from .reenact import Reenactor
     from .reenactment import reenact_video
 
-    for p in (source, layer, driving):
-        if not Path(p).exists():
-            raise InputError(f"The file '{p}' does not exist.")
-    r = Reenactor(weights, device=device, detector=detector)
-    lay = PaintLayer.load(layer, r.size)
-    r.set_sources(r.load_sources([source], job=job))
-    r.set_paint(lay)
-    return reenact_video(r, driving, out, relative=relative, paste=paste, job=job)
+    r = Reenactor(request.weights, device=request.device, detector=request.detector)
+    layer = request.layer if isinstance(request.layer, PaintLayer) else PaintLayer.load(request.layer, r.size)
+    r.set_sources(r.load_sources([request.source], job=job))
+    r.set_paint(layer)
+    return reenact_video(r, request.driving, request.output, relative=request.relative, paste=request.paste,
+                         job=job)

@@ -408,7 +408,7 @@ class PianoTranscriber:
             corners = detect_in_video(video)
         if corners is None:
             raise InputError(f"No keyboard was found in '{Path(video).name}'.",
-                             "Mark its corners in the Transcribe panel, or pass --crop Y0,Y1,X0,X1.")
+                             "Mark its corners in the Piano panel, or pass --crop Y0,Y1,X0,X1.")
         times: list[float] = []
         with VideoReader(video) as rd:
             rect = Rectifier(corners, self.size, (rd.width, rd.height))

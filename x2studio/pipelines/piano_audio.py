@@ -1,6 +1,6 @@
 """Piano transcription from sound: Spotify's Basic Pitch (ONNX model inside its wheel, run with
 onnxruntime; no download).  It is the *teacher* whose notes become the visual model's pseudo labels,
-as Onsets and Frames was the thesis' (ch. 6), and the "audio" mode of the Transcribe panel/CLI.
+as Onsets and Frames was the thesis' (ch. 6), and the "audio" mode of the Piano panel and the CLI.
 
 Basic Pitch is installed without its declared TensorFlow dependency (the installer does
 ``pip install --no-deps basic-pitch`` beside onnxruntime and librosa): its ONNX model is the one it

@@ -210,7 +210,7 @@ def piano_keyboards(path: str | Path, size: tuple[int, int], corners: np.ndarray
         corners = detect_in_video(path)
     if corners is None:
         raise InputError(f"No keyboard was found in '{Path(path).name}'.",
-                         "Mark its corners in the Transcribe panel, or pass --crop Y0,Y1,X0,X1.")
+                         "Mark its corners in the Piano panel, or pass --crop Y0,Y1,X0,X1.")
     out = []
     with VideoReader(path) as rd:
         rect = Rectifier(np.asarray(corners), (int(size[1]), int(size[0])), (rd.width, rd.height))

@@ -1,5 +1,5 @@
 """Transcribe a piano video: the one use-case behind ``x2studio transcribe piano`` and the
-Transcribe panel's piano mode.
+Piano panel.
 
 A :class:`PianoRequest` (the video, the mode: from the picture, the sound or both fused, the
 keyboard's corners, weights, threshold) goes in, validated when it is made; a :class:`PianoResult`

@@ -142,7 +142,7 @@ class PhotoSource:
 
 class ClockedPlayback:
     """Playback timed by one clock: the sound card's position while sound plays (picture and sound
-    stay together), else the monotonic clock.  Mixed into the Media, Audio and Transcribe panels;
+    stay together), else the monotonic clock.  Mixed into the Media, Audio, Piano and Violin panels;
     needs ``play_button``, ``_timer`` (the panel's tick) and ``_sound_disabled(message)``; the panel
     sets ``_player`` (an :class:`~x2studio.media.playback.AudioPlayer`, or ``None``)."""
 

@@ -347,21 +347,18 @@ class PaintPanel(PhotoSource, Panel):
         if not self.ready or self.driving is None or self.layer is None:
             self.errorRaised.emit("Choose a source face and a driving video first.", "")
             return None
-        weights, device, source, driving = self.weights_box.currentText(), self.device, self.source, self.driving
-        layer = PaintLayer(self.layer.size)
+        from ...pipelines.paint import PaintRequest, paint_face
+
+        layer = PaintLayer(self.layer.size)          # a copy: painting goes on while the export runs
         layer.rgba = self.layer.rgba.copy()
-
-        def work(job):
-            from ...pipelines.reenact import Reenactor
-            from ...pipelines.reenactment import reenact_video
-
-            r = Reenactor(weights, device=device)
-            r.set_sources(r.load_sources([source], job=job))
-            r.set_paint(layer)
-            return reenact_video(r, driving, out, job=job)
-
-        return start_export(self, out, work, lambda rep: self.status.setText(" ".join(rep.lines())), self.status,
-                            self._on_failed)
+        try:
+            request = PaintRequest(Path(self.source), layer, Path(self.driving), Path(out),
+                                   self.weights_box.currentText(), self.device)
+        except X2Error as exc:
+            self._on_failed(f"Export failed: {exc}")
+            return None
+        return start_export(self, out, lambda job: paint_face(request, job),
+                            lambda rep: self.status.setText(" ".join(rep.lines())), self.status, self._on_failed)
 
     def _update_buttons(self) -> None:
         has = self.layer is not None

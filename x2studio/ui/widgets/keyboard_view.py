@@ -1,5 +1,5 @@
 """A video frame with a keyboard's outline (four draggable corners) and highlighted keys: the
-Transcribe panel's piano view."""
+Piano panel's view."""
 
 from __future__ import annotations
 
