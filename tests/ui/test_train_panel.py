@@ -21,12 +21,8 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture(scope="module")
-def faces(tmp_path_factory):
-    from training.synth.faces import generate_faces
-
-    out = tmp_path_factory.mktemp("faces") / "ds"
-    generate_faces(out, tracks=6, size=64, seed=2, max_seconds=1.5)
-    return out
+def faces(tiny_faces):
+    return tiny_faces
 
 
 @pytest.fixture
