@@ -359,6 +359,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         panel = self.store.value_str("window/panel", "media")
+        panel = {"transcribe": "piano"}.get(panel, panel)       # the Transcribe panel became Piano and Violin
         if panel in self.panels:
             self.panel_list.setCurrentRow(list(self.panels).index(panel))
 
