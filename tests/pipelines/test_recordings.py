@@ -68,3 +68,16 @@ def test_the_real_violin_recording_against_the_experts_notes(tmp_path: Path) -> 
     (ri, rp), (ei, ep) = arrays(VIOLIN_NOTES), arrays(out)
     _, _, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, offset_ratio=None)
     assert f1 >= 0.4, f1
+
+
+def test_the_violins_outputs_are_checked_together(tune, tmp_path: Path) -> None:
+    """The pitch track (--csv) may not be another output's file nor the recording itself; nothing
+    is transcribed or written when it is."""
+    wav, _ = tune
+    mid = tmp_path / "out.mid"
+    for args in (["-o", mid, "--csv", mid], ["-o", mid, "--csv", wav], ["--csv", wav]):
+        res = run_cli("transcribe", "violin", wav, *args)
+        assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
+        assert not mid.exists() and wav.stat().st_size > 1000
+    res = run_cli("transcribe", "violin", wav, "-o", mid, "--csv", tmp_path / "track.csv")
+    assert res.returncode == 0 and mid.is_file() and (tmp_path / "track.csv").is_file()

@@ -37,14 +37,15 @@ def cmd_transcribe_piano(args: argparse.Namespace) -> int:
     return 0
 
 
-def export_request(args: argparse.Namespace, csv: Path | None):
-    """The notes' outputs of ``-o``, ``--musicxml``, ``--tempo``, ``--grid`` and ``csv``, checked."""
+def export_request(args: argparse.Namespace, csv: Path | None, also: tuple = ()):
+    """The notes' outputs of ``-o``, ``--musicxml``, ``--tempo``, ``--grid`` and ``csv``, checked
+    together with the command's other outputs ``also``."""
     from ..pipelines.notes import ExportRequest
 
     if args.output is None and args.musicxml is None and csv is None:
         raise X2Error("Nothing to write.", "Give -o OUT.mid, --musicxml F and/or --csv F.")
     return ExportRequest(midi=args.output, musicxml=args.musicxml, csv=csv, tempo_bpm=args.tempo,
-                         grid=getattr(args, "grid", "16t"), protect=(args.video,))
+                         grid=getattr(args, "grid", "16t"), protect=(args.video,), also=also)
 
 
 def cmd_transcribe_violin(args: argparse.Namespace) -> int:
@@ -56,9 +57,13 @@ def cmd_transcribe_violin(args: argparse.Namespace) -> int:
         raise X2Error("Nothing to write.", "Give -o OUT.mid, --musicxml F, --notes-csv F and/or --csv F (the pitch track).")
     targets = None
     if args.output is not None or args.musicxml is not None or args.notes_csv is not None:
-        targets = export_request(args, csv=args.notes_csv)       # checked before the transcription
-    if args.csv is not None:
+        # every output checked together (and before the transcription): none twice, none over the video
+        targets = export_request(args, csv=args.notes_csv, also=(args.csv,) if args.csv is not None else ())
+    elif args.csv is not None:
         check_writable(args.csv)
+        if Path(args.csv).expanduser().resolve() == Path(args.video).expanduser().resolve():
+            raise X2Error(f"Writing '{Path(args.csv).name}' would replace the file the notes came from.",
+                          "Choose another output name.")
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise X2Error(f"A confidence threshold of {args.threshold} is out of range.", "Use a value between 0 and 1.")
     device = None if args.mode == "audio" else device_of(args)

@@ -48,11 +48,12 @@ class ExportRequest:
     tempo_bpm: float | None = None     # MusicXML; None: estimated from the onsets
     grid: str = "16t"                  # MusicXML quantisation (media.midi.GRIDS)
     protect: tuple[Path, ...] = ()
+    also: tuple[Path, ...] = ()        # other files the same command writes (the violin's pitch track)
 
     def __post_init__(self) -> None:
-        outs = self.outputs()
-        if not outs:
+        if not self.outputs():
             raise InputError("Nothing to write.", "Give a MIDI, MusicXML and/or CSV file to write.")
+        outs = self.outputs() + [("also", Path(p)) for p in self.also]
         for i, (_, a) in enumerate(outs):
             for _, b in outs[i + 1:]:
                 if _same_file(a, b):
