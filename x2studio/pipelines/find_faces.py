@@ -25,7 +25,7 @@ from ..core.jobs import Job
 from ..media.image import IMAGE_SUFFIXES
 
 __all__ = ["GalleryRequest", "GalleryResult", "build_gallery", "RetrieveRequest", "RetrieveResult", "retrieve",
-           "AttributesRequest", "AttributesResult", "read_attributes", "index_model", "attributes_json",
+           "AttributesRequest", "AttributesResult", "read_attributes", "index_model", "embedder_for", "attributes_json",
            "attribute_lines"]
 
 DEFAULT_MODEL = "fabnet-lite"
@@ -40,7 +40,7 @@ def index_model(index: Path) -> str | None:
         return None
 
 
-def _embedder(model: str, device: str, detector: str, loaded=None):
+def embedder_for(model: str, device: str, detector: str = "auto", loaded=None):
     """``loaded`` when it is that model on that device, else a new :class:`FaceEmbedder`."""
     from .face_embedding import FaceEmbedder
 
@@ -96,7 +96,7 @@ def build_gallery(request: GalleryRequest, job: Job | None = None, embedder=None
     index = Path(request.index).expanduser()
     new = not (index / "index.json").is_file()
     model = request.model or (None if new else index_model(index)) or DEFAULT_MODEL
-    emb = _embedder(model, request.device, request.detector, embedder)
+    emb = embedder_for(model, request.device, request.detector, embedder)
     gallery = Gallery(index, emb, create=new, fps=request.fps, max_faces=request.max_faces)
     report = gallery.add(list(request.inputs), job=job, prune=request.prune)
     return GalleryResult(index, gallery.model["name"], report)
@@ -193,7 +193,7 @@ def retrieve(request: RetrieveRequest, job: Job | None = None, embedder=None) ->
 
     job = job or Job()
     index = Path(request.index).expanduser()
-    emb = _embedder(request.model or index_model(index) or DEFAULT_MODEL, request.device, request.detector,
+    emb = embedder_for(request.model or index_model(index) or DEFAULT_MODEL, request.device, request.detector,
                     embedder)
     gallery = Gallery(index, emb)
     face = _query_face(request, emb)
@@ -247,7 +247,7 @@ def read_attributes(request: AttributesRequest, job: Job | None = None, embedder
     from .face_embedding import query_faces
 
     job = job or Job()
-    emb = _embedder(request.model, request.device, request.detector, embedder)
+    emb = embedder_for(request.model, request.device, request.detector, embedder)
     rows = []
     for k, path in enumerate(request.images):
         job.progress(k, len(request.images), f"reading {Path(path).name}")

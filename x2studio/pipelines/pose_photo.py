@@ -14,10 +14,19 @@ from ..core.errors import InputError
 from ..core.jobs import Job, progress_of
 from ..core.poses import AXES, LIMITS
 
-__all__ = ["PoseRequest", "PoseResult", "pose_photo", "STILL_SUFFIXES", "SWEEP_SUFFIXES", "check_angle"]
+__all__ = ["check_photo", "PoseRequest", "PoseResult", "pose_photo", "STILL_SUFFIXES", "SWEEP_SUFFIXES", "check_angle"]
 
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
 SWEEP_SUFFIXES = (".mp4", ".gif")
+
+
+def check_photo(source: Path) -> None:
+    """``source`` is an existing image file (the photo whose face is driven)."""
+    src = Path(source)
+    if not src.is_file():
+        raise InputError(f"The file '{src}' does not exist.")
+    if src.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"'{src.name}' is not an image.", f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
 
 
 def check_angle(axis: str, value: float | None) -> None:
@@ -53,10 +62,7 @@ class PoseRequest:
         from ..core.atomic import check_writable
 
         src, out = Path(self.source), Path(self.output)
-        if not src.is_file():
-            raise InputError(f"The file '{src}' does not exist.")
-        if src.suffix.lower() not in IMAGE_SUFFIXES:
-            raise InputError(f"'{src.name}' is not an image.", f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+        check_photo(src)
         want = SWEEP_SUFFIXES if self.sweep else STILL_SUFFIXES
         if out.suffix.lower() not in want:
             raise InputError(f"'{out.name}': {'a sweep' if self.sweep else 'a pose'} is written as "

@@ -11,20 +11,12 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..core.choices import IMAGE_SUFFIXES
 from ..core.errors import InputError
 from ..core.jobs import Job
 from ..media.audio import AudioClip
+from .pose_photo import check_photo
 
 __all__ = ["SpeakRequest", "speak", "MixRequest", "mix_photo", "photo_reenactor"]
-
-
-def _check_photo(source: Path) -> None:
-    if not Path(source).is_file():
-        raise InputError(f"The file '{source}' does not exist.")
-    if Path(source).suffix.lower() not in IMAGE_SUFFIXES:
-        raise InputError(f"'{Path(source).name}' is not an image.",
-                         f"Give a photo ({', '.join(sorted(IMAGE_SUFFIXES))}).")
 
 
 def _check_input(path, what: str) -> None:
@@ -41,7 +33,7 @@ def photo_reenactor(source: Path, weights: str, device: str, detector: str):
     """The X2Face model ``weights`` on ``device`` with the face of the photo ``source`` as its source."""
     from .reenact import Reenactor
 
-    _check_photo(source)
+    check_photo(source)
     r = Reenactor(weights, device=device, detector=detector)
     r.set_sources(r.load_sources([Path(source)]))
     return r
@@ -65,7 +57,7 @@ class SpeakRequest:
     def __post_init__(self) -> None:
         from ..core.atomic import check_video_output
 
-        _check_photo(self.source)
+        check_photo(self.source)
         _check_input(self.audio, "audio")
         check_video_output(self.output, protect=_file_inputs(self.source, self.audio), what="the talking video")
         if not (math.isfinite(self.strength) and 0.0 <= self.strength <= 3.0):
@@ -102,7 +94,7 @@ class MixRequest:
     def __post_init__(self) -> None:
         from ..core.atomic import check_video_output
 
-        _check_photo(self.source)
+        check_photo(self.source)
         _check_input(self.audio, "audio")
         _check_input(self.driving, "driving video")
         if self.audio is None and self.driving is None:

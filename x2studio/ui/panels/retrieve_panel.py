@@ -204,13 +204,10 @@ class RetrievePanel(Panel):
     # ------------------------------------------------------------------ jobs
     def _embedder_for(self, weights: str):
         """(Job thread) the embedder, kept between jobs while weights and device stay the same."""
-        from ...pipelines.face_embedding import FaceEmbedder
+        from ...pipelines.find_faces import embedder_for
 
-        e = self._embedder
-        if e is None or e.model["name"] != weights or str(e.device) != self.device:
-            e = FaceEmbedder(weights, device=self.device)
-            self._embedder = e
-        return e
+        self._embedder = embedder_for(weights, self.device, loaded=self._embedder)
+        return self._embedder
 
     def _gallery_weights(self, root: Path) -> str:
         from ...pipelines.find_faces import index_model
